@@ -1,0 +1,62 @@
+"""What every bootproof command line shares: error reporting and exit codes.
+
+Exit codes: 0 success; 1 the check a command performs failed (e.g. a boot did not show
+what was expected); 2 bad input or usage (a :class:`~builder.errors.BootproofError`);
+3 an external tool or the machine failed; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from builder.errors import BootproofError, ToolError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TOOL = 3
+EXIT_INTERRUPTED = 130
+
+
+def run_main(
+    prog: str, body: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None
+) -> int:
+    """Run ``body(argv)`` and map the project's errors to one stderr line and an exit code."""
+    try:
+        return body(argv)
+    except ToolError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_TOOL
+    except BootproofError as exc:
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return int(code)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def parse_int(text: str, *, field: str, path: str | None = None) -> int:
+    """Parse ``0x``/``0b``/decimal integers (a leading zero is decimal, never octal)."""
+    s = text.strip().replace("_", "")
+    try:
+        if s.lower().startswith("0x"):
+            return int(s[2:], 16)
+        if s.lower().startswith("0b"):
+            return int(s[2:], 2)
+        if s.lower().startswith("0o"):
+            return int(s[2:], 8)
+        return int(s, 10)
+    except ValueError:
+        from builder.errors import InputError
+
+        raise InputError("not a number (use 0x.., 0b.. or decimal)", path=path, field=field,
+                         value=text) from None
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks (examples) and shows defaults."""

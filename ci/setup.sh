@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything bootproof needs on a Debian 12 machine, then a virtualenv in .venv.
+# Idempotent: a second run installs nothing new. Runs without a terminal (CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3 python3-venv python3-pip
+  gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf
+  qemu-system-misc qemu-system-arm qemu-utils
+  u-boot-qemu u-boot-tools device-tree-compiler
+  mtools dosfstools e2fsprogs fdisk cpio gzip zstd xz-utils file
+  gcc-aarch64-linux-gnu
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "setup: done (.venv ready)"

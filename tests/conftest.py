@@ -1,0 +1,37 @@
+"""Shared test helpers.
+
+Tests that need an external program (QEMU, a cross compiler, mtools...) call
+:func:`require_tool`. Locally a missing tool skips the test with the reason; in CI
+(``CI=true``) the set-up installs every tool, so a missing one fails the test instead of
+letting a skip pass for green.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(*names: str) -> None:
+    """Skip (locally) or fail (in CI) unless every program in ``names`` is on PATH."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if not missing:
+        return
+    reason = f"missing tool(s): {', '.join(missing)} (run ci/setup.sh)"
+    if in_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
