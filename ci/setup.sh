@@ -10,7 +10,7 @@ APT_PACKAGES=(
   qemu-system-misc qemu-system-arm qemu-utils
   u-boot-qemu u-boot-tools device-tree-compiler
   mtools dosfstools e2fsprogs fdisk cpio gzip zstd xz-utils file
-  gcc-aarch64-linux-gnu
+  gcc-aarch64-linux-gnu make bison flex dpkg-dev
 )
 
 missing=()
