@@ -98,7 +98,7 @@ class OverlapError(LayoutError):
     """Two placed items or regions overlap."""
 
 
-class OverflowError_(LayoutError):  # noqa: N801 - the builtin name is taken
+class OverflowError_(LayoutError):  # trailing underscore: the builtin name is taken
     """An item runs past the end of its region, or a value past the width of its field."""
 
 

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Build boot images for embedded systems and prove them by booting them under QEMU.\n\n"
             "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V)\n"
-            "  bootproof xen script|disk|boot      Xen dom0less boot scripts and disk images (arm64)\n"
+            "  bootproof xen script|disk|boot      Xen dom0less scripts, disk images (arm64)\n"
             "  bootproof demo                      build and boot the bundled examples"
         ),
     )

@@ -1,0 +1,105 @@
+"""The shared pieces: error messages, atomic outputs, integer parsing, report tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from builder.cliutil import EXIT_TOOL, EXIT_USAGE, parse_int, run_main
+from builder.errors import ConfigError, InputError, ToolError
+from builder.fileio import OutputSet, atomic_write
+from builder.report import size_text, table
+
+
+def test_error_names_file_line_field_and_value() -> None:
+    err = ConfigError("unterminated quote", path="cfg", line=7, field="XEN_CMD", value='"abc')
+    assert str(err) == "cfg:7: XEN_CMD='\"abc': unterminated quote"
+
+
+def test_error_shows_numbers_in_hex_and_decimal() -> None:
+    err = InputError("kernel must be above 0xff000000", field="text_offset", value=0x80000000)
+    assert "0x80000000 (2147483648)" in str(err)
+
+
+def test_error_without_location_is_just_the_message() -> None:
+    assert str(InputError("nothing to do")) == "nothing to do"
+
+
+def test_tool_error_keeps_command_and_output_tail() -> None:
+    err = ToolError("mkimage failed", argv=["mkimage", "-l", "x"], output="a\nb\nbad header\n",
+                    returncode=1)
+    text = str(err)
+    assert "mkimage -l x" in text and "exit 1" in text and "bad header" in text
+
+
+def test_atomic_write_replaces_whole(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    atomic_write(target, b"new contents")
+    assert target.read_bytes() == b"new contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_output_set_writes_nothing_on_error(tmp_path: Path) -> None:
+    keep = tmp_path / "a.txt"
+    keep.write_text("user file")
+    with pytest.raises(RuntimeError), OutputSet() as out:
+        out.write(keep, "replaced")
+        out.write(tmp_path / "b.txt", "new")
+        raise RuntimeError("late failure")
+    assert keep.read_text() == "user file"
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"]
+
+
+def test_output_set_commits_all(tmp_path: Path) -> None:
+    with OutputSet() as out:
+        out.write(tmp_path / "a", b"1")
+        out.write(tmp_path / "b", "2")
+    assert (tmp_path / "a").read_bytes() == b"1" and (tmp_path / "b").read_text() == "2"
+
+
+def test_atomic_write_into_missing_directory_is_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        atomic_write(tmp_path / "nope" / "x", b"")
+    assert "nope" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0x1000", 4096), ("0X10", 16), ("0b101", 5), ("010", 10), ("4_096", 4096), (" 7 ", 7)],
+)
+def test_parse_int_has_no_octal_surprise(text: str, value: int) -> None:
+    assert parse_int(text, field="f") == value
+
+
+def test_parse_int_error_names_field_and_value() -> None:
+    with pytest.raises(InputError) as info:
+        parse_int("0xZZ", field="--ram", path="cmdline")
+    assert "--ram='0xZZ'" in str(info.value)
+
+
+def test_run_main_maps_errors_to_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    def bad_input(argv: object) -> int:
+        raise InputError("broken", path="f.csv", field="size", value="x")
+
+    def bad_tool(argv: object) -> int:
+        raise ToolError("dtc failed", argv=["dtc"])
+
+    assert run_main("prog", bad_input, None) == EXIT_USAGE
+    assert capsys.readouterr().err == "prog: error: f.csv: size='x': broken\n"
+    assert run_main("prog", bad_tool, None) == EXIT_TOOL
+
+
+def test_table_aligns_columns() -> None:
+    text = table(["name", "size"], [["a", 1], ["long", 1000]])
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "size"]
+    assert lines[2].endswith("   1") and lines[3].endswith("1000")
+
+
+def test_size_text() -> None:
+    assert size_text(4096) == "0x1000 (4 KiB)"
+    assert size_text(3 << 20) == "0x300000 (3 MiB)"
+    assert size_text(100) == "0x64 (100 B)"
