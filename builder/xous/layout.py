@@ -1,0 +1,361 @@
+"""The Xous args.bin layout model: what an image holds and where.
+
+The builder produces an :class:`XousLayout` while it writes an args.bin, ``inspect``
+decodes one from any args.bin, and the boot harness compares it with what the loader model
+reports. It is plain data: it prints as a table and round-trips through JSON.
+
+All offsets are byte offsets from the start of args.bin (the ``XArg`` tag, which is the
+args base the loader adds ``load_offset`` values to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from builder.errors import FormatError
+from builder.report import hexa, size_text, table
+
+JSON_FORMAT = "xous-args"
+
+FLAG_WRITE = 0x01
+FLAG_NOCOPY = 0x02
+FLAG_EXECUTE = 0x04
+FLAG_EH_FRAME = 0x08
+FLAG_EH_HEADER = 0x10
+
+_FLAG_NAMES = (
+    (FLAG_WRITE, "WRITE"),
+    (FLAG_NOCOPY, "NOCOPY"),
+    (FLAG_EXECUTE, "EXECUTE"),
+    (FLAG_EH_FRAME, "EH_FRAME"),
+    (FLAG_EH_HEADER, "EH_HEADER"),
+)
+
+
+def flag_names(flags: int) -> tuple[str, ...]:
+    """Names of the MiniELF section flag bits set in ``flags`` (unknown bits as hex)."""
+    names = [name for bit, name in _FLAG_NAMES if flags & bit]
+    unknown = flags & ~0x1F
+    if unknown:
+        names.append(f"0x{unknown:x}")
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A memory region: fourcc ``name`` (e.g. ``"SrEx"``), ``start`` and ``size`` in bytes."""
+
+    name: str
+    start: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "start": self.start, "size": self.size}
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """One tag of the tag block: its position, body size in words and CRC-16/X-25."""
+
+    index: int
+    tag: str
+    offset: int
+    size_words: int
+    crc16: int
+    crc_ok: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "tag": self.tag,
+            "offset": self.offset,
+            "size_words": self.size_words,
+            "crc16": self.crc16,
+            "crc_ok": self.crc_ok,
+        }
+
+
+@dataclass(frozen=True)
+class Section:
+    """A MiniELF section as recorded in an IniE/IniF tag.
+
+    ``size`` is the 24-bit size as recorded (it includes inter-section padding);
+    ``file_offset`` is the absolute offset in args.bin of its bytes, None for NOCOPY.
+    """
+
+    vaddr: int
+    size: int
+    flags: int
+    file_offset: int | None
+
+    @property
+    def flag_names(self) -> tuple[str, ...]:
+        return flag_names(self.flags)
+
+    @property
+    def nocopy(self) -> bool:
+        return bool(self.flags & FLAG_NOCOPY)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vaddr": self.vaddr,
+            "size": self.size,
+            "flags": self.flags,
+            "flag_names": list(self.flag_names),
+            "file_offset": self.file_offset,
+        }
+
+
+@dataclass(frozen=True)
+class Program:
+    """An initial process (``IniE`` copied to RAM, ``IniF`` executed in place).
+
+    ``payload_size`` is the number of payload bytes its sections occupy in args.bin
+    (the sum of the recorded sizes of its non-NOCOPY sections), starting at ``load_offset``.
+    """
+
+    kind: str
+    pid: int
+    name: str
+    load_offset: int
+    entrypoint: int
+    payload_size: int
+    sections: tuple[Section, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "pid": self.pid,
+            "name": self.name,
+            "load_offset": self.load_offset,
+            "entrypoint": self.entrypoint,
+            "payload_size": self.payload_size,
+            "sections": [s.to_json() for s in self.sections],
+        }
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The ``XKrn`` tag: payload = ``text_size`` bytes of text then ``data_size`` of data."""
+
+    load_offset: int
+    text_offset: int
+    text_size: int
+    data_offset: int
+    data_size: int
+    bss_size: int
+    entrypoint: int
+
+    @property
+    def payload_size(self) -> int:
+        return self.text_size + self.data_size
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "load_offset": self.load_offset,
+            "text_offset": self.text_offset,
+            "text_size": self.text_size,
+            "data_offset": self.data_offset,
+            "data_size": self.data_size,
+            "bss_size": self.bss_size,
+            "entrypoint": self.entrypoint,
+        }
+
+
+@dataclass(frozen=True)
+class XousLayout:
+    """A whole args.bin: tag block, memory map, programs (PID order from 2) and kernel.
+
+    ``layout`` is ``"aligned"`` (2023+ page-aligned payloads) or ``"legacy"`` (2020
+    packed payloads). ``names`` maps PID to process name from ``PNam`` (1 = ``"kernel"``);
+    empty when the image has no PNam tag. ``warnings`` lists anything a loader would
+    reject or a reader should know (never fatal here).
+    """
+
+    layout: str
+    arg_size_words: int
+    file_size: int
+    ram: Region
+    regions: tuple[Region, ...]
+    tags: tuple[TagInfo, ...]
+    programs: tuple[Program, ...]
+    kernel: Kernel
+    debug: bool
+    names: dict[int, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def memory_required(self) -> int:
+        """Bytes the runtime needs to track allocations: one byte per page of every region."""
+        return sum((r.size + 4095) // 4096 for r in (self.ram, *self.regions))
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``--map`` file, ``inspect --json``); ints stay ints."""
+        return {
+            "format": JSON_FORMAT,
+            "layout": self.layout,
+            "arg_size_words": self.arg_size_words,
+            "file_size": self.file_size,
+            "ram": self.ram.to_json(),
+            "regions": [r.to_json() for r in self.regions],
+            "tags": [t.to_json() for t in self.tags],
+            "programs": [p.to_json() for p in self.programs],
+            "kernel": self.kernel.to_json(),
+            "debug": self.debug,
+            "names": {str(k): v for k, v in sorted(self.names.items())},
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> XousLayout:
+        """Rebuild a layout from :meth:`to_json` output.
+
+        Raises FormatError (field named) when a key is missing or has the wrong type.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != JSON_FORMAT:
+            raise FormatError("not a xous-args layout JSON", field="format",
+                              value=data.get("format") if isinstance(data, Mapping) else None)
+        try:
+            ram = _region(data["ram"])
+            return cls(
+                layout=_str(data["layout"]),
+                arg_size_words=_int(data["arg_size_words"]),
+                file_size=_int(data["file_size"]),
+                ram=ram,
+                regions=tuple(_region(r) for r in data["regions"]),
+                tags=tuple(
+                    TagInfo(
+                        index=_int(t["index"]),
+                        tag=_str(t["tag"]),
+                        offset=_int(t["offset"]),
+                        size_words=_int(t["size_words"]),
+                        crc16=_int(t["crc16"]),
+                        crc_ok=bool(t["crc_ok"]),
+                    )
+                    for t in data["tags"]
+                ),
+                programs=tuple(_program(p) for p in data["programs"]),
+                kernel=Kernel(**{k: _int(data["kernel"][k]) for k in _KERNEL_KEYS}),
+                debug=bool(data["debug"]),
+                names={int(k): _str(v) for k, v in data.get("names", {}).items()},
+                warnings=tuple(_str(w) for w in data.get("warnings", [])),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FormatError(f"malformed xous-args layout JSON ({exc!r})") from exc
+
+    def to_table(self) -> str:
+        """A readable multi-section report: tags, memory, programs and their sections."""
+        out: list[str] = []
+        out.append(
+            f"args.bin ({self.layout} layout): {size_text(self.file_size)}, "
+            f"tag block {self.arg_size_words} words ({self.arg_size_words * 4} bytes)"
+            + (", debug" if self.debug else "")
+        )
+        out.append("")
+        out.append("Tags:")
+        out.append(
+            table(
+                ["#", "tag", "offset", "words", "crc16", "crc"],
+                [
+                    [t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
+                     "OK" if t.crc_ok else "FAIL"]
+                    for t in self.tags
+                ],
+            )
+        )
+        out.append("")
+        out.append("Memory:")
+        ram = self.ram
+        rows: list[list[object]] = [
+            ["RAM", ram.name, hexa(ram.start), hexa(ram.end), size_text(ram.size)]
+        ]
+        rows += [
+            ["MREx", r.name, hexa(r.start), hexa(r.end), size_text(r.size)] for r in self.regions
+        ]
+        out.append(table(["kind", "name", "start", "end", "size"], rows))
+        out.append("")
+        k = self.kernel
+        out.append(
+            f"Kernel (PID 1): payload {hexa(k.load_offset)} + {size_text(k.payload_size)}, "
+            f"entry {hexa(k.entrypoint)}"
+        )
+        out.append(
+            table(
+                ["part", "vaddr", "size", "file offset"],
+                [
+                    ["text", hexa(k.text_offset), size_text(k.text_size), hexa(k.load_offset)],
+                    ["data", hexa(k.data_offset), size_text(k.data_size),
+                     hexa(k.load_offset + k.text_size)],
+                    ["bss", hexa(k.data_offset + k.data_size), size_text(k.bss_size), "-"],
+                ],
+            )
+        )
+        for p in self.programs:
+            out.append("")
+            out.append(
+                f"{p.kind} PID {p.pid} {p.name!r}: payload {hexa(p.load_offset)} + "
+                f"{size_text(p.payload_size)}, entry {hexa(p.entrypoint)}"
+            )
+            out.append(
+                table(
+                    ["vaddr", "size", "flags", "file offset"],
+                    [
+                        [hexa(s.vaddr), size_text(s.size), "|".join(s.flag_names) or "-",
+                         "-" if s.file_offset is None else hexa(s.file_offset)]
+                        for s in p.sections
+                    ],
+                )
+            )
+        if self.warnings:
+            out.append("")
+            out.append("Warnings:")
+            out.extend(f"  {w}" for w in self.warnings)
+        return "\n".join(out)
+
+
+_KERNEL_KEYS = (
+    "load_offset", "text_offset", "text_size", "data_offset", "data_size", "bss_size",
+    "entrypoint",
+)
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"expected an integer, got {v!r}")
+    return v
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v
+
+
+def _region(d: Mapping[str, Any]) -> Region:
+    return Region(name=_str(d["name"]), start=_int(d["start"]), size=_int(d["size"]))
+
+
+def _program(d: Mapping[str, Any]) -> Program:
+    return Program(
+        kind=_str(d["kind"]),
+        pid=_int(d["pid"]),
+        name=_str(d["name"]),
+        load_offset=_int(d["load_offset"]),
+        entrypoint=_int(d["entrypoint"]),
+        payload_size=_int(d["payload_size"]),
+        sections=tuple(
+            Section(
+                vaddr=_int(s["vaddr"]),
+                size=_int(s["size"]),
+                flags=_int(s["flags"]),
+                file_offset=None if s["file_offset"] is None else _int(s["file_offset"]),
+            )
+            for s in d["sections"]
+        ),
+    )
