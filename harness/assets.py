@@ -1,0 +1,445 @@
+"""Guest assets from Debian arm64 packages: fetch once into a cache, then reuse offline.
+
+The pipeline is ``resolve -> download -> verify -> unpack -> manifest``:
+
+* **resolve** runs apt with a *private* state directory inside the cache (its own
+  ``sources.list``, lists, archive cache; ``APT::Architecture=arm64``) and its own ``update``.
+  The system's apt configuration is never read for sources nor written.
+* **download** fetches each ``.deb`` over HTTP with a progress line, into ``debs/``.
+* **verify** checks the size and SHA-256 that apt took from the signed index.
+* **unpack** runs ``dpkg-deb -x`` (no root) into ``unpacked/<name>_<version>/``.
+* **manifest** ``manifest.json`` records name, version, file and sha256 for every package.
+
+A second call finds the manifest, re-hashes the cached ``.deb`` files and returns without
+touching the network. Nothing fetched belongs in the repository.
+
+The cache directory is ``$BOOTPROOF_CACHE``, else ``$XDG_CACHE_HOME/bootproof``, else
+``~/.cache/bootproof``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from builder.errors import FormatError, ToolError
+from builder.fileio import atomic_write
+
+DEBIAN_URL = "http://deb.debian.org/debian"
+SECURITY_URL = "http://deb.debian.org/debian-security"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+SUITE = "bookworm"
+
+XEN_PACKAGE = "xen-hypervisor-4.17-arm64"
+BUSYBOX_PACKAGE = "busybox-static"
+KERNEL_META_PACKAGE = "linux-image-arm64"
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the cache directory (not created): ``$BOOTPROOF_CACHE``, XDG, or ``~/.cache``."""
+    env = os.environ if environ is None else environ
+    if env.get("BOOTPROOF_CACHE"):
+        return Path(env["BOOTPROOF_CACHE"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "bootproof"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".cache" / "bootproof"
+
+
+@contextlib.contextmanager
+def cache_lock(root: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``root/.NAME.lock`` (parallel test workers share caches)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".{name}.lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """One fetched package: what apt said about it and where it sits in the cache."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    size: int
+    url: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.filename,
+            "sha256": self.sha256,
+            "size": self.size,
+            "url": self.url,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, object], *, path: Path) -> PackageRecord:
+        """Parse one manifest entry; raises :class:`FormatError` naming the missing field."""
+        out: dict[str, object] = {}
+        for key, kind in (("name", str), ("version", str), ("file", str), ("sha256", str),
+                          ("size", int)):
+            value = data.get(key)
+            if not isinstance(value, kind):
+                raise FormatError("missing or wrong type in manifest entry", path=path,
+                                  field=key, value=value)
+            out[key] = value
+        url = data.get("url", "")
+        return PackageRecord(
+            name=str(out["name"]), version=str(out["version"]), filename=str(out["file"]),
+            sha256=str(out["sha256"]), size=int(str(out["size"])),
+            url=url if isinstance(url, str) else "",
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The list of cached packages, as stored in ``manifest.json``."""
+
+    packages: tuple[PackageRecord, ...]
+
+    def get(self, name: str) -> PackageRecord | None:
+        for rec in self.packages:
+            if rec.name == name:
+                return rec
+        return None
+
+    def to_text(self) -> str:
+        body = {"format": MANIFEST_FORMAT, "packages": [p.to_json() for p in self.packages]}
+        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+    @staticmethod
+    def load(path: Path) -> Manifest:
+        """Read a manifest; raises :class:`FormatError` if it is not one."""
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"cannot read manifest: {exc}", path=path) from exc
+        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+            raise FormatError("unknown manifest format", path=path, field="format",
+                              value=data.get("format") if isinstance(data, dict) else None)
+        pkgs = data.get("packages")
+        if not isinstance(pkgs, list):
+            raise FormatError("no package list", path=path, field="packages")
+        return Manifest(tuple(PackageRecord.from_json(p, path=path) for p in pkgs
+                              if isinstance(p, dict)))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _run(argv: Sequence[str], *, what: str) -> str:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise ToolError(f"{what}: program not found", argv=argv) from exc
+    if proc.returncode != 0:
+        raise ToolError(what, argv=argv, output=proc.stdout + proc.stderr,
+                        returncode=proc.returncode)
+    return proc.stdout
+
+
+class AptState:
+    """A private apt state under ``root``: sources, lists and archive cache of our own."""
+
+    def __init__(self, root: Path, *, with_sources: bool = False) -> None:
+        self.root = root
+        self.with_sources = with_sources
+
+    @property
+    def sources_list(self) -> Path:
+        return self.root / "sources.list"
+
+    def sources_text(self) -> str:
+        """The private ``sources.list``: bookworm, -updates, -security main for arm64."""
+        opts = f"[arch=arm64 signed-by={KEYRING}]"
+        lines = [
+            f"deb {opts} {DEBIAN_URL} {SUITE} main",
+            f"deb {opts} {DEBIAN_URL} {SUITE}-updates main",
+            f"deb {opts} {SECURITY_URL} {SUITE}-security main",
+        ]
+        if self.with_sources:
+            # Sources from the release pocket only: the security pocket's index may name
+            # source files its pool no longer serves.
+            lines.append(f"deb-src [signed-by={KEYRING}] {DEBIAN_URL} {SUITE} main")
+        return "\n".join(lines) + "\n"
+
+    def options(self) -> list[str]:
+        """The ``-o`` options that point apt at this state and nothing of the system's."""
+        r = self.root
+        pairs = [
+            ("Dir::State::Lists", r / "lists"),
+            ("Dir::State::status", "/dev/null"),
+            ("Dir::Etc::SourceList", self.sources_list),
+            ("Dir::Etc::SourceParts", "/dev/null"),
+            ("Dir::Cache", r / "cache"),
+            ("APT::Architecture", "arm64"),
+            ("APT::Architectures", "arm64"),
+            ("Debug::NoLocking", "1"),
+        ]
+        out: list[str] = []
+        for key, value in pairs:
+            out += ["-o", f"{key}={value}"]
+        return out
+
+    def update(self, progress: TextIO | None) -> None:
+        """Write the sources list and run ``apt-get update`` on the private state."""
+        (self.root / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (self.root / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        atomic_write(self.sources_list, self.sources_text())
+        if progress is not None:
+            print("assets: apt-get update (private lists)", file=progress, flush=True)
+        _run(["apt-get", *self.options(), "-q", "update"], what="apt-get update failed")
+
+    def resolve_kernel(self) -> str:
+        """The current ``linux-image-<abi>-arm64-unsigned`` package name."""
+        out = _run(["apt-cache", *self.options(), "depends", KERNEL_META_PACKAGE],
+                   what="apt-cache depends failed")
+        for line in out.splitlines():
+            word = line.strip()
+            if word.startswith("Depends:"):
+                dep = word.split(":", 1)[1].strip()
+                if dep.startswith("linux-image-") and dep.endswith("-arm64"):
+                    return dep + "-unsigned"
+        raise ToolError(f"no linux-image dependency of {KERNEL_META_PACKAGE}",
+                        argv=["apt-cache", "depends", KERNEL_META_PACKAGE], output=out)
+
+    def binary_uris(self, names: Sequence[str]) -> list[PackageRecord]:
+        """URL, size and SHA-256 of each binary package's newest version."""
+        out = _run(["apt-get", *self.options(), "download", "--print-uris", *names],
+                   what="apt-get download --print-uris failed")
+        recs = parse_print_uris(out)
+        by_file = {r.filename: r for r in recs}
+        result: list[PackageRecord] = []
+        for name in names:
+            match = [r for f, r in by_file.items() if f.startswith(name + "_")]
+            if not match:
+                raise ToolError(f"apt did not offer package {name}", output=out)
+            result.append(match[0])
+        return result
+
+    def source_uris(self, name: str) -> list[PackageRecord]:
+        """URL, size and SHA-256 of each file of a source package (``.dsc`` and tarballs)."""
+        out = _run(["apt-get", *self.options(), "source", "--print-uris", name],
+                   what="apt-get source --print-uris failed")
+        recs = parse_print_uris(out)
+        if not any(r.filename.endswith(".dsc") for r in recs):
+            raise ToolError(f"no .dsc for source package {name}", output=out)
+        return recs
+
+
+def parse_print_uris(text: str) -> list[PackageRecord]:
+    """Parse apt's ``--print-uris`` lines: ``'URL' FILE SIZE SHA256:HEX``.
+
+    Name and version are taken from the file name (``name_version_arch.deb``), with the
+    ``%3a`` epoch escape undone. Lines of other shapes are ignored.
+    """
+    from urllib.parse import unquote
+
+    recs: list[PackageRecord] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or not parts[0].startswith("'") or not parts[3].startswith("SHA256:"):
+            continue
+        url = parts[0].strip("'")
+        filename = parts[1]
+        stem = unquote(filename)
+        bits = stem.split("_")
+        name = bits[0]
+        version = bits[1] if len(bits) > 1 else ""
+        if version.endswith((".dsc", ".tar.xz", ".tar.gz", ".tar.bz2")):
+            version = version.split(".orig")[0].removesuffix(".dsc")
+        recs.append(PackageRecord(name=name, version=version, filename=filename,
+                                  sha256=parts[3].split(":", 1)[1].lower(),
+                                  size=int(parts[2]), url=url))
+    return recs
+
+
+def download(rec: PackageRecord, dest_dir: Path, progress: TextIO | None) -> Path:
+    """Fetch ``rec.url`` into ``dest_dir/rec.filename`` with a progress line; verify it.
+
+    The file appears only once complete and verified (a ``.part`` file is renamed).
+    Raises :class:`ToolError` on a network failure, a size or a SHA-256 mismatch.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / rec.filename
+    part = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    got = 0
+    start = time.monotonic()
+    last = 0.0
+    try:
+        with urllib.request.urlopen(rec.url, timeout=60) as resp, part.open("wb") as out:
+            while True:
+                chunk = resp.read(1 << 18)
+                if not chunk:
+                    break
+                out.write(chunk)
+                h.update(chunk)
+                got += len(chunk)
+                now = time.monotonic()
+                if progress is not None and (now - last > 0.5 or got == rec.size):
+                    last = now
+                    pct = 100.0 * got / rec.size if rec.size else 100.0
+                    print(f"\rassets: {rec.filename}: {got >> 10} / {rec.size >> 10} KiB "
+                          f"({pct:5.1f}%)", end="", file=progress, flush=True)
+    except (urllib.error.URLError, OSError) as exc:
+        part.unlink(missing_ok=True)
+        raise ToolError(f"download failed: {exc}", path=rec.url) from exc
+    if progress is not None:
+        rate = got / max(time.monotonic() - start, 1e-3) / (1 << 20)
+        print(f"\rassets: {rec.filename}: {got >> 10} KiB done ({rate:.1f} MiB/s)"
+              + " " * 10, file=progress, flush=True)
+    if got != rec.size or h.hexdigest() != rec.sha256:
+        part.unlink(missing_ok=True)
+        raise ToolError(f"downloaded file does not match the index (size {got}, expected "
+                        f"{rec.size}; sha256 {h.hexdigest()}, expected {rec.sha256})",
+                        path=rec.url)
+    part.replace(dest)
+    return dest
+
+
+def unpack_deb(deb: Path, dest: Path) -> Path:
+    """Unpack a ``.deb`` with ``dpkg-deb -x`` (no root) into ``dest``; returns ``dest``.
+
+    Unpacks into a sibling temporary directory first, so ``dest`` is complete or absent.
+    """
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _run(["dpkg-deb", "-x", str(deb), str(tmp)], what="dpkg-deb -x failed")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+@dataclass(frozen=True)
+class GuestAssets:
+    """Paths of the unpacked guest binaries plus the manifest they came from."""
+
+    root: Path
+    manifest: Manifest
+    xen: Path
+    kernel: Path
+    busybox: Path
+    fetched: bool  # False when everything came from the cache
+
+    def record(self, role: str) -> PackageRecord:
+        names = {"xen": XEN_PACKAGE, "busybox": BUSYBOX_PACKAGE}
+        name = names.get(role) or next(p.name for p in self.manifest.packages
+                                       if p.name.startswith("linux-image-"))
+        rec = self.manifest.get(name)
+        assert rec is not None
+        return rec
+
+
+def _unpacked_dir(root: Path, rec: PackageRecord) -> Path:
+    return root / "unpacked" / f"{rec.name}_{rec.version.replace(':', '%3a')}"
+
+
+def cache_is_valid(root: Path, manifest: Manifest) -> bool:
+    """True when every package in ``manifest`` is cached with the recorded SHA-256 and unpacked."""
+    for rec in manifest.packages:
+        deb = root / "debs" / rec.filename
+        if not deb.is_file() or deb.stat().st_size != rec.size or sha256_file(deb) != rec.sha256:
+            return False
+        if not _unpacked_dir(root, rec).is_dir():
+            return False
+    return True
+
+
+def _locate(root: Path, manifest: Manifest, *, fetched: bool) -> GuestAssets:
+    def tree(name: str) -> Path:
+        rec = manifest.get(name)
+        if rec is None:
+            raise FormatError("package missing from manifest", path=root / MANIFEST_NAME,
+                              field="name", value=name)
+        return _unpacked_dir(root, rec)
+
+    kernel_rec = next((p for p in manifest.packages if p.name.startswith("linux-image-")), None)
+    if kernel_rec is None:
+        raise FormatError("no kernel package in manifest", path=root / MANIFEST_NAME)
+    xen_dir = tree(XEN_PACKAGE) / "boot"
+    xens = sorted(p for p in xen_dir.glob("xen-*-arm64") if p.is_file())
+    kernels = sorted((_unpacked_dir(root, kernel_rec) / "boot").glob("vmlinuz-*"))
+    busybox = tree(BUSYBOX_PACKAGE) / "bin" / "busybox"
+    for label, found in (("xen", xens), ("kernel", kernels), ("busybox", [busybox])):
+        if not found or not found[0].is_file():
+            raise FormatError("expected file not found in unpacked package", path=root,
+                              field=label)
+    return GuestAssets(root=root, manifest=manifest, xen=xens[0], kernel=kernels[0],
+                       busybox=busybox, fetched=fetched)
+
+
+def ensure_guest_assets(
+    root: Path | None = None,
+    *,
+    offline: bool = False,
+    refresh: bool = False,
+    progress: TextIO | None = sys.stderr,
+) -> GuestAssets:
+    """Make the arm64 Xen, kernel and busybox available; fetch only what the cache lacks.
+
+    With a valid cache (manifest present, every ``.deb`` hashing to its recorded SHA-256 and
+    unpacked) this makes no network access, unless ``refresh`` asks for a new resolve.
+    Raises :class:`ToolError` when the cache is incomplete and ``offline`` is set, or when
+    apt, the download or ``dpkg-deb`` fails.
+    """
+    root = cache_root() if root is None else root
+    with cache_lock(root, "assets"):
+        return _ensure_locked(root, offline=offline, refresh=refresh, progress=progress)
+
+
+def _ensure_locked(
+    root: Path, *, offline: bool, refresh: bool, progress: TextIO | None
+) -> GuestAssets:
+    manifest_path = root / MANIFEST_NAME
+    if manifest_path.is_file() and not refresh:
+        manifest = Manifest.load(manifest_path)
+        if cache_is_valid(root, manifest):
+            return _locate(root, manifest, fetched=False)
+    if offline:
+        raise ToolError("guest assets are not cached and offline mode forbids fetching them",
+                        path=manifest_path)
+    apt = AptState(root / "apt")
+    apt.update(progress)
+    names = [XEN_PACKAGE, apt.resolve_kernel(), BUSYBOX_PACKAGE]
+    recs = apt.binary_uris(names)
+    for rec in recs:
+        deb = root / "debs" / rec.filename
+        if not (deb.is_file() and sha256_file(deb) == rec.sha256):
+            download(rec, root / "debs", progress)
+        elif progress is not None:
+            print(f"assets: {rec.filename}: cached", file=progress, flush=True)
+        unpack_deb(deb, _unpacked_dir(root, rec))
+    manifest = Manifest(tuple(recs))
+    atomic_write(manifest_path, manifest.to_text())
+    return _locate(root, manifest, fetched=True)
