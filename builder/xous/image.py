@@ -1,0 +1,326 @@
+"""Assemble an args.bin: plan (pure) then stream it to a file.
+
+:func:`plan_image` places every tag and payload and returns an :class:`ImagePlan` holding
+the finished tag block, where each payload goes, and the :class:`XousLayout` that
+describes the result. :func:`write_image` streams the plan to a binary file object,
+copying payload bytes from the input files in chunks (peak memory stays small).
+
+Two layouts:
+
+* ``aligned`` (create-image since 2023-02): the tag block is followed by zeros to 4096;
+  IniE and XKrn payloads start on a page and are padded to a page multiple; an IniF
+  payload starts at the page phase of its first section and is padded to a page multiple.
+* ``legacy`` (2020): payloads packed right after the tag block, each padded to 4 bytes;
+  no PNam, no IniF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from builder.elf import read_elf
+from builder.errors import AlignmentError, InputError, OverflowError_
+from builder.fileio import atomic_output
+from builder.formats.crc16 import crc16_x25
+from builder.xous.layout import (
+    FLAG_NOCOPY,
+    Kernel,
+    Program,
+    Section,
+    TagInfo,
+    XousLayout,
+)
+from builder.xous.regions import MemoryMap
+from builder.xous.tags import (
+    XKRN_LEN,
+    KernelProgram,
+    MiniElf,
+    Piece,
+    bflg_body,
+    check_tag_words,
+    kernel_from_elf,
+    minielf_body,
+    minielf_body_len,
+    minielf_from_elf,
+    mrex_body,
+    pnam_body,
+    xarg_body,
+    xkrn_body,
+)
+
+PAGE = 4096
+LAYOUTS = ("aligned", "legacy")
+_CHUNK = 1 << 20
+
+
+def align_size_up(offset: int, phase: int) -> int:
+    """The smallest offset >= ``offset`` whose position within a page is ``phase``."""
+    p = offset % PAGE
+    if p == phase:
+        return offset
+    if p < phase:
+        return offset + (phase - p)
+    return offset - p + PAGE + phase
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Payload bytes placed at ``offset``: ``pieces`` then zeros up to ``padded_len``."""
+
+    offset: int
+    pieces: tuple[Piece, ...]
+    padded_len: int
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """A fully placed args.bin: the tag block bytes, the payloads, and its layout model."""
+
+    tag_block: bytes
+    payloads: tuple[Payload, ...]
+    file_size: int
+    layout: XousLayout
+
+
+@dataclass(frozen=True)
+class InitProgram:
+    """An init program and how it is loaded: kind ``IniE`` (RAM) or ``IniF`` (XIP)."""
+
+    kind: str
+    prog: MiniElf
+
+
+def plan_image(
+    kernel: KernelProgram,
+    inits: Sequence[InitProgram],
+    memory: MemoryMap,
+    *,
+    debug: bool = False,
+    layout: str = "aligned",
+) -> ImagePlan:
+    """Place tags and payloads for ``layout`` and return the plan (no I/O).
+
+    Tag order: XArg, MREx (if regions), Bflg (if debug), IniE..., IniF..., XKrn, PNam
+    (aligned layout only). PIDs: 1 = kernel, then 2, 3... in tag order.
+
+    Raises InputError for an unknown layout or IniF in the legacy layout,
+    AlignmentError if an XIP section's flash phase differs from its VA phase,
+    OverflowError_ if a tag exceeds 65535 words or an offset exceeds 32 bits.
+    """
+    if layout not in LAYOUTS:
+        raise InputError("unknown layout (aligned or legacy)", field="--layout", value=layout)
+    legacy = layout == "legacy"
+    ordered = [p for p in inits if p.kind == "IniE"] + [p for p in inits if p.kind == "IniF"]
+    if legacy and any(p.kind == "IniF" for p in ordered):
+        raise InputError("the legacy (2020) layout has no IniF tag", field="--inif",
+                         value=str(next(p.prog.path for p in ordered if p.kind == "IniF")))
+
+    names: list[tuple[int, str]] = [(1, "kernel")]
+    for pid, p in enumerate(ordered, start=2):
+        names.append((pid, p.prog.name))
+
+    # Tag lengths are fixed before any offset is known (pass 1 needs only lengths).
+    fixed: list[tuple[str, int]] = []
+    if memory.regions:
+        fixed.append(("MREx", 16 * len(memory.regions)))
+    if debug:
+        fixed.append(("Bflg", 4))
+    for p in ordered:
+        fixed.append((p.kind, minielf_body_len(p.prog)))
+    fixed.append(("XKrn", XKRN_LEN))
+    pnam = b"" if legacy else pnam_body(names)
+    if not legacy:
+        fixed.append(("PNam", len(pnam)))
+    for tag, n in fixed:
+        check_tag_words(tag, n, kernel.path if tag == "XKrn" else None)
+    tag_block_len = 28 + sum(8 + n for _, n in fixed)
+    arg_size_words = tag_block_len // 4
+
+    # Pass 1: place payloads.
+    running = tag_block_len if legacy else align_size_up(tag_block_len, 0)
+    payloads: list[Payload] = []
+    prog_offsets: list[int] = []
+    for p in ordered:
+        phase = p.prog.alignment_offset if p.kind == "IniF" else 0
+        if not legacy:
+            running = align_size_up(running, phase)
+        padded = _pad_len(p.prog.payload_len, legacy)
+        payloads.append(Payload(running, p.prog.pieces, padded))
+        prog_offsets.append(running)
+        if p.kind == "IniF":
+            _check_xip_phase(p.prog, running)
+        running += padded
+    kernel_offset = running if legacy else align_size_up(running, 0)
+    padded = _pad_len(kernel.payload_len, legacy)
+    payloads.append(Payload(kernel_offset, kernel.pieces, padded))
+    file_size = kernel_offset + padded
+    if file_size > 0xFFFF_FFFF:
+        raise OverflowError_("args.bin would exceed 4 GiB (32-bit load offsets)",
+                             field="file_size", value=file_size)
+
+    # Pass 2: tag bodies.
+    bodies: list[tuple[str, bytes]] = [("XArg", xarg_body(arg_size_words, memory.ram))]
+    if memory.regions:
+        bodies.append(("MREx", mrex_body(memory.regions)))
+    if debug:
+        bodies.append(("Bflg", bflg_body(True)))
+    for p, off in zip(ordered, prog_offsets, strict=True):
+        bodies.append((p.kind, minielf_body(off, p.prog)))
+    bodies.append(("XKrn", xkrn_body(kernel_offset, kernel)))
+    if not legacy:
+        bodies.append(("PNam", pnam))
+
+    block = bytearray()
+    tags: list[TagInfo] = []
+    for index, (tag, body) in enumerate(bodies):
+        crc = crc16_x25(body)
+        tags.append(TagInfo(index, tag, len(block), len(body) // 4, crc, True))
+        block += tag.encode("ascii") + crc.to_bytes(2, "little")
+        block += (len(body) // 4).to_bytes(2, "little") + body
+    assert len(block) == tag_block_len, "tag lengths disagree with their bodies"
+
+    programs = tuple(
+        _program(p, pid, off)
+        for pid, (p, off) in enumerate(zip(ordered, prog_offsets, strict=True), start=2)
+    )
+    model = XousLayout(
+        layout=layout,
+        arg_size_words=arg_size_words,
+        file_size=file_size,
+        ram=memory.ram,
+        regions=memory.regions,
+        tags=tuple(tags),
+        programs=programs,
+        kernel=Kernel(
+            load_offset=kernel_offset,
+            text_offset=kernel.text_offset,
+            text_size=kernel.text_size,
+            data_offset=kernel.data_offset,
+            data_size=kernel.data_size,
+            bss_size=kernel.bss_size,
+            entrypoint=kernel.entry,
+        ),
+        debug=debug,
+        names={} if legacy else dict(names),
+        warnings=memory.warnings,
+    )
+    return ImagePlan(bytes(block), tuple(payloads), file_size, model)
+
+
+def _pad_len(n: int, legacy: bool) -> int:
+    n4 = (n + 3) & ~3
+    return n4 if legacy else (n4 + PAGE - 1) & ~(PAGE - 1)
+
+
+def _check_xip_phase(prog: MiniElf, load_offset: int) -> None:
+    flash = load_offset
+    for s in prog.sections:
+        if s.flags & FLAG_NOCOPY:
+            continue
+        if (s.virt ^ flash) & (PAGE - 1):
+            raise AlignmentError(
+                f"XIP section {s.name!r} at VA 0x{s.virt:08x} would sit at flash offset "
+                f"0x{flash:x}: their page phases differ (link the program so its sections "
+                "are contiguous)", path=prog.path, field=f"{s.name} sh_addr", value=s.virt)
+        flash += s.size
+
+
+def _program(p: InitProgram, pid: int, load_offset: int) -> Program:
+    sections = []
+    pos = load_offset
+    for s in p.prog.sections:
+        if s.flags & FLAG_NOCOPY:
+            sections.append(Section(s.virt, s.size, s.flags, None))
+        else:
+            sections.append(Section(s.virt, s.size, s.flags, pos))
+            pos += s.size
+    return Program(
+        kind=p.kind,
+        pid=pid,
+        name=p.prog.name,
+        load_offset=load_offset,
+        entrypoint=p.prog.entry,
+        payload_size=pos - load_offset,
+        sections=tuple(sections),
+    )
+
+
+def write_image(plan: ImagePlan, out: BinaryIO) -> None:
+    """Stream ``plan`` to ``out`` (positioned at 0), copying payloads from their files.
+
+    Raises InputError if an input file cannot be read or became shorter.
+    """
+    out.write(plan.tag_block)
+    pos = len(plan.tag_block)
+    zeros = bytes(min(_CHUNK, PAGE * 16))
+    for payload in plan.payloads:
+        pos = _zero_fill(out, payload.offset - pos, zeros) + pos
+        written = 0
+        for piece in payload.pieces:
+            written += _copy_piece(out, piece, zeros)
+        written += _zero_fill(out, payload.padded_len - written, zeros)
+        pos += written
+    assert pos == plan.file_size, "written size disagrees with the plan"
+
+
+def _zero_fill(out: BinaryIO, n: int, zeros: bytes) -> int:
+    left = n
+    while left > 0:
+        k = min(left, len(zeros))
+        out.write(zeros[:k])
+        left -= k
+    return max(n, 0)
+
+
+def _copy_piece(out: BinaryIO, piece: Piece, zeros: bytes) -> int:
+    if piece.source is None:
+        return _zero_fill(out, piece.size, zeros)
+    try:
+        with Path(piece.source).open("rb") as fh:
+            fh.seek(piece.offset)
+            left = piece.size
+            while left > 0:
+                chunk = fh.read(min(left, _CHUNK))
+                if not chunk:
+                    raise InputError("file became shorter while it was read",
+                                     path=piece.source, field="offset",
+                                     value=piece.offset + piece.size - left)
+                out.write(chunk)
+                left -= len(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read input ({exc.strerror})", path=piece.source) from exc
+    return piece.size
+
+
+def build_image(
+    output: str | Path,
+    kernel: str | Path,
+    inits: Sequence[tuple[str, str | Path]],
+    memory: MemoryMap,
+    *,
+    debug: bool = False,
+    layout: str = "aligned",
+) -> XousLayout:
+    """Read the ELFs, plan the image and write it atomically to ``output``.
+
+    ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. Returns the
+    layout of what was written. On any error nothing is written (an existing ``output``
+    is left untouched) and the project's error is raised; the inputs are only read.
+    """
+    out_path = Path(output)
+    inputs = [Path(kernel), *(Path(p) for _, p in inits)]
+    for p in inputs:
+        if out_path.exists() and p.exists() and out_path.resolve() == p.resolve():
+            raise InputError("the output file is one of the inputs", path=out_path,
+                             field="OUTPUT", value=str(out_path))
+    legacy = layout == "legacy"
+    kern = kernel_from_elf(read_elf(kernel))
+    progs = [InitProgram(kind, minielf_from_elf(read_elf(p), padded=not legacy))
+             for kind, p in inits]
+    plan = plan_image(kern, progs, memory, debug=debug, layout=layout)
+    with atomic_output(out_path) as fh:
+        write_image(plan, fh)
+    return plan.layout
