@@ -1,0 +1,349 @@
+"""One QEMU process, from launch to a guaranteed end.
+
+:class:`QemuMachine` runs QEMU from an argument list (never a shell string), gives the guest's
+first serial port to a :class:`~harness.console.Console`, talks QMP over a socket the harness
+owns, keeps QEMU's stderr in a file, and stops QEMU politely (QMP ``quit``), then by PID with
+SIGTERM, then SIGKILL. Used as a context manager it never leaves the process behind, also when
+the body raises or is interrupted; and QEMU is started with a parent-death signal, so even a
+harness killed outright takes its QEMU with it (Linux).
+
+Console channel: QEMU's ``stdio`` chardev on a pseudo-terminal that the harness creates before
+starting QEMU. Chosen over ``-chardev pty`` (QEMU makes the pty and we would have to find and
+open it after start-up, losing whatever the guest printed before we got there) and over plain
+pipes (QEMU and U-Boot expect a terminal; a pty keeps QEMU's stdio behaviour the same as a
+user's). The pty is raw from the start, so the kernel's line discipline neither echoes our
+typing nor rewrites line ends: every echo the console sees comes from the guest.
+
+QMP channel: a connected ``socketpair``; QEMU gets one end as ``-chardev socket,fd=N``. No
+path, no race for a listening socket, nothing left on disk. The QMP greeting also tells us
+start-up is over: if QEMU exits before greeting, launch fails with the command line and
+QEMU's output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import select
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tty
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from qemu.qmp import QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from harness.boards import Board
+from harness.console import BadPatterns, Console
+from harness.deadline import Deadline
+from harness.errors import BootTimeout, HarnessError, InfrastructureError
+from harness.toolchain import find_tool
+
+#: Seconds (scaled by the timeout multiplier) QEMU may take to greet on QMP.
+STARTUP_TIMEOUT = 30.0
+#: Seconds a QMP command may take.
+QMP_TIMEOUT = 30.0
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process with this PID exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # the state is the first field after the parenthesised command name
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class QemuMachine:
+    """A QEMU process whose first serial port is a :class:`Console`.
+
+    ``argv`` is QEMU's command line without console, monitor, QMP or display options (e.g.
+    from :meth:`harness.boards.Board.argv`); ``argv[0]`` is looked up on PATH. Files go into
+    ``log_dir``: ``<name>.serial.log`` (the console), ``<name>.stderr.log`` (QEMU's own
+    output) and ``<name>.cmdline`` (the full command line, shell-quoted, to re-run by hand).
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str | Path],
+        *,
+        log_dir: Path,
+        name: str = "qemu",
+        qmp: bool = True,
+        bad_patterns: BadPatterns | None = None,
+    ) -> None:
+        if not argv:
+            raise ValueError("QemuMachine needs a command line")
+        self._argv = [str(a) for a in argv]
+        self.log_dir = Path(log_dir)
+        self.name = name
+        self._use_qmp = qmp
+        self._bad_patterns = bad_patterns
+        self.log_path = self.log_dir / f"{name}.serial.log"
+        self.stderr_path = self.log_dir / f"{name}.stderr.log"
+        self.cmdline_path = self.log_dir / f"{name}.cmdline"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._console: Console | None = None
+        self._qmp: QEMUMonitorProtocol | None = None
+        self._stderr_file: IO[bytes] | None = None
+        self.full_argv: list[str] = []
+
+    @classmethod
+    def from_board(cls, board: Board, *, extra: Sequence[str] = (), log_dir: Path,
+                   name: str = "qemu", qmp: bool = True) -> QemuMachine:
+        """A machine for ``board`` with per-boot options ``extra`` (e.g. ``-kernel``)."""
+        return cls(board.argv(extra=extra), log_dir=log_dir, name=name, qmp=qmp)
+
+    # -- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> QemuMachine:
+        self.launch()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown()
+
+    # -- launch ----------------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Start QEMU and connect the console and (unless ``qmp=False``) QMP.
+
+        Raises :class:`~harness.errors.InfrastructureError` naming the binary (and its apt
+        package) when it is missing, and carrying the command line and QEMU's output when
+        QEMU exits or does not greet during start-up. On any failure nothing is left running.
+        """
+        if self._proc is not None:
+            raise HarnessError(f"machine {self.name!r} was already launched")
+        binary = find_tool(self._argv[0])
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        ours: socket.socket | None = None
+        theirs: socket.socket | None = None
+        argv = [str(binary), *self._argv[1:],
+                "-nographic", "-monitor", "none",
+                "-chardev", "stdio,id=bpcon,signal=off", "-serial", "chardev:bpcon"]
+        pass_fds: tuple[int, ...] = ()
+        if self._use_qmp:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            argv += ["-chardev", f"socket,id=bpqmp,fd={theirs.fileno()}",
+                     "-mon", "chardev=bpqmp,mode=control"]
+            pass_fds = (theirs.fileno(),)
+        self.full_argv = argv
+        self.cmdline_path.write_text(shlex.join(argv) + "\n")
+        self._stderr_file = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in shutdown
+        try:
+            self._proc = subprocess.Popen(
+                argv, stdin=slave, stdout=slave, stderr=self._stderr_file,
+                pass_fds=pass_fds, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            os.close(master)
+            os.close(slave)
+            for s in (ours, theirs):
+                if s is not None:
+                    s.close()
+            self._close_stderr()
+            raise InfrastructureError(f"cannot start QEMU: {exc.strerror}", program=argv[0],
+                                      argv=argv) from exc
+        os.close(slave)
+        if theirs is not None:
+            theirs.close()
+        self._console = Console.attach(master, self.log_path, bad_patterns=self._bad_patterns,
+                                       exit_status=self._exit_status_soon)
+        if ours is not None:
+            try:
+                self._connect_qmp(ours)
+            except BaseException:
+                self.shutdown()
+                raise
+
+    def _connect_qmp(self, sock: socket.socket) -> None:
+        deadline = Deadline(STARTUP_TIMEOUT)
+        readable, _, _ = select.select([sock], [], [], deadline.remaining())
+        if not readable:
+            sock.close()
+            raise InfrastructureError(
+                f"QEMU did not greet on QMP within {deadline.seconds:.0f} s",
+                program=self._argv[0], argv=self.full_argv, output=self._stderr_text(),
+            )
+        qmp = QEMUMonitorProtocol(sock)
+        try:
+            qmp.connect()
+        except (TimeoutError, QMPError, OSError, EOFError) as exc:
+            with contextlib.suppress(QMPError, OSError, EOFError):
+                qmp.close()
+            sock.close()
+            status = self._exit_status_soon()
+            raise InfrastructureError(
+                "QEMU exited during start-up" if status is not None
+                else f"QMP negotiation failed: {exc}",
+                program=self._argv[0], argv=self.full_argv, output=self._stderr_text(),
+                returncode=status,
+            ) from None
+        qmp.settimeout(QMP_TIMEOUT)
+        self._qmp = qmp
+
+    # -- while running ---------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """QEMU's process id (raises HarnessError before launch)."""
+        return self._running_proc().pid
+
+    @property
+    def console(self) -> Console:
+        """The guest's first serial port (raises HarnessError before launch)."""
+        if self._console is None:
+            raise HarnessError(f"machine {self.name!r} has not been launched")
+        return self._console
+
+    @property
+    def exitcode(self) -> int | None:
+        """QEMU's exit status once it has exited (negative: killed by that signal)."""
+        if self._proc is None:
+            return None
+        return self._proc.poll()
+
+    def is_running(self) -> bool:
+        """True while the QEMU process exists."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def qmp_command(self, cmd: str, **args: Any) -> Any:
+        """Run one QMP command and return its ``return`` value.
+
+        Raises :class:`~harness.errors.InfrastructureError` when QMP is off, the command fails
+        or the connection is gone.
+        """
+        if self._qmp is None:
+            raise InfrastructureError(f"machine {self.name!r} has no QMP connection",
+                                      program=self._argv[0])
+        try:
+            return self._qmp.cmd(cmd, **args)
+        except (TimeoutError, QMPError, OSError, EOFError) as exc:
+            raise InfrastructureError(f"QMP command {cmd!r} failed: {exc}",
+                                      program=self._argv[0]) from exc
+
+    def wait(self, timeout: float | Deadline = 60.0) -> int:
+        """Wait for a guest that stops QEMU itself; return QEMU's exit status.
+
+        The console is read (and logged, and checked for bad patterns) meanwhile. ``timeout``
+        is a :class:`Deadline` or seconds (scaled by the multiplier). Raises
+        :class:`~harness.errors.BootTimeout` if QEMU is still running at the deadline (QEMU is
+        left running: :meth:`shutdown` or the context manager stops it), and
+        :class:`~harness.errors.BadPattern` if one appears.
+        """
+        deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
+        proc = self._running_proc()
+        self.console.wait_for_exit(deadline)
+        try:
+            return proc.wait(timeout=max(deadline.remaining(), 1.0))
+        except subprocess.TimeoutExpired:
+            raise BootTimeout(
+                f"QEMU closed its console but did not exit within {deadline.seconds:.1f} s",
+                waiting_for="QEMU to exit", log_path=self.log_path,
+                log_tail=self.console.tail(),
+            ) from None
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> int | None:
+        """Stop QEMU: QMP ``quit``, then SIGTERM, then SIGKILL, each given ``timeout`` seconds,
+        always by PID. Idempotent; safe after QEMU exited by itself. Closes the console, QMP
+        and log files, and returns QEMU's exit status (None if it was never started)."""
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                if self._qmp is not None:
+                    with contextlib.suppress(QMPError, OSError, EOFError,
+                                             TimeoutError):
+                        self._qmp.settimeout(timeout)
+                        self._qmp.cmd("quit")
+                    self._reap(proc, timeout)
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
+                    self._reap(proc, timeout)
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    proc.wait()
+        finally:
+            if proc is not None and proc.poll() is None:  # interrupted above: never leave it
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait()
+            self._close_channels()
+        return None if proc is None else proc.returncode
+
+    def _reap(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+
+    def _close_channels(self) -> None:
+        if self._qmp is not None:
+            with contextlib.suppress(QMPError, OSError, EOFError, TimeoutError,
+                                     RuntimeError):
+                self._qmp.close()
+            self._qmp = None
+        if self._console is not None:
+            self._console.read_pending()
+            self._console.close()
+        self._close_stderr()
+
+    def _close_stderr(self) -> None:
+        if self._stderr_file is not None and not self._stderr_file.closed:
+            self._stderr_file.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _running_proc(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            raise HarnessError(f"machine {self.name!r} has not been launched")
+        return self._proc
+
+    def _exit_status_soon(self) -> int | None:
+        """QEMU's exit status, waiting up to 2 s for it: called when its console closed."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _stderr_text(self) -> str:
+        if self._stderr_file is not None and not self._stderr_file.closed:
+            self._stderr_file.flush()
+        try:
+            return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def stderr_text(self) -> str:
+        """What QEMU itself printed on stderr so far."""
+        return self._stderr_text()
