@@ -16,6 +16,7 @@ Two layouts:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import BinaryIO
 
 from builder.elf import read_elf
 from builder.errors import AlignmentError, InputError, OverflowError_
-from builder.fileio import atomic_output
+from builder.fileio import atomic_output, atomic_write
 from builder.formats.crc16 import crc16_x25
 from builder.xous.layout import (
     FLAG_NOCOPY,
@@ -303,19 +304,23 @@ def build_image(
     *,
     debug: bool = False,
     layout: str = "aligned",
+    map_path: str | Path | None = None,
 ) -> XousLayout:
     """Read the ELFs, plan the image and write it atomically to ``output``.
 
-    ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. Returns the
+    ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. With ``map_path``
+    the layout JSON is written there too (both files appear, or neither). Returns the
     layout of what was written. On any error nothing is written (an existing ``output``
     is left untouched) and the project's error is raised; the inputs are only read.
     """
     out_path = Path(output)
     inputs = [Path(kernel), *(Path(p) for _, p in inits)]
-    for p in inputs:
-        if out_path.exists() and p.exists() and out_path.resolve() == p.resolve():
-            raise InputError("the output file is one of the inputs", path=out_path,
-                             field="OUTPUT", value=str(out_path))
+    outputs = [out_path] + ([Path(map_path)] if map_path is not None else [])
+    for o in outputs:
+        for p in inputs:
+            if o.exists() and p.exists() and o.resolve() == p.resolve():
+                raise InputError("an output file is one of the inputs", path=o,
+                                 field="output", value=str(o))
     legacy = layout == "legacy"
     kern = kernel_from_elf(read_elf(kernel))
     progs = [InitProgram(kind, minielf_from_elf(read_elf(p), padded=not legacy))
@@ -323,4 +328,6 @@ def build_image(
     plan = plan_image(kern, progs, memory, debug=debug, layout=layout)
     with atomic_output(out_path) as fh:
         write_image(plan, fh)
+        if map_path is not None:
+            atomic_write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
     return plan.layout
