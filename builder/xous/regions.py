@@ -221,8 +221,11 @@ def parse_ram(text: str) -> tuple[int, int]:
     parts = text.split(":")
     if len(parts) != 2:
         raise InputError("expected OFFSET:SIZE", field="--ram", value=text)
-    offset = parse_int(parts[0], field="--ram offset")
-    size = parse_int(parts[1], field="--ram size")
+    try:
+        offset = parse_int(parts[0], field="--ram offset")
+        size = parse_int(parts[1], field="--ram size")
+    except InputError as exc:
+        raise InputError(f"{exc.field} is {exc.message}", field="--ram", value=text) from None
     if not 0 <= offset <= U32_MAX or not 0 < size <= U32_MAX + 1 - offset:
         raise InputError("RAM must be a non-empty range inside the 32-bit address space",
                          field="--ram", value=text)

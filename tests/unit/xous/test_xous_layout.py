@@ -1,0 +1,49 @@
+"""The layout model: flag names, JSON round trip, rejection of malformed JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from xous_helpers import XOUS_FIXTURES
+
+from builder.errors import FormatError
+from builder.xous.inspect import inspect_file
+from builder.xous.layout import Section, XousLayout
+
+
+def test_flag_names() -> None:
+    assert Section(0, 1, 0x1 | 0x4, 0).flag_names == ("WRITE", "EXECUTE")
+    assert Section(0, 1, 0x2, None).flag_names == ("NOCOPY",)
+    assert Section(0, 1, 0x8 | 0x10, 0).flag_names == ("EH_FRAME", "EH_HEADER")
+    assert Section(0, 1, 0, 0).flag_names == ()
+
+
+def test_json_round_trip_and_types() -> None:
+    lay = inspect_file(XOUS_FIXTURES / "args-span-page-2020.bin")
+    data = json.loads(json.dumps(lay.to_json()))
+    assert data["format"] == "xous-args"
+    assert isinstance(data["kernel"]["load_offset"], int)
+    assert data["programs"][0]["sections"][-1]["flag_names"] == ["WRITE", "NOCOPY"]
+    assert data["programs"][0]["sections"][-1]["file_offset"] is None
+    assert set(data) == {"format", "layout", "arg_size_words", "file_size", "ram", "regions",
+                         "tags", "programs", "kernel", "debug", "names", "warnings"}
+    assert XousLayout.from_json(data) == lay
+
+
+def test_from_json_rejects_wrong_format() -> None:
+    with pytest.raises(FormatError):
+        XousLayout.from_json({"format": "something-else"})
+    lay = inspect_file(XOUS_FIXTURES / "args-default-2020.bin").to_json()
+    lay["kernel"]["entrypoint"] = "0xffd00000"
+    with pytest.raises(FormatError):
+        XousLayout.from_json(lay)
+    del lay["kernel"]
+    with pytest.raises(FormatError):
+        XousLayout.from_json(lay)
+
+
+def test_table_mentions_everything() -> None:
+    text = inspect_file(XOUS_FIXTURES / "args-default-2020.bin").to_table()
+    for word in ("XArg", "MREx", "IniE", "XKrn", "SrEx", "VexD", "0xffd80000", "0x000059fc"):
+        assert word in text
