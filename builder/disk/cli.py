@@ -1,16 +1,106 @@
-"""Placeholder: subcommands not written yet."""
+"""``disk_image`` and ``bootproof xen disk``: a partitioned disk image from an ImageBuilder config.
+
+Flags follow the reference's ``disk_image`` (``-c -d -t -w -s -a -o -p``); ``--json`` adds
+a machine-readable layout. No root needed. All logic lives in :mod:`builder.disk.image`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from builder.cliutil import HelpFormatter, parse_int, run_main
+from builder.disk.image import DEFAULT_EPOCH, DEFAULT_SLACK_MIB, build_disk, write_layout_json
+from builder.errors import InputError
+from builder.xen.config import load_config, resolve_load_cmd
+
+DESCRIPTION = """\
+Build a disk image (DOS label, or GPT with GPT=y in the config) whose partition 1 is a FAT
+boot partition holding every file the boot script loads, followed by one ext4 partition for
+DOM0_ROOTFS and one per DOMU_ROOTFS[i] (.cpio, .cpio.gz or .tar.gz). xl configs for every
+domU go into dom0's /etc/xen. No root, loop devices or mounts are needed; the same inputs
+and SOURCE_DATE_EPOCH give the same bytes.
+
+example:
+  uboot-script-gen -c config -d . -t "load virtio 0:1" -o boot
+  disk_image -c config -d . -t "load virtio 0:1" -o disk.img --json disk.json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``disk_image`` options to ``parser``."""
+    parser.add_argument("-c", dest="config", required=True, metavar="CONFIG",
+                        help="ImageBuilder config file")
+    parser.add_argument("-d", dest="directory", required=True, metavar="DIR",
+                        help="directory the config's file names are relative to")
+    parser.add_argument("-t", dest="load_cmd", metavar="LOAD_CMD",
+                        help="U-Boot load command (sd, scsi, tftp or verbatim, e.g. "
+                             "'load virtio 0:1'); names dom0's disk devices")
+    parser.add_argument("-w", dest="workdir", metavar="DIR",
+                        help="work directory for temporary files (default: beside the output)")
+    parser.add_argument("-s", dest="slack", default=str(DEFAULT_SLACK_MIB), metavar="MB",
+                        help="MiB of slack added to every rootfs partition")
+    parser.add_argument("-a", dest="pow2", action="store_true",
+                        help="round the image size up to a power of two MiB")
+    parser.add_argument("-o", dest="output", required=True, metavar="IMG",
+                        help="output disk image")
+    parser.add_argument("-p", dest="prefix", default="", metavar="PATH",
+                        help="directory prefix inside the boot partition (as uboot-script-gen -p)")
+    parser.add_argument("--json", dest="json", metavar="FILE",
+                        help="also write the layout as JSON to FILE")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no layout report on stdout")
+
+
+def _epoch() -> int:
+    text = os.environ.get("SOURCE_DATE_EPOCH")
+    if text is None or text == "":
+        return DEFAULT_EPOCH
+    value = parse_int(text, field="SOURCE_DATE_EPOCH")
+    if value < 0:
+        raise InputError("must not be negative", field="SOURCE_DATE_EPOCH", value=text)
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the image described by parsed ``args``; print the report; return 0."""
+    slack = parse_int(args.slack, field="-s")
+    root = Path(args.directory)
+    if not root.is_dir():
+        raise InputError("not a directory", field="-d", value=args.directory)
+    cfg = load_config(Path(args.config))
+    load_cmd = resolve_load_cmd(args.load_cmd) if args.load_cmd is not None else None
+    layout = build_disk(cfg, root, Path(args.output), slack_mib=slack, pow2=args.pow2,
+                        prefix=args.prefix, load_cmd=load_cmd,
+                        workdir=Path(args.workdir) if args.workdir else None,
+                        epoch=_epoch())
+    for warning in cfg.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        write_layout_json(layout, Path(args.json))
+    if not args.quiet:
+        sys.stdout.write(layout.report())
+    return 0
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
-    """Add this area's subcommands (none yet)."""
-    del subparsers
+    """Add ``disk`` (``bootproof xen disk``)."""
+    parser = subparsers.add_parser("disk", help="rootless disk image (disk_image)",
+                                   description=DESCRIPTION, formatter_class=HelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser().parse_args(argv)
-    return 0
+def _main(argv: Sequence[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog="disk_image", description=DESCRIPTION,
+                                     formatter_class=HelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``disk_image``."""
+    return run_main("disk_image", _main, argv)

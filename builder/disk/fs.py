@@ -1,0 +1,138 @@
+"""Filesystem images as plain files, built with standard tools, without root or mounts.
+
+* FAT: ``mkfs.vfat`` on a file, then ``mmd``/``mcopy`` (mtools) to fill it.
+* ext4: ``mke2fs -t ext4 -d STAGING`` on a file, then one ``debugfs -w`` script that sets
+  owner, mode and times of every entry from the archive's metadata (the staging copy is
+  owned by whoever ran us, and its ctime cannot be set from user space).
+
+Reproducible: the volume id, filesystem UUID, hash seed and every timestamp come from the
+caller (derived from ``SOURCE_DATE_EPOCH``); the tools run with ``TZ=UTC``,
+``SOURCE_DATE_EPOCH`` and ``E2FSPROGS_FAKE_TIME`` set. Tool failures raise
+:class:`~builder.errors.ToolError` with the command and its output.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from builder.disk.archive import StagedTree
+from builder.errors import InputError, ToolError
+
+FAT_EPOCH_FLOOR = 315532800  # 1980-01-01: FAT cannot store earlier times
+FAT32_MIN_BYTES = 64 << 20  # below this FAT32 has fewer clusters than the spec's minimum
+
+
+def tool_env(epoch: int) -> dict[str, str]:
+    """Environment for the filesystem tools: fixed clock, UTC, C locale, no mtools checks."""
+    env = dict(os.environ)
+    env.update({
+        "TZ": "UTC",
+        "LC_ALL": "C",
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "E2FSPROGS_FAKE_TIME": str(max(epoch, 1)),  # 0 would mean "use the real clock"
+        "MTOOLS_SKIP_CHECK": "1",
+    })
+    return env
+
+
+def run_tool(argv: Sequence[str], *, env: dict[str, str], path: Path | None = None,
+             stdin: str | None = None) -> tuple[str, str]:
+    """Run ``argv`` (never through a shell) and return its stdout and stderr.
+
+    Raises :class:`ToolError` when the program is missing or exits non-zero.
+    """
+    try:
+        proc = subprocess.run(list(argv), env=env, input=stdin, capture_output=True,
+                              text=True, check=False)
+    except FileNotFoundError as exc:
+        raise ToolError(f"program not found: {argv[0]}", argv=argv, path=path) from exc
+    if proc.returncode != 0:
+        raise ToolError(f"{Path(argv[0]).name} failed", argv=argv,
+                        output=proc.stdout + proc.stderr, returncode=proc.returncode,
+                        path=path)
+    return proc.stdout, proc.stderr
+
+
+def _blank(image: Path, size_bytes: int) -> None:
+    with open(image, "wb") as fh:
+        fh.truncate(size_bytes)
+
+
+def fat_bits(size_bytes: int) -> int:
+    """32 as the reference uses, or 16 when the partition is too small for a valid FAT32."""
+    return 32 if size_bytes >= FAT32_MIN_BYTES else 16
+
+
+def make_fat(image: Path, size_bytes: int, files: Sequence[tuple[str, Path]], *,
+             label: str, volume_id: int, epoch: int) -> int:
+    """Create a FAT filesystem of ``size_bytes`` in the file ``image`` holding ``files``.
+
+    ``files`` pairs a destination path inside the filesystem (``a/b/Image``) with the
+    source file. Directories are created as needed. Returns the FAT width (16 or 32).
+    Raises :class:`ToolError` when a tool fails (e.g. the files do not fit).
+    """
+    bits = fat_bits(size_bytes)
+    env = tool_env(max(epoch, FAT_EPOCH_FLOOR))
+    _blank(image, size_bytes)
+    run_tool(["mkfs.vfat", "-F", str(bits), "-n", label, "-i", f"{volume_id:08X}",
+              str(image)], env=env, path=image)
+    dirs: set[str] = set()
+    for dest, _src in files:
+        parts = dest.split("/")[:-1]
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    if dirs:
+        run_tool(["mmd", "-i", str(image), *(f"::/{d}" for d in sorted(dirs))], env=env,
+                 path=image)
+    for dest, src in files:
+        run_tool(["mcopy", "-i", str(image), "-o", str(src), f"::/{dest}"], env=env, path=src)
+    return bits
+
+
+def _debugfs_script(tree: StagedTree, epoch: int) -> str:
+    lines: list[str] = []
+    for rel in sorted(tree.entries):
+        meta = tree.entries[rel]
+        target = f'"/{rel}"'
+        mode = meta.kind.value | meta.perm
+        lines.append(f"sif {target} uid {meta.uid}")
+        lines.append(f"sif {target} gid {meta.gid}")
+        lines.append(f"sif {target} mode 0{mode:o}")
+        stamp = meta.mtime if rel else epoch
+        for field in ("atime", "mtime", "ctime", "crtime"):
+            lines.append(f"sif {target} {field} @{stamp}")
+    for field in ("atime", "mtime", "ctime", "crtime"):
+        lines.append(f"sif /lost+found {field} @{epoch}")
+    return "\n".join(lines) + "\n"
+
+
+def make_ext4(image: Path, size_bytes: int, tree: StagedTree, *, label: str,
+              fs_uuid: uuid.UUID, epoch: int) -> None:
+    """Create an ext4 filesystem of ``size_bytes`` in the file ``image`` from ``tree``.
+
+    Owners, modes and times are those recorded in ``tree``, not the staging copy's.
+    Raises :class:`ToolError` when ``mke2fs`` or ``debugfs`` fails (e.g. no space) and
+    :class:`InputError` when the label is longer than ext4 allows.
+    """
+    if len(label.encode()) > 16:
+        raise InputError("ext4 label longer than 16 bytes", field="label", value=label)
+    env = tool_env(epoch)
+    _blank(image, size_bytes)
+    run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-L", label, "-U", str(fs_uuid),
+              "-E", f"hash_seed={fs_uuid},root_owner=0:0,nodiscard",
+              "-d", str(tree.root), str(image)], env=env, path=tree.source or image)
+    script = image.with_name(image.name + ".debugfs")
+    script.write_text(_debugfs_script(tree, epoch))
+    try:
+        _out, err = run_tool(["debugfs", "-w", "-f", str(script), str(image)], env=env,
+                             path=image)
+    finally:
+        script.unlink(missing_ok=True)
+    # debugfs reports a failed command on stderr but still exits 0
+    errors = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("debugfs ")]
+    if errors:
+        raise ToolError("debugfs could not set file metadata", argv=["debugfs", "-w"],
+                        output="\n".join(errors), path=image)
