@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import tty
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _make_raw(fd: int) -> None:
+    """Raw mode, and no output translation even once QEMU's stdio chardev turns OPOST back
+    on (it does, keeping the other output flags): clear ONLCR and friends as well."""
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[1] &= ~(termios.ONLCR | termios.OCRNL | termios.ONOCR | termios.ONLRET)
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
 def pid_alive(pid: int) -> bool:
@@ -142,7 +152,7 @@ class QemuMachine:
         binary = find_tool(self._argv[0])
         self.log_dir.mkdir(parents=True, exist_ok=True)
         master, slave = os.openpty()
-        tty.setraw(slave)
+        _make_raw(slave)
         ours: socket.socket | None = None
         theirs: socket.socket | None = None
         argv = [str(binary), *self._argv[1:],
@@ -192,19 +202,30 @@ class QemuMachine:
                 f"QEMU did not greet on QMP within {deadline.seconds:.0f} s",
                 program=self._argv[0], argv=self.full_argv, output=self._stderr_text(),
             )
+        try:
+            greeted = sock.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            greeted = False
+        if not greeted:  # closed before the greeting: QEMU did not get through start-up
+            sock.close()
+            raise InfrastructureError(
+                "QEMU exited during start-up", program=self._argv[0], argv=self.full_argv,
+                output=self._stderr_text(), returncode=self._exit_status_soon(),
+            )
         qmp = QEMUMonitorProtocol(sock)
         try:
             qmp.connect()
         except (TimeoutError, QMPError, OSError, EOFError) as exc:
-            with contextlib.suppress(QMPError, OSError, EOFError):
+            with contextlib.suppress(QMPError, OSError, EOFError, RuntimeError):
                 qmp.close()
             sock.close()
-            status = self._exit_status_soon()
+            if self._exit_status_soon() is not None:
+                # It greeted, so it started; the guest was just quick to stop it (e.g. a test
+                # finisher). The console still holds everything the guest printed.
+                return
             raise InfrastructureError(
-                "QEMU exited during start-up" if status is not None
-                else f"QMP negotiation failed: {exc}",
-                program=self._argv[0], argv=self.full_argv, output=self._stderr_text(),
-                returncode=status,
+                f"QMP negotiation failed: {exc}", program=self._argv[0], argv=self.full_argv,
+                output=self._stderr_text(),
             ) from None
         qmp.settimeout(QMP_TIMEOUT)
         self._qmp = qmp

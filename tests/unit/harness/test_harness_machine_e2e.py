@@ -1,0 +1,209 @@
+"""QemuMachine + Console against real tiny RV32 guests under qemu-system-riscv32.
+
+The guests (guests/*.S) are assembled at test time; what each prints is fixed in its source,
+so expectations below come from those sources, not from the harness.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import require_tool
+from harness_testlib import CC, QEMU, TEST_BOARD, build_guest, guest_dir
+
+from builder.cliutil import run_main
+from harness.boards import load_board
+from harness.deadline import Deadline
+from harness.errors import (
+    BadPattern,
+    BootTimeout,
+    InfrastructureError,
+    UnexpectedExit,
+)
+from harness.machine import QemuMachine, pid_alive
+
+__all__ = ["guest_dir"]  # the fixture, imported for pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _machine(guest: str, guest_dir: Path, log_dir: Path, *, qmp: bool = True,
+             name: str = "qemu") -> QemuMachine:
+    require_tool(QEMU, CC)
+    elf = build_guest(guest, guest_dir)
+    board = load_board(TEST_BOARD)
+    return QemuMachine.from_board(board, extra=["-kernel", str(elf)], log_dir=log_dir,
+                                  name=name, qmp=qmp)
+
+
+def test_pass_guest_prints_and_exits_zero(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("pass", guest_dir, tmp_path) as m:
+        ms = m.console.expect_ordered(
+            ["GUEST BOOT", r"layout: ram_start=(0x[0-9a-f]+) ram_size=(0x[0-9a-f]+)$",
+             "GUEST DONE"], Deadline(30))
+        assert (int(ms[1].group(1), 16), int(ms[1].group(2), 16)) == (0x80000000, 0x8000000)
+        assert m.wait(30) == 0
+        assert m.exitcode == 0
+    log = (tmp_path / "qemu.serial.log").read_bytes()
+    assert log.startswith(b"GUEST BOOT\r\nhello from rv32\r\n")
+    assert (tmp_path / "qemu.cmdline").read_text().startswith("/")
+
+
+def test_guest_exit_status_is_reported(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("fail_exit", guest_dir, tmp_path) as m, pytest.raises(UnexpectedExit) as info:
+        m.console.expect("a line the guest never prints", Deadline(30))
+    assert info.value.exitcode == 3
+    assert "exiting with status 3" in info.value.log_tail
+    assert m.exitcode == 3
+
+
+def test_hanging_guest_times_out_with_log_tail(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("hang", guest_dir, tmp_path) as m:
+        t0 = time.monotonic()
+        with pytest.raises(BootTimeout) as info:
+            m.console.expect("GUEST DONE", Deadline(1.5, multiplier=1.0))
+        assert time.monotonic() - t0 >= 1.5
+        pid = m.pid
+    err = info.value
+    assert err.log_tail.splitlines()[-1] == "waiting forever"
+    assert err.log_path == str(tmp_path / "qemu.serial.log")
+    assert "waiting forever" in str(err) and str(tmp_path / "qemu.serial.log") in str(err)
+    assert not pid_alive(pid)
+
+
+def test_bad_pattern_is_reported_at_once(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("bad", guest_dir, tmp_path) as m, pytest.raises(BadPattern) as info:
+        m.console.expect("GUEST DONE", Deadline(120))
+    # the guest hangs after the FAIL line: only the bad-pattern check can end this wait
+    assert info.value.pattern_name == "fail"
+    assert info.value.matched_line == "self-check 7: FAIL (expected 0x2a)"
+
+
+def test_ordered_expectations_name_missing_lines(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("ordered", guest_dir, tmp_path) as m, pytest.raises(BootTimeout) as info:
+        m.console.expect_ordered(
+            [r"^=== MARKER one ===$", r"^=== MARKER two ===$", r"^=== MARKER three ===$"],
+            Deadline(2, multiplier=1.0))
+    assert info.value.missing == ["^=== MARKER three ===$ (seen, but out of order)"]
+
+
+def test_any_order_markers_with_xen_line_ends(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("ordered", guest_dir, tmp_path) as m:
+        ms = m.console.expect_all_any_order(
+            [r"^=== MARKER (two) ===$", r"^=== MARKER (three) ===$", r"^=== MARKER (one) ===$"],
+            Deadline(30))
+    assert [x.group(1) for x in ms] == ["two", "three", "one"]
+
+
+def test_typing_with_echo_check(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("echo", guest_dir, tmp_path) as m:
+        m.console.expect("^=> ", Deadline(30))
+        line = "setenv ipaddr 10.0.2.15; setenv serverip 10.0.2.2; tftpb 0x40f00000 boot.scr"
+        m.console.send_line(line, chunk=12)
+        m.console.expect("^=> ", Deadline(30))
+        m.console.send_line("second", eol="\r")
+        m.console.expect("^=> ", Deadline(30))
+    log = (tmp_path / "qemu.serial.log").read_bytes()
+    assert f"=> {line}\r\n=> second\r\n=> ".encode() in log
+
+
+def test_typing_into_a_guest_that_does_not_echo(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("hang", guest_dir, tmp_path) as m:
+        m.console.expect("waiting forever", Deadline(30))
+        with pytest.raises(BootTimeout) as info:
+            m.console.send_line("help", deadline=Deadline(1, multiplier=1.0))
+    assert "echo of 'help'" in str(info.value)
+
+
+def test_no_qemu_left_after_failing_body(guest_dir: Path, tmp_path: Path) -> None:
+    m = _machine("hang", guest_dir, tmp_path)
+    with pytest.raises(RuntimeError, match="test body failed"), m:
+        pid = m.pid
+        assert pid_alive(pid)
+        raise RuntimeError("test body failed")
+    assert not pid_alive(pid)
+    assert m.exitcode is not None
+
+
+def test_no_qemu_left_after_keyboard_interrupt(guest_dir: Path, tmp_path: Path) -> None:
+    m = _machine("hang", guest_dir, tmp_path)
+    with pytest.raises(KeyboardInterrupt), m:
+        pid = m.pid
+        raise KeyboardInterrupt
+    assert not pid_alive(pid)
+
+
+def test_shutdown_escalates_when_qmp_is_off(guest_dir: Path, tmp_path: Path) -> None:
+    m = _machine("hang", guest_dir, tmp_path, qmp=False)
+    with m:
+        m.console.expect("waiting forever", Deadline(30))
+        pid = m.pid
+        m.shutdown()
+    # no QMP: SIGTERM by PID ends it (QEMU says so on stderr and exits cleanly)
+    assert "terminating on signal 15" in m.stderr_text()
+    assert not pid_alive(pid)
+
+
+def test_shutdown_uses_qmp_quit(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("hang", guest_dir, tmp_path) as m:
+        m.console.expect("waiting forever", Deadline(30))
+        assert m.qmp_command("query-status")["status"] == "running"
+        assert m.shutdown() == 0
+        assert m.shutdown() == 0  # idempotent
+    assert "terminating on signal" not in m.stderr_text()  # it was QMP quit, not a signal
+
+
+def test_qemu_missing_is_infrastructure_error(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    m = QemuMachine(load_board(TEST_BOARD).argv(), log_dir=tmp_path)
+    with pytest.raises(InfrastructureError) as info:
+        m.launch()
+    text = str(info.value)
+    assert "qemu-system-riscv32" in text and "qemu-system-misc" in text
+    assert info.value.exit_code == 3
+
+
+def test_qemu_start_failure_carries_command_and_output(tmp_path: Path) -> None:
+    require_tool(QEMU)
+    argv = [QEMU, "-machine", "no-such-board"]
+    m = QemuMachine(argv, log_dir=tmp_path)
+    with pytest.raises(InfrastructureError) as info:
+        m.launch()
+    err = info.value
+    assert err.argv[1:3] == ["-machine", "no-such-board"]
+    assert "unsupported machine type" in err.output
+    assert err.returncode == 1
+    assert "no-such-board" in str(err) and "unsupported machine type" in str(err)
+    assert m.exitcode == 1  # reaped
+
+
+def test_infrastructure_error_exits_3_and_boot_failure_1(guest_dir: Path,
+                                                          tmp_path: Path) -> None:
+    def missing(argv: object) -> int:
+        QemuMachine(["qemu-system-does-not-exist"], log_dir=tmp_path).launch()
+        return 0
+
+    def hangs(argv: object) -> int:
+        with _machine("hang", guest_dir, tmp_path / "h") as m:
+            m.console.expect("GUEST DONE", Deadline(0.5, multiplier=1.0))
+        return 0
+
+    assert run_main("t", missing, []) == 3
+    assert run_main("t", hangs, []) == 1
+
+
+def test_pid_alive_sees_running_and_reaped(guest_dir: Path, tmp_path: Path) -> None:
+    with _machine("hang", guest_dir, tmp_path) as m:
+        assert pid_alive(m.pid)
+        os.kill(m.pid, signal.SIGKILL)
+        with pytest.raises(UnexpectedExit) as info:
+            m.console.expect("never", Deadline(30))
+        assert info.value.exitcode == -signal.SIGKILL
+        assert not pid_alive(m.pid)
