@@ -1,0 +1,163 @@
+"""create-image / bootproof xous build|inspect: exit codes, messages, outputs, inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from xous_helpers import XOUS_FIXTURES, SynSection, digest, write_elf32
+
+from builder.xous.cli import create_image_main
+from harness.cli import main as bootproof_main
+
+CSV = str(XOUS_FIXTURES / "betrusted-emulation-csr-2020.csv")
+SVD = str(XOUS_FIXTURES / "precursor-soc-pvt.svd")
+
+
+@pytest.fixture
+def elfs(tmp_path: Path) -> dict[str, Path]:
+    k = write_elf32(tmp_path / "xous-kernel.elf", [
+        SynSection(".text", 0xFFD00000, 0x6, bytes(range(64))),
+        SynSection(".data", 0xFFD80000, 0x3, b"DATA" * 4),
+        SynSection(".bss", 0xFFD80010, 0x3, None, size=0x40),
+    ], entry=0xFFD00000)
+    i = write_elf32(tmp_path / "shell.elf", [
+        SynSection(".text", 0x10000, 0x6, b"\x13\x00\x00\x00" * 8),
+        SynSection(".bss", 0x11000, 0x3, None, size=0x100),
+    ], entry=0x10000)
+    return {"kernel": k, "init": i}
+
+
+def _hashes(*paths: str | Path) -> dict[str, str]:
+    return {str(p): digest(Path(p)) for p in paths}
+
+
+def test_build_prints_report_and_map(elfs: dict[str, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out, mp = tmp_path / "args.bin", tmp_path / "args.json"
+    before = _hashes(elfs["kernel"], elfs["init"], SVD)
+    rc = create_image_main([str(out), "-k", str(elfs["kernel"]), "-i", str(elfs["init"]),
+                            "--svd", SVD, "--map", str(mp)])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "Runtime will require 36974 bytes to track memory allocations" in stdout
+    assert 'Main RAM "SrEx" (78457253): 40000000 - 41000000' in stdout
+    assert "IniE PID 2 'shell'" in stdout and "0xffd80000" in stdout
+    data = json.loads(mp.read_text())
+    assert data["format"] == "xous-args" and data["file_size"] == out.stat().st_size
+    assert data["names"] == {"1": "kernel", "2": "shell"}
+    assert _hashes(elfs["kernel"], elfs["init"], SVD) == before
+
+
+def test_short_and_alias_options(elfs: dict[str, Path], tmp_path: Path) -> None:
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    assert create_image_main([str(a), "-k", str(elfs["kernel"]), "-i", str(elfs["init"]),
+                              "-c", CSV, "-d", "-q"]) == 0
+    assert create_image_main([str(b), "--kernel", str(elfs["kernel"]), "--init",
+                              str(elfs["init"]), "--csr-csv", CSV, "--debug", "-q"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_bootproof_build_is_the_same(elfs: dict[str, Path], tmp_path: Path) -> None:
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    common = ["-k", str(elfs["kernel"]), "-i", str(elfs["init"]), "-r", "0x40000000:0x100000",
+              "-q"]
+    assert create_image_main([str(a), *common]) == 0
+    assert bootproof_main(["xous", "build", str(b), *common]) == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_inspect_json_and_table(elfs: dict[str, Path], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert bootproof_main(["xous", "inspect", str(XOUS_FIXTURES / "args-default-2020.bin"),
+                           "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layout"] == "legacy" and data["kernel"]["load_offset"] == 0x59FC
+    assert bootproof_main(["xous", "inspect", str(XOUS_FIXTURES / "args-default-2020.bin")]) == 0
+    assert "CSRs" in capsys.readouterr().out
+
+
+def _bad_run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    rc = create_image_main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("create-image: error: ")
+    return lines[0]
+
+
+def test_bad_input_exit_2_one_line_no_output(elfs: dict[str, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out, mp = tmp_path / "args.bin", tmp_path / "args.json"
+    before = _hashes(elfs["kernel"], elfs["init"])
+    # kernel linked low: the init program given as kernel
+    line = _bad_run([str(out), "-k", str(elfs["init"]), "-i", str(elfs["init"]), "-c", CSV,
+                     "--map", str(mp)], capsys)
+    assert "shell.elf" in line and "0x10000" in line
+    assert not out.exists() and not mp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shell.elf", "xous-kernel.elf"]
+    assert _hashes(elfs["kernel"], elfs["init"]) == before
+
+
+def test_bad_ram_value(elfs: dict[str, Path], tmp_path: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    line = _bad_run([str(tmp_path / "o.bin"), "-k", str(elfs["kernel"]), "-r", "0x4000zz:1"],
+                    capsys)
+    assert "0x4000zz:1" in line
+
+
+def test_missing_ram_region(elfs: dict[str, Path], tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "noram.csv"
+    csv.write_text("#\nmemory_region,spiflash,0x20000000,4096,cached\n")
+    line = _bad_run([str(tmp_path / "o.bin"), "-k", str(elfs["kernel"]), "-c", str(csv)],
+                    capsys)
+    assert "noram.csv" in line and "spiflash" in line
+    assert not (tmp_path / "o.bin").exists()
+
+
+def test_existing_output_untouched_on_error(elfs: dict[str, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "args.bin"
+    out.write_bytes(b"previous")
+    _bad_run([str(out), "-k", str(tmp_path / "missing.elf"), "-c", CSV], capsys)
+    assert out.read_bytes() == b"previous"
+
+
+def test_inspect_garbage_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "junk.bin"
+    p.write_bytes(b"XArg" + bytes(100))
+    assert bootproof_main(["xous", "inspect", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "junk.bin" in err[0]
+
+
+def test_memory_source_required(elfs: dict[str, Path], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    _bad_run([str(tmp_path / "o.bin"), "-k", str(elfs["kernel"])], capsys)
+
+
+def test_help_has_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        create_image_main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "example:" in text and "--csr-csv" in text and "--extra-svd" in text
+
+
+def test_console_script(elfs: dict[str, Path], tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "create-image"
+    if not script.exists():
+        pytest.skip("create-image console script not installed in this environment")
+    out = tmp_path / "o.bin"
+    proc = subprocess.run([str(script), str(out), "-k", str(elfs["kernel"]), "-i",
+                           str(elfs["init"]), "-r", "0x40000000:0x100000"],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Image created in file" in proc.stdout
+    assert out.read_bytes()[:4] == b"XArg"
