@@ -1,0 +1,271 @@
+"""Address planning for ImageBuilder boot scripts: a pure function from config to layout.
+
+:func:`plan` places every module the way ``uboot-script-gen`` does (script slot at
+``MEMORY_START + A`` but not below 12 MiB, payload from ``slot + A``, each item at the
+next ``A``-aligned address, ``A`` = 2 MiB unless ``ADDRESS_ALIGN`` says otherwise; order:
+dom0 kernel and ramdisk, each booted domU's kernel/ramdisk/partial DTB, Xen, overlays,
+host DTB, bitstream) and then checks what the reference does not, *before* anything is
+written:
+
+* the payload plus the 2 MiB tail must end below ``MEMORY_END`` (FIT: the FIT blob too,
+  without the reference's doubling of an absolute address);
+* every item must lie inside ``[MEMORY_START, MEMORY_END)`` and inside the DTB's ``/memory``;
+* items skip over ``/reserved-memory``, ``/memreserve/``, static heap and domU static
+  memory (as upstream ImageBuilder does for reserved memory) and the script slot must not
+  overlap any of them;
+* in FIT mode every address and end must fit the FIT's 32-bit cells;
+* the host DTB's span includes the room its ``fdt resize`` needs (4 KiB-aligned, as
+  U-Boot grows it in place), so the next item cannot be overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
+from builder.report import hexa, size_text, table
+from builder.xen.config import ImageBuilderConfig, Region
+
+SCRIPT_FLOOR = 0xC00000
+FIT_OVERHEAD = 0x10000
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What the planner needs to know about one input file.
+
+    ``size`` is the file size; ``image_size`` the arm64 Image header's ``image_size`` (0
+    when not an arm64 Image); ``content_size`` the used part of a DTB (its strings end).
+    """
+
+    size: int
+    image_size: int = 0
+    content_size: int = 0
+
+    @property
+    def reg_size(self) -> int:
+        """The size used for the DT ``reg`` and the next address (upstream rule)."""
+        return max(self.size, self.image_size)
+
+
+@dataclass(frozen=True)
+class Module:
+    """One file placed in RAM.
+
+    ``role``: xen, dom0-kernel, dom0-ramdisk, domU-kernel, domU-ramdisk, domU-dtb,
+    overlay, dtb, bitstream, linux-kernel, linux-ramdisk. ``size`` goes into ``reg``;
+    ``span`` is the RAM the item really occupies (the DTB grows by ``fdt resize``).
+    """
+
+    role: str
+    file: str
+    addr: int
+    size: int
+    span: int
+    domu: int | None = None
+    dt_node: str | None = None
+    fit_name: str | None = None
+
+    @property
+    def end(self) -> int:
+        return self.addr + self.span
+
+
+@dataclass(frozen=True)
+class XenLayout:
+    """The planned layout: what the script loads where, plus the script and FIT slots."""
+
+    memory_start: int
+    memory_end: int
+    align: int
+    script_addr: int
+    modules: tuple[Module, ...]
+    end: int
+    fit_addr: int | None
+    dtb_extra: int
+    domids: Mapping[int, int] = field(default_factory=dict)
+    overlay_mode: str = "boot"
+
+    def find(self, role: str, domu: int | None = None) -> Module | None:
+        for m in self.modules:
+            if m.role == role and m.domu == domu:
+                return m
+        return None
+
+    def to_json(self) -> str:
+        """The ``--map`` document: every module's address, size, file and DT node."""
+        doc = {
+            "memory_start": self.memory_start,
+            "memory_end": self.memory_end,
+            "align": self.align,
+            "script_addr": self.script_addr,
+            "fit_addr": self.fit_addr,
+            "end": self.end,
+            "dtb_extra": self.dtb_extra,
+            "overlay_mode": self.overlay_mode,
+            "domids": {f"domU{k}": v for k, v in sorted(self.domids.items())},
+            "modules": [
+                {**asdict(m), "addr_hex": f"0x{m.addr:X}", "size_hex": f"0x{m.size:X}"}
+                for m in self.modules
+            ],
+        }
+        return json.dumps(doc, indent=2) + "\n"
+
+    def table(self) -> str:
+        rows: list[list[object]] = [["script", "-", hexa(self.script_addr), "-", "-", "-"]]
+        for m in self.modules:
+            rows.append([m.role if m.domu is None else f"{m.role}[{m.domu}]", m.file,
+                         hexa(m.addr), hexa(m.end), size_text(m.size), m.dt_node or "-"])
+        if self.fit_addr is not None:
+            rows.append(["fit", "-", hexa(self.fit_addr), "-", "-", "-"])
+        return table(["item", "file", "addr", "end", "size", "dt node"], rows)
+
+
+def align_up(value: int, align: int) -> int:
+    return (value + align - 1) & ~(align - 1)
+
+
+@dataclass(frozen=True)
+class _Item:
+    role: str
+    file: str
+    info: FileInfo
+    domu: int | None
+    fit_name: str
+
+
+def _items(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo],
+           xen_file: str | None, dtb_file: str | None, overlays_loaded: bool) -> list[_Item]:
+    def get(role: str, path: str | None, domu: int | None, fit: str) -> list[_Item]:
+        if path is None:
+            return []
+        if path not in files:
+            raise ConfigError("no size known for file", field=role, value=path)
+        return [_Item(role, path, files[path], domu, fit)]
+
+    items: list[_Item] = []
+    if cfg.xen_mode:
+        items += get("dom0-kernel", cfg.dom0_kernel, None, "dom0_linux")
+        items += get("dom0-ramdisk", cfg.dom0_ramdisk, None, "dom0_ramdisk")
+        for d in cfg.booted_domus:
+            items += get("domU-kernel", d.kernel, d.index, f"domU{d.index}_kernel")
+            items += get("domU-ramdisk", d.ramdisk, d.index, f"domU{d.index}_ramdisk")
+            items += get("domU-dtb", d.passthrough_dtb, d.index, f"domU{d.index}_fdt")
+        items += get("xen", xen_file, None, "host_kernel")
+    else:
+        items += get("linux-kernel", cfg.linux, None, "host_kernel")
+        items += get("linux-ramdisk", cfg.linux_ramdisk, None, "host_ramdisk")
+    if overlays_loaded:
+        for n, ov in enumerate(cfg.dt_overlays):
+            items += get("overlay", ov, None, f"host_overlay{n}")
+    items += get("dtb", dtb_file or cfg.device_tree, None, "host_fdt")
+    items += get("bitstream", cfg.bitstream, None, "fpga_bitstream")
+    return items
+
+
+def _node_name(role: str, addr: int, domu: int | None) -> str | None:
+    if role == "dom0-kernel":
+        return f"/chosen/dom0@{addr:X}"
+    if role == "dom0-ramdisk":
+        return f"/chosen/dom0-ramdisk@{addr:X}"
+    if role in ("domU-kernel", "domU-ramdisk", "domU-dtb"):
+        return f"/chosen/domU{domu}/module@{addr:X}"
+    return None
+
+
+def plan(
+    cfg: ImageBuilderConfig,
+    files: Mapping[str, FileInfo],
+    *,
+    ram: Sequence[Region] = (),
+    reserved: Sequence[tuple[Region, str]] = (),
+    fit: bool = False,
+    dtb_extra: int = 0,
+    xen_file: str | None = None,
+    dtb_file: str | None = None,
+    overlays_loaded: bool = True,
+) -> XenLayout:
+    """Place every module of ``cfg`` and check the result; pure (no I/O).
+
+    ``files`` maps each config path to its :class:`FileInfo`; ``ram`` are the DTB's
+    ``/memory`` ranges (empty: not checked); ``reserved`` the ranges to keep clear, with a
+    label for messages. ``xen_file`` is the Xen file really loaded (``XEN.ub`` for
+    bootm), ``dtb_file`` the DTB really loaded (merged or FIT copy).
+    ``overlays_loaded`` is False when overlays are merged offline.
+
+    Raises :class:`ConfigError` for missing MEMORY_START/END, :class:`OverflowError_` when
+    the payload does not fit, :class:`OverlapError` for a script slot on reserved memory
+    and :class:`LayoutError` for items outside RAM or past 32 bits in FIT mode.
+    """
+    if cfg.memory_start is None:
+        raise ConfigError("MEMORY_START is not set", path=cfg.path, field="MEMORY_START")
+    if cfg.memory_end is None:
+        raise ConfigError("MEMORY_END is not set", path=cfg.path, field="MEMORY_END")
+    a = cfg.align
+    start, end_limit = cfg.memory_start, cfg.memory_end
+    avoid: list[tuple[Region, str]] = list(reserved)
+    avoid += [(r, "XEN_STATIC_HEAP") for r in cfg.xen_static_heap]
+    for d in cfg.booted_domus:
+        avoid += [(r, f"DOMU_STATIC_MEM[{d.index}]") for r in d.static_mem]
+        avoid += [(Region(s.host_addr, s.size), f"DOMU_SHARED_MEM[{d.index}]")
+                  for s in d.shared_mem if s.host_addr is not None]
+
+    script_addr = max(start + a, SCRIPT_FLOOR)
+    for r, label in avoid:
+        if script_addr < r.end and r.base < script_addr + a:
+            raise OverlapError(
+                f"the script slot [0x{script_addr:X}, 0x{script_addr + a:X}) overlaps {label} "
+                f"[0x{r.base:X}, 0x{r.end:X}): move MEMORY_START",
+                field="MEMORY_START", value=start,
+            )
+    m = script_addr + a
+    placed: list[Module] = []
+    for it in _items(cfg, files, xen_file or cfg.xen, dtb_file, overlays_loaded):
+        size = it.info.reg_size
+        span = size
+        if it.role == "dtb":
+            used = it.info.content_size or it.info.size
+            span = max(it.info.size, align_up(used + dtb_extra, 0x1000))
+        moved = True
+        while moved:
+            moved = False
+            for r, _label in avoid:
+                if m < r.end and r.base < m + span:
+                    m = align_up(r.end, a)
+                    moved = True
+        node = _node_name(it.role, m, it.domu)
+        placed.append(Module(it.role, it.file, m, size, span, it.domu, node, it.fit_name))
+        m = align_up(m + span, a)
+
+    fit_addr = m if fit else None
+    need = m + a
+    if fit:
+        payload = sum(p.size for p in placed)
+        need = m + align_up(payload + FIT_OVERHEAD, a)
+    if need > end_limit:
+        raise OverflowError_(
+            f"not enough memory to load all binaries: they need up to 0x{need:X}, "
+            f"MEMORY_END is 0x{end_limit:X}",
+            field="MEMORY_END", value=end_limit,
+        )
+    for p in placed:
+        if p.addr < start or p.end > end_limit:
+            raise LayoutError(f"{p.file} at [0x{p.addr:X}, 0x{p.end:X}) is outside "
+                              f"MEMORY_START..MEMORY_END", field=p.role, value=p.addr)
+        if ram and not any(r.base <= p.addr and p.end <= r.end for r in ram):
+            raise LayoutError(
+                f"{p.file} at [0x{p.addr:X}, 0x{p.end:X}) is outside the device tree's "
+                f"/memory ({', '.join(f'0x{r.base:X}+0x{r.size:X}' for r in ram)})",
+                field=p.role, value=p.addr,
+            )
+        if fit and p.end > 0xFFFFFFFF:
+            raise LayoutError("FIT images use 32-bit addresses: this item ends above 4 GiB",
+                              field=p.role, value=p.addr)
+    if fit and fit_addr is not None and need > 0xFFFFFFFF:
+        raise LayoutError("FIT images use 32-bit addresses: the FIT would end above 4 GiB",
+                          field="fit_addr", value=fit_addr)
+    domids = {d.index: n + 1 for n, d in enumerate(cfg.booted_domus)}
+    return XenLayout(start, end_limit, a, script_addr, tuple(placed), m, fit_addr, dtb_extra,
+                     domids, "boot" if overlays_loaded else "merge")
