@@ -62,9 +62,13 @@ def _blank(image: Path, size_bytes: int) -> None:
         fh.truncate(size_bytes)
 
 
-def fat_bits(size_bytes: int) -> int:
-    """32 as the reference uses, or 16 when the partition is too small for a valid FAT32."""
-    return 32 if size_bytes >= FAT32_MIN_BYTES else 16
+def _fat_width(image: Path) -> int:
+    """12, 16 or 32, from the file-system type string of a FAT boot sector."""
+    with open(image, "rb") as fh:
+        boot = fh.read(90)
+    if boot[82:87] == b"FAT32":
+        return 32
+    return 16 if boot[54:59] == b"FAT16" else 12
 
 
 def make_fat(image: Path, size_bytes: int, files: Sequence[tuple[str, Path]], *,
@@ -72,13 +76,15 @@ def make_fat(image: Path, size_bytes: int, files: Sequence[tuple[str, Path]], *,
     """Create a FAT filesystem of ``size_bytes`` in the file ``image`` holding ``files``.
 
     ``files`` pairs a destination path inside the filesystem (``a/b/Image``) with the
-    source file. Directories are created as needed. Returns the FAT width (16 or 32).
+    source file. Directories are created as needed. FAT32 as the reference uses from
+    64 MiB; below that FAT32 would have fewer clusters than the spec's minimum, so
+    ``mkfs.vfat`` picks the width. Returns the FAT width (12, 16 or 32).
     Raises :class:`ToolError` when a tool fails (e.g. the files do not fit).
     """
-    bits = fat_bits(size_bytes)
+    width = ["-F", "32"] if size_bytes >= FAT32_MIN_BYTES else []
     env = tool_env(max(epoch, FAT_EPOCH_FLOOR))
     _blank(image, size_bytes)
-    run_tool(["mkfs.vfat", "-F", str(bits), "-n", label, "-i", f"{volume_id:08X}",
+    run_tool(["mkfs.vfat", *width, "-n", label, "-i", f"{volume_id:08X}",
               str(image)], env=env, path=image)
     dirs: set[str] = set()
     for dest, _src in files:
@@ -89,7 +95,7 @@ def make_fat(image: Path, size_bytes: int, files: Sequence[tuple[str, Path]], *,
                  path=image)
     for dest, src in files:
         run_tool(["mcopy", "-i", str(image), "-o", str(src), f"::/{dest}"], env=env, path=src)
-    return bits
+    return _fat_width(image)
 
 
 def _debugfs_script(tree: StagedTree, epoch: int) -> str:

@@ -19,7 +19,8 @@ Pipeline (each step raises before anything is written to the output path):
 Deviations from the reference, on purpose: no root, loop devices or mounts; the DOS label
 holds primary partitions only (the reference's "logical" partitions never got created);
 xl configs are written for every domU, name the real rootfs partition and work above
-4 GiB; FAT16 replaces FAT32 for boot partitions under 64 MiB (FAT32 needs 65525 clusters).
+4 GiB; boot partitions under 64 MiB get the FAT width mkfs.vfat picks (FAT32 there would
+have fewer than the 65525 clusters FAT32 needs).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ ALIGN = 2 * MIB
 DEFAULT_SLACK_MIB = 128
 DEFAULT_XL_CMD = "console=hvc0"
 DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the first time FAT can store
+
+
+_FAT_KINDS = {12: pt.PartKind.FAT12, 16: pt.PartKind.FAT16, 32: pt.PartKind.FAT32}
 
 
 def _round_up(value: int, align: int) -> int:
@@ -461,8 +465,7 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
             scheme, disk_sectors,
             tuple(pt.Partition(
                 p.start_lba, p.sectors,
-                (pt.PartKind.FAT32 if bits == 32 else pt.PartKind.FAT16) if p.number == 1
-                else pt.PartKind.LINUX,
+                _FAT_KINDS[bits] if p.number == 1 else pt.PartKind.LINUX,
                 name="boot" if p.number == 1 else f"Linux{p.number}",
                 bootable=p.number == 1,
                 guid=pt.derive_guid(f"{seed}:part:{p.number}")) for p in parts),

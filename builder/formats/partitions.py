@@ -46,11 +46,13 @@ class PartKind(enum.Enum):
 
     FAT32 = "fat32"
     FAT16 = "fat16"
+    FAT12 = "fat12"
     LINUX = "linux"
 
     @property
     def mbr_type(self) -> int:
-        return {PartKind.FAT32: 0x0C, PartKind.FAT16: 0x0E, PartKind.LINUX: 0x83}[self]
+        return {PartKind.FAT32: 0x0C, PartKind.FAT16: 0x0E, PartKind.FAT12: 0x01,
+                PartKind.LINUX: 0x83}[self]
 
     @property
     def gpt_type(self) -> uuid.UUID:
