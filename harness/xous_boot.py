@@ -17,18 +17,20 @@ QEMU's generic loader device; the loader model ELF is QEMU's ``-kernel`` with ``
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from builder.errors import FormatError, InputError
+from builder.errors import FormatError, InputError, ToolError
 from builder.xous.layout import Kernel, Program, Region, Section, TagInfo, XousLayout
-from harness.boards import Board, load_board
+from harness.boards import CONFIGS_DIR, Board, load_board
 from harness.deadline import Deadline
 from harness.errors import LayoutMismatch, UnexpectedExit, layout_differences
-from harness.guests.build import build_loader
+from harness.guests.build import InitKind, build_init, build_kernel, build_loader
 from harness.machine import QemuMachine
 
 DEFAULT_BOARD = "riscv32-virt"
@@ -298,7 +300,8 @@ def boot_args(
         text = con.log_text()
         missing = [e for e in expectations if e not in text]
         if missing:
-            fail_exit(status, "before every expected text appeared", missing)
+            fail_exit(status, "before every expected text appeared; never seen: "
+                      + ", ".join(repr(e) for e in missing), missing)
         kernel_tags = tuple((m.group(1), int(m.group(2))) for m in _KTAG.finditer(text))
         if not report_only:
             seen = [(t.tag, t.size_words) for t in layout.tags]
@@ -314,3 +317,114 @@ def boot_args(
                               markers=tuple(markers), kernel_tags=kernel_tags,
                               stages=tuple(stages), log_path=machine.log_path,
                               exitcode=status)
+
+
+# -- the bundled example: our guests built into an args.bin by the builder -----------------
+
+#: The board's LiteX-style memory descriptions, fed to the builder's --csv / --svd.
+BOARD_CSV = CONFIGS_DIR / "riscv32-virt" / "csr.csv"
+BOARD_SVD = CONFIGS_DIR / "riscv32-virt" / "soc.svd"
+_KINDS: tuple[InitKind, ...] = ("small", "big", "xip")
+
+
+@dataclass(frozen=True)
+class Example:
+    """A built example image: the args.bin, the builder's JSON map and the guest ELFs."""
+
+    args_bin: Path
+    map_json: Path
+    kernel: Path
+    inits: tuple[Path, ...]   # IniE programs, in --init order
+    inifs: tuple[Path, ...]   # IniF programs, in --inif order
+
+    @property
+    def programs(self) -> tuple[Path, ...]:
+        """The init program ELFs in PID order (2, 3, ...): IniE first, then IniF."""
+        return self.inits + self.inifs
+
+    def expected_layout(self) -> XousLayout:
+        """The builder's layout report (raises FormatError if the map is malformed)."""
+        return XousLayout.from_json(json.loads(self.map_json.read_text(encoding="utf-8")))
+
+
+def example_programs(count: int) -> list[tuple[str, InitKind, int]]:
+    """``count`` init programs as (name, kind, variant), cycling small, big, xip."""
+    if count < 1:
+        raise ValueError("an example needs at least one init program")
+    return [(f"init{i}_{_KINDS[(i - 1) % 3]}", _KINDS[(i - 1) % 3], i)
+            for i in range(1, count + 1)]
+
+
+def build_example(workdir: Path, *, count: int = 3, memory: str = "csv",
+                  cache_dir: Path | None = None) -> Example:
+    """Cross-build the test kernel and ``count`` init programs, then build ``args.bin`` in
+    ``workdir`` with the builder (``--csv`` or ``--svd`` of the riscv32 virt board).
+
+    Raises InfrastructureError (cross compiler missing), ToolError (a build failed) or
+    ValueError (bad ``count``/``memory``).
+    """
+    from builder.xous.cli import create_image_main
+
+    if memory not in ("csv", "svd"):
+        raise ValueError(f"memory must be 'csv' or 'svd', not {memory!r}")
+    kernel = build_kernel(cache_dir)
+    inits: list[Path] = []
+    inifs: list[Path] = []
+    for name, kind, variant in example_programs(count):
+        elf = build_init(name, kind, variant, cache_dir)
+        (inifs if kind == "xip" else inits).append(elf)
+    workdir.mkdir(parents=True, exist_ok=True)
+    args_bin = workdir / "args.bin"
+    map_json = workdir / "args.json"
+    argv = [str(args_bin), "-k", str(kernel)]
+    for elf in inits:
+        argv += ["-i", str(elf)]
+    for elf in inifs:
+        argv += ["-f", str(elf)]
+    argv += ["--csv" if memory == "csv" else "--svd",
+             str(BOARD_CSV if memory == "csv" else BOARD_SVD), "--map", str(map_json), "-q"]
+    status = create_image_main(argv)
+    if status != 0:
+        raise ToolError(f"create-image failed with status {status}", argv=argv)
+    return Example(args_bin, map_json, kernel, tuple(inits), tuple(inifs))
+
+
+def elf_checksum(elf: Path) -> int:
+    """The checksum an init program reports: FNV-1a (32 bit) over the bytes of its
+    ``.text``, ``.rodata`` and ``.data`` sections, in that order, as stored in the ELF."""
+    from elftools.elf.elffile import ELFFile
+
+    h = 0x811C9DC5
+    with elf.open("rb") as f:
+        ef = ELFFile(f)
+        for name in (".text", ".rodata", ".data"):
+            sec = ef.get_section_by_name(name)
+            for byte in b"" if sec is None else sec.data():
+                h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def demo(workdir: Path) -> int:
+    """Build the bundled Xous example (test kernel + small, multi-page and XIP init
+    programs) with the builder, boot it under the loader model, and print each verified
+    stage and the verified layout. Returns 0; boot failures raise (see :func:`boot_args`)."""
+    from harness.xous_boot_cli import print_result
+
+    print("== Xous: build the example args.bin (kernel + 3 init programs, --csv)")
+    example = build_example(workdir, count=3, memory="csv")
+    print(f"   {example.args_bin} (map: {example.map_json})")
+    print("== Xous: boot it under the loader model (qemu-system-riscv32 -M virt)")
+    result = boot_args(example.args_bin, log_dir=workdir / "logs",
+                       expected_layout=example.expected_layout(),
+                       on_stage=lambda n, d: print(f"  [ok] {n:<12} {d}", flush=True))
+    for marker, elf in zip(result.markers, example.programs, strict=True):
+        want = elf_checksum(elf)
+        if marker.checksum != want:
+            raise LayoutMismatch(
+                f"PID {marker.pid} reported checksum 0x{marker.checksum:08x}, its ELF "
+                f"{elf.name} gives 0x{want:08x}",
+                differences=[f"programs[pid={marker.pid}].checksum"],
+                log_path=result.log_path)
+        print(f"  [ok] checksum     PID {marker.pid} {marker.name}: 0x{want:08x} equals its ELF")
+    print_result(result, sys.stdout)
+    return 0
