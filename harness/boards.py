@@ -34,6 +34,9 @@ _RESERVED_OPTIONS = frozenset({
 })
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+
+
 @dataclass(frozen=True)
 class MemoryRange:
     """One named range of a board's memory map (``[memory_map]`` in the board file)."""
@@ -97,8 +100,8 @@ def _get(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, p
     value = table[key]
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise ConfigError(f"must be a {names}", path=path, field=field, value=value)
+        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        raise ConfigError(f"must be {names}", path=path, field=field, value=value)
     return value
 
 

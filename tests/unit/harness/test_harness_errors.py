@@ -1,0 +1,90 @@
+"""The failure taxonomy: classes, exit codes, what the messages show, layout comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.cliutil import run_main
+from builder.errors import BootproofError
+from harness.errors import (
+    BadPattern,
+    BootFailure,
+    BootTimeout,
+    HarnessError,
+    InfrastructureError,
+    LayoutMismatch,
+    UnexpectedExit,
+    check_layout,
+    layout_differences,
+)
+
+
+def test_hierarchy_and_exit_codes() -> None:
+    for cls in (BootTimeout, BadPattern, UnexpectedExit, LayoutMismatch):
+        assert issubclass(cls, BootFailure)
+        assert cls.exit_code == 1
+    assert issubclass(InfrastructureError, HarnessError)
+    assert issubclass(HarnessError, BootproofError)
+    assert InfrastructureError.exit_code == 3
+
+
+def test_boot_failure_shows_log_path_and_tail() -> None:
+    err = BootTimeout("timed out waiting for 'login'", log_path="/logs/qemu.serial.log",
+                      log_tail="first\r\nsecond")
+    text = str(err)
+    lines = text.splitlines()
+    assert lines[0] == "timed out waiting for 'login'"
+    assert "serial log: /logs/qemu.serial.log" in text
+    assert lines[-2:] == ["    | first", "    | second"]
+
+
+def test_bad_pattern_attributes() -> None:
+    err = BadPattern("bad", pattern_name="trap", matched_line="TRAP mcause=2")
+    assert (err.pattern_name, err.matched_line) == ("trap", "TRAP mcause=2")
+    assert UnexpectedExit("x", exitcode=3).exitcode == 3
+
+
+def test_infrastructure_error_names_program_package_and_output() -> None:
+    err = InfrastructureError("program not found on PATH", program="mkimage",
+                              package="u-boot-tools", argv=["mkimage", "-l", "x"],
+                              output="a\nb\n", returncode=1)
+    text = str(err)
+    assert text.startswith("mkimage: program not found on PATH (install the apt package "
+                           "u-boot-tools)")
+    assert "command line: mkimage -l x" in text
+    assert "exit status: 1" in text
+    assert text.endswith("    | a\n    | b")
+
+
+def test_run_main_maps_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    def infra(argv: object) -> int:
+        raise InfrastructureError("broken", program="qemu-system-aarch64")
+
+    def timeout(argv: object) -> int:
+        raise BootTimeout("too slow")
+
+    assert run_main("prog", infra, []) == 3
+    assert run_main("prog", timeout, []) == 1
+    err = capsys.readouterr().err
+    assert "prog: error: qemu-system-aarch64: broken" in err
+    assert "prog: error: too slow" in err
+
+
+def test_layout_differences_hand_computed() -> None:
+    expected = {"kernel.text": 0x80100000, "init.count": 2, "ram": "SrEx"}
+    actual = {"kernel.text": 0x80101000, "init.count": 2, "extra": 1}
+    assert layout_differences(expected, actual) == [
+        "kernel.text: expected 0x80100000 (2148532224), guest reported 0x80101000 (2148536320)",
+        "ram: expected 'SrEx', guest did not report it",
+        "extra: guest reported 0x1 (1), not in the layout report",
+    ]
+    assert layout_differences(expected, dict(expected)) == []
+
+
+def test_check_layout_raises_with_every_difference() -> None:
+    check_layout({"a": 1}, {"a": 1})
+    with pytest.raises(LayoutMismatch) as info:
+        check_layout({"a": 1, "b": 2}, {"a": 3, "b": 2}, log_path="/l", log_tail="x")
+    err = info.value
+    assert err.differences == ["a: expected 0x1 (1), guest reported 0x3 (3)"]
+    assert "- a: expected" in str(err) and "serial log: /l" in str(err)
