@@ -161,3 +161,28 @@ def test_console_script(elfs: dict[str, Path], tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Image created in file" in proc.stdout
     assert out.read_bytes()[:4] == b"XArg"
+
+
+def test_extra_svd(elfs: dict[str, Path], tmp_path: Path) -> None:
+    out, mp = tmp_path / "o.bin", tmp_path / "o.json"
+    extra = tmp_path / "extra.svd"
+    extra.write_text(
+        "<device><vendorExtensions><memoryRegions>"
+        "<memoryRegion><name>RRC</name><baseAddress>0x60000000</baseAddress>"
+        "<size>0x2000</size></memoryRegion>"
+        "<memoryRegion><name>AUDIO</name><baseAddress>0x70000000</baseAddress>"
+        "<size>0x100</size></memoryRegion>"
+        "</memoryRegions></vendorExtensions></device>")
+    assert create_image_main([str(out), "-k", str(elfs["kernel"]), "-s", SVD, "--extra-svd",
+                              str(extra), "--map", str(mp), "-q"]) == 0
+    regions = {(r["name"], r["start"], r["size"]) for r in json.loads(mp.read_text())["regions"]}
+    assert ("rrc ", 0x60000000, 0x2000) in regions
+    # "audio" exists already: the extra one becomes "audio_", whose fourcc is "audi"
+    assert ("audi", 0x70000000, 0x1000) in regions
+
+
+def test_csv_and_svd_together_rejected(elfs: dict[str, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    line = _bad_run([str(tmp_path / "o.bin"), "-k", str(elfs["kernel"]), "-c", CSV, "-s", SVD],
+                    capsys)
+    assert "precursor-soc-pvt.svd" in line
