@@ -44,6 +44,12 @@ DEFAULT_BAD_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 DEFAULT_TAIL_LINES = 25
+#: Matching looks at the newest SEARCH_WINDOW characters after each read, and a read brings at
+#: most READ_CHUNK; so every character is searched at least once with READ_CHUNK characters
+#: of context, and one match can span up to SEARCH_WINDOW - READ_CHUNK characters. This keeps
+#: the cost of a read independent of how long the guest has been printing.
+SEARCH_WINDOW = 8192
+READ_CHUNK = 4096
 _ECHO_DEADLINE = 10.0
 
 
@@ -133,6 +139,11 @@ class _Spawn(pexpect.fdpexpect.fdspawn):  # type: ignore[misc]
         text: str = super().read_nonblocking(size, timeout)
         return text.replace("\r", "")
 
+    def discard(self) -> None:
+        """Forget everything read but not matched yet (pexpect keeps it in two buffers)."""
+        self._buffer = self.buffer_type()
+        self._before = self.buffer_type()
+
 
 class Console:
     """The serial console of one boot: expectations with deadlines, bad patterns, typing.
@@ -173,8 +184,8 @@ class Console:
         everything it reads to ``log_path`` (created or truncated)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(log_path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-        child = _Spawn(fd, encoding="utf-8", codec_errors="replace", maxread=65536,
-                       use_poll=True)
+        child = _Spawn(fd, encoding="utf-8", codec_errors="replace", maxread=READ_CHUNK,
+                       searchwindowsize=SEARCH_WINDOW, use_poll=True)
         child.delayafterread = None
         child.logfile_read = log_file
         return cls(child, log_path=log_path, log_file=log_file, bad_patterns=bad_patterns,
@@ -242,16 +253,29 @@ class Console:
         if not self._eof:
             self._wait([], deadline, "QEMU to exit", eof_ok=True)
 
-    def drain(self, seconds: float) -> str:
-        """Read whatever arrives during ``seconds`` (scaled) and check it for bad patterns.
+    def drain(self, seconds: float) -> None:
+        """Read whatever arrives during ``seconds`` (scaled), checking it, and whatever was
+        already read but not matched, for bad patterns; then forget it all.
 
-        Use after the last expectation to catch a late panic. Returns the text read (also
-        what was already buffered); end-of-file is not an error here.
+        Use after the last expectation to catch a late panic. End-of-file is not an error
+        here. Raises :class:`~harness.errors.BadPattern`.
         """
         if not self._eof:
             with contextlib.suppress(BootTimeout):
                 self._wait([], Deadline(seconds), "a quiet console", eof_ok=True)
-        return self._take_buffer()
+        pending: str = self._child.buffer  # left over after end-of-file
+        for name, regex in self.bad_patterns.active():
+            found = regex.search(pending)
+            if found:
+                start = pending.rfind("\n", 0, found.start()) + 1
+                line = (self._line_prefix if start == 0 else "") + pending[start:]
+                line = line.split("\n", 1)[0]
+                raise BadPattern(
+                    f"bad pattern {name!r} seen after the last expectation: {line.strip()!r}",
+                    pattern_name=name, matched_line=line, log_path=self.log_path,
+                    log_tail=self.tail(),
+                )
+        self._discard()
 
     def tail(self, n: int = DEFAULT_TAIL_LINES) -> str:
         """The last ``n`` lines of the serial log (carriage returns removed)."""
@@ -347,11 +371,10 @@ class Console:
             missing=labels, log_path=exc.log_path, log_tail=exc.log_tail,
         ) from None
 
-    def _take_buffer(self) -> str:
-        text: str = self._child.buffer
-        self._child.buffer = ""
-        self._advance(text)
-        return text
+    def _discard(self) -> None:
+        pending: str = self._child.buffer
+        self._advance(pending)
+        self._child.discard()
 
     def _advance(self, consumed: str) -> None:
         if "\n" in consumed:

@@ -6,6 +6,7 @@ test_harness_machine_e2e.py.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -225,3 +226,59 @@ def test_compiled_pattern_used_as_given(pair: tuple[Console, socket.socket]) -> 
     guest.sendall(b"Hello World\n")
     m = console.expect(re.compile("hello world", re.IGNORECASE), Deadline(5))
     assert m.group(0) == "Hello World"
+
+
+def _stream(guest: socket.socket, payload: bytes, piece: int) -> threading.Thread:
+    def run() -> None:
+        with contextlib.suppress(OSError):  # the console may close first
+            for i in range(0, len(payload), piece):
+                guest.sendall(payload[i:i + piece])
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_marker_late_in_a_long_stream(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    noise = b"".join(b"[%8d] probe ok\r\n" % i for i in range(20000))  # ~400 KB
+    _stream(guest, noise + b"=== TESTMARKER DOM0 UP ===\r\n", 7)
+    m = console.expect(r"TESTMARKER (\w+) UP", Deadline(60))
+    assert m.group(1) == "DOM0"
+
+
+def test_bad_pattern_in_the_middle_of_a_long_stream(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    noise = b"".join(b"[%8d] probe ok\r\n" % i for i in range(5000))
+    _stream(guest, noise + b"(XEN) Panic on CPU 0:\r\n" + noise + b"done\r\n", 4096 + 5)
+    with pytest.raises(BadPattern) as info:
+        console.expect("done", Deadline(60))
+    assert info.value.matched_line == "(XEN) Panic on CPU 0:"
+
+
+def test_match_spanning_reads(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    line = b"layout: " + b"x" * 3000 + b" end\r\n"
+    _stream(guest, b"a" * 4000 + b"\r\n" + line, 1000)
+    m = console.expect(r"^layout: (x+) end$", Deadline(30))
+    assert len(m.group(1)) == 3000
+
+
+def test_drain_after_exit_checks_leftovers(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"PASS\nlate: TRAP mcause=2\n")
+    guest.close()
+    console.expect("PASS", Deadline(5))
+    with pytest.raises(BadPattern) as info:
+        console.drain(1)
+    assert info.value.pattern_name == "trap"
+    assert info.value.matched_line == "late: TRAP mcause=2"
+
+
+def test_drain_forgets_what_it_checked(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"ready\nmarker\n")
+    console.expect("ready", Deadline(5))
+    console.drain(0.2)
+    with pytest.raises(BootTimeout):
+        console.expect("marker", Deadline(0.2))
