@@ -2,8 +2,8 @@
 
 Why ``fdt`` (PyPI "fdt") rather than pylibfdt: it is pure Python (no C build, installs
 anywhere the project does), it reads and writes DTBs byte-exactly for what we touch, and it
-lets us insert a node at the front of its parent, which is what U-Boot's ``fdt mknod``
-(libfdt ``fdt_add_subnode``) does, so offline edits give the same node order as a board.
+lets us insert nodes and properties at the front of their parent, which is what U-Boot's
+``fdt mknod``/``fdt set`` (libfdt) do, so offline edits give the same tree as a board.
 Its property classes guess a type from the raw bytes; this wrapper only ever exchanges
 *raw bytes* with it, so that guess can never change a value. Two library quirks are
 handled here: ``FDT()`` shares a mutable default list for memory-reservation entries
@@ -216,15 +216,18 @@ class DeviceTree:
         node.nodes.insert(0, new)
 
     def set(self, path: str, name: str, value: bytes) -> None:
-        """Set (create or replace) a property to raw ``value``.
+        """Set (create or replace) a property to raw ``value``; a new property becomes the
+        node's first, as with libfdt's ``fdt_setprop``.
         Raises :class:`FormatError` if the node is missing."""
         node = self._node(path)
         if node is None:
             raise FormatError("node does not exist", field="node", value=path)
         prop = new_property(name, bytes(value))
         old = node.get_property(name)
-        if old is None:
+        if old is None:  # libfdt puts a new property first in its node
             node.append(prop)
+            node.props.remove(prop)
+            node.props.insert(0, prop)
         else:
             prop.set_parent(node)
             node.props[node.props.index(old)] = prop

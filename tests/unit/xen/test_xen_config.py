@@ -1,0 +1,260 @@
+"""The ImageBuilder config reader: the bash subset, hostile input, typed validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from xen_testlib import make_cpio_gz, make_image
+
+from builder.errors import ConfigError, InputError
+from builder.xen.config import check_files, load_config, with_overrides
+from builder.xen.shellvars import parse_shell_vars
+
+
+def cfg_file(tmp_path: Path, text: str | bytes) -> Path:
+    p = tmp_path / "config"
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+BASE = """\
+MEMORY_START=0x40000000
+MEMORY_END=0x50000000
+DEVICE_TREE=virt.dtb
+XEN=xen
+LOAD_CMD=tftpb
+UBOOT_SOURCE=boot.source
+UBOOT_SCRIPT=boot.scr
+"""
+
+
+def test_assignments_quotes_arrays_and_expansion(tmp_path: Path) -> None:
+    text = (
+        "# a comment\n"
+        "BASE_DIR=/srv/boot   # trailing comment\n"
+        'DOM0_KERNEL="${BASE_DIR}/Image"\n'
+        "DOM0_CMD='console=hvc0 $NOT_EXPANDED'\n"
+        'DOMU_CMD[0]="root=/dev/ram0 \\"q\\" $HOME"\n'
+        "NUM_DOMUS=$(( 1 + 1 ))\n"
+        "DOMU_KERNEL[$((NUM_DOMUS - 1))]=k1 DOMU_KERNEL[0]=k0; DOMU_MEM[1]=$((0x10 * 2))\n"
+        'XEN_CMD="multi\nline"\n'
+        "export LOAD_CMD=tftpb\n"
+        "DOMU_VCPUS[0]=${UNSET:-3}\n"
+    )
+    sv = parse_shell_vars(text.encode(), path="c", env={"HOME": "/home/u"})
+    v = sv.values
+    assert v["DOM0_KERNEL"]["0"] == "/srv/boot/Image"
+    assert v["DOM0_CMD"]["0"] == "console=hvc0 $NOT_EXPANDED"
+    assert v["DOMU_CMD"]["0"] == 'root=/dev/ram0 "q" /home/u'
+    assert v["NUM_DOMUS"]["0"] == "2"
+    assert v["DOMU_KERNEL"] == {"1": "k1", "0": "k0"}
+    assert v["DOMU_MEM"]["1"] == "32"
+    assert v["XEN_CMD"]["0"] == "multi\nline"
+    assert v["LOAD_CMD"]["0"] == "tftpb"
+    assert v["DOMU_VCPUS"]["0"] == "3"
+    assert sv.lines["DOMU_VCPUS"]["0"] == 11
+
+
+@pytest.mark.parametrize(
+    ("text", "construct"),
+    [
+        ("DOM0_KERNEL=$(touch {sentinel})\n", "$("),
+        ("DOM0_KERNEL=`touch {sentinel}`\n", "`"),
+        ('DOM0_KERNEL="$(touch {sentinel})"\n', "$("),
+        ("touch {sentinel}\n", "touch"),
+        ("A=1 | touch {sentinel}\n", "|"),
+        ("A=1 && touch {sentinel}\n", "&"),
+        ("A=1 > {sentinel}\n", ">"),
+        ("source {sentinel}\n", "source"),
+        (". {sentinel}\n", "."),
+        ("if true; then touch {sentinel}; fi\n", "if"),
+        ("eval touch {sentinel}\n", "eval"),
+        ("A=$((`touch {sentinel}`))\n", "`"),
+    ],
+)
+def test_hostile_constructs_are_refused_and_never_run(
+    tmp_path: Path, text: str, construct: str
+) -> None:
+    sentinel = tmp_path / "executed"
+    path = cfg_file(tmp_path, BASE + text.format(sentinel=sentinel))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert not sentinel.exists()
+    msg = str(err.value)
+    assert str(path) in msg and ":8:" in msg  # file and line
+    assert repr(construct) in msg
+
+
+def test_rm_rf_home_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="command substitution"):
+        load_config(cfg_file(tmp_path, "XEN=$(rm -rf ~)\n"), env={"HOME": str(tmp_path)})
+    assert tmp_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ('A="abc\nB=1\n', "unterminated double quote", 1),
+        ("X=1\nA='abc\n", "unterminated single quote", 2),
+        ("A=${B\n", "unterminated", 1),
+        ("A=$((1 +\n", "unterminated", 1),
+        ("A=$((1/0))\n", "division by zero", 1),
+        ("A=$((010))\n", "octal", 1),
+        ("A=${B/x/y}\n", "unsupported", 1),
+        ("A=$1\n", "positional", 1),
+        ("A+=x\n", "appending", 1),
+    ],
+)
+def test_malformed_input(tmp_path: Path, text: str, message: str, line: int) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(cfg_file(tmp_path, text), env={})
+    assert err.value.line == line
+
+
+def test_ten_megabyte_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"larger than|longer than"):
+        load_config(cfg_file(tmp_path, "A=" + "x" * (10 << 20) + "\n"), env={})
+
+
+def test_long_line_under_the_file_limit(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="longer than") as err:
+        load_config(cfg_file(tmp_path, "X=1\nA=" + "x" * (1 << 20) + "\n"), env={})
+    assert err.value.line == 2
+
+
+@pytest.mark.parametrize("blob", [b"\x7fELF\x02\x01\x01\x00" + bytes(64), b"A=\xff\xfe\xfa\n"])
+def test_binary_garbage(tmp_path: Path, blob: bytes) -> None:
+    with pytest.raises(ConfigError, match=r"binary|not UTF-8"):
+        load_config(cfg_file(tmp_path, blob), env={})
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing", env={})
+
+
+def test_environment_fallback(tmp_path: Path) -> None:
+    cfg = load_config(cfg_file(tmp_path, BASE + "DOM0_KERNEL=${IMAGES}/Image\n"),
+                      env={"IMAGES": "/images"})
+    assert cfg.dom0_kernel == "/images/Image"
+
+
+def test_typed_model(tmp_path: Path) -> None:
+    cfg = load_config(cfg_file(tmp_path, BASE + """\
+DOM0_KERNEL=Image
+DOM0_ROOTFS=rootfs.cpio.gz
+NUM_DOMUS=3
+DOMU_KERNEL[0]=Image
+DOMU_MEM[0]=256
+DOMU_VCPUS[0]=2
+DOMU_STATIC_MEM[0]="0x50000000 0x10000000 0x70000000 0x8000000"
+DOMU_COLORS[0]=2-5
+DOMU_ENHANCED[0]=no-xenstore
+DOMU_VUART_PL011[0]=1
+DOMU_PASSTHROUGH_PATHS[0]="/a /b"
+DOMU_KERNEL[1]=Image
+DOMU_NOBOOT[1]=y
+DOMU_DRIVER_DOMAIN[1]=1
+DOMU_ROOTFS[2]=domu.cpio
+DOMU_NOBOOT[2]=1
+DOMU_SHARED_MEM[0]="shm0 0x60000000 0x1000000 0x100000"
+DOMU_VCPU_HARD_AFFINITY[0,1]="0-1"
+DOMU_CAPS[0]="control|xenstore"
+DOMU_NR_SPIS[0]=64
+NUM_CPUPOOLS=1
+CPUPOOL[0]="cpu@0,cpu@1 credit2"
+DOMU_CPUPOOL[0]=0
+NUM_BOOT_AUX_FILE=1
+BOOT_AUX_FILE[0]=extra.bin
+GPT=y
+"""), env={})
+    d0, d1, d2 = cfg.domus
+    assert d0.mem_mb == 0x18000000 >> 20  # the static-mem total wins over DOMU_MEM
+    assert any("differs" in w for w in cfg.warnings)
+    assert (d0.vcpus, d0.colors, d0.enhanced, d0.vpl011) == (2, (2, 5), "no-xenstore", True)
+    assert d0.passthrough_paths == ("/a", "/b")
+    assert [(r.base, r.size) for r in d0.static_mem] == [(0x50000000, 0x10000000),
+                                                         (0x70000000, 0x8000000)]
+    assert d0.shared_mem[0].host_addr == 0x60000000
+    assert d0.vcpu_affinity == ((1, "0-1"),)
+    assert d0.nr_spis == 64 and d0.cpupool == 0
+    assert not d1.booted and d1.driver_domain == "1"
+    assert not d2.booted and d2.rootfs == "domu.cpio"
+    assert cfg.booted_domus == (d0,)
+    assert cfg.cpupools[0].cpus == ("cpu@0", "cpu@1") and cfg.cpupools[0].sched == "credit2"
+    assert cfg.boot_aux_files == ("extra.bin",) and cfg.gpt
+    assert cfg.dom0_rootfs == "rootfs.cpio.gz"
+    # The default XEN_CMD, built only when XEN_CMD is empty (DOM0_MEM default 1500).
+    assert cfg.xen_cmd == ("console=dtuart dtuart=serial0 dom0_mem=1500M dom0_max_vcpus=1 "
+                           "bootscrub=0 vwfi=native sched=null")
+
+
+def test_unknown_variable_warns_with_nearest_name(tmp_path: Path) -> None:
+    cfg = load_config(cfg_file(tmp_path, BASE + "DOMU_KERNAL[0]=Image\nNUM_DOMUS=0\n"), env={})
+    assert any("DOMU_KERNAL" in w and "did you mean DOMU_KERNEL" in w and ":8:" in w
+               for w in cfg.warnings)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ('XEN_CMD="console=dtuart"\nDOM0_MEM=1024\n', "XEN_CMD", "either XEN_CMD"),
+        ("BOOT_CMD=boot\n", "BOOT_CMD", "must be one of"),
+        ("NUM_DOMUS=1\n", "DOMU_KERNEL[0]", "not defined"),
+        ("MEMORY_END=0x30000000\n", "MEMORY_END", "above MEMORY_START"),
+        ("MEMORY_START=abc\n", "MEMORY_START", "not a number"),
+        ("MEMORY_START=010\n", "MEMORY_START", "not a number"),
+        ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_STATIC_MEM[0]="0x1"\n', "DOMU_STATIC_MEM[0]",
+         "pairs"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_CPUPOOL[0]=0\n", "DOMU_CPUPOOL[0]", "CPUPOOL"),
+        ("NUM_DT_OVERLAY=1\n", "DT_OVERLAY[0]", "not defined"),
+        ("XEN[1]=x\n", "XEN[1]", "single value"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_ENHANCED[0]=maybe\n", "DOMU_ENHANCED[0]",
+         "expected"),
+        ("PASSTHROUGH_DTS_REPO=/r\nNUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_PASSTHROUGH_DTB[0]=p\n",
+         "DOMU_PASSTHROUGH_DTB[0]", "PASSTHROUGH_DTS_REPO"),
+    ],
+)
+def test_rejected_combinations(tmp_path: Path, extra: str, field: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(cfg_file(tmp_path, BASE + extra), env={})
+    assert err.value.field == field
+    assert err.value.path == str(tmp_path / "config")
+
+
+def test_overrides(tmp_path: Path) -> None:
+    cfg = load_config(cfg_file(tmp_path, BASE), env={})
+    out = with_overrides(cfg, load_cmd="sd", output="out/b", fit=True, key="keys/dev")
+    assert out.load_cmd == "load mmc 0:1"
+    assert (out.uboot_script, out.uboot_source) == ("out/b.scr", "out/b.source")
+    assert out.fit == "out/b.fit" and out.fdtedit == "virt-fit.dtb"
+    assert out.fit_enc_key_dir == "keys/dev"
+    assert with_overrides(cfg, load_cmd="usb").load_cmd == "fatload usb 0:1"
+    assert with_overrides(cfg, load_cmd="load virtio 0:1").load_cmd == "load virtio 0:1"
+
+
+def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
+    make_image(tmp_path / "xen", 4096)
+    make_image(tmp_path / "Image", 4096)
+    make_cpio_gz(tmp_path / "rd.cpio.gz")
+    (tmp_path / "virt.dtb").write_bytes(b"\xd0\x0d\xfe\xed" + bytes(60))
+    (tmp_path / "notes.txt").write_text("hello\n")
+    good = BASE + "DOM0_KERNEL=Image\nDOM0_RAMDISK=rd.cpio.gz\n"
+    checked = check_files(load_config(cfg_file(tmp_path, good), env={}), tmp_path)
+    assert checked.kinds == {"xen": "arm64-image", "Image": "arm64-image",
+                             "rd.cpio.gz": "gzip-cpio", "virt.dtb": "dtb"}
+    cases = [
+        ("DOM0_KERNEL=missing\n", "DOM0_KERNEL", "does not exist"),
+        ("DOM0_KERNEL=Image\nDOM0_RAMDISK=Image\n", "DOM0_RAMDISK", "expected a cpio"),
+        ("DOM0_KERNEL=rd.cpio.gz\n", "DOM0_KERNEL", "expected a kernel"),
+        ("DOM0_KERNEL=virt.dtb\n", "DOM0_KERNEL", "expected a kernel"),
+        ("DOM0_KERNEL=Image\nNUM_DOMUS=1\nDOMU_KERNEL[0]=Image\n"
+         "DOMU_PASSTHROUGH_DTB[0]=Image\n", "DOMU_PASSTHROUGH_DTB[0]", "device tree"),
+        ("DOM0_KERNEL=.\n", "DOM0_KERNEL", "not a regular file"),
+    ]
+    for extra, field, message in cases:
+        cfg = load_config(cfg_file(tmp_path, BASE + extra), env={})
+        with pytest.raises(InputError, match=message) as err:
+            check_files(cfg, tmp_path)
+        assert err.value.field == field
