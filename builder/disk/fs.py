@@ -84,7 +84,9 @@ def make_fat(image: Path, size_bytes: int, files: Sequence[tuple[str, Path]], *,
     width = ["-F", "32"] if size_bytes >= FAT32_MIN_BYTES else []
     env = tool_env(max(epoch, FAT_EPOCH_FLOOR))
     _blank(image, size_bytes)
-    run_tool(["mkfs.vfat", *width, "-n", label, "-i", f"{volume_id:08X}",
+    # --invariant fixes what SOURCE_DATE_EPOCH does not (the label entry's time); the -i
+    # after it then sets our volume id
+    run_tool(["mkfs.vfat", *width, "--invariant", "-i", f"{volume_id:08X}", "-n", label,
               str(image)], env=env, path=image)
     dirs: set[str] = set()
     for dest, _src in files:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def test_fat_is_reproducible(tmp_path: Path) -> None:
     files = _sources(tmp_path)
     a, b = tmp_path / "a.img", tmp_path / "b.img"
     fs.make_fat(a, 20 * MIB, files, label="boot", volume_id=7, epoch=EPOCH)
+    time.sleep(2.1)  # FAT times have 2-second steps: the wall clock must have moved
     files[0][1].touch()  # a newer mtime on the source must not matter
     fs.make_fat(b, 20 * MIB, files, label="boot", volume_id=7, epoch=EPOCH)
     assert a.read_bytes() == b.read_bytes()
