@@ -65,7 +65,10 @@ XEN_BAD_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 LOADING_DOMU_RE = re.compile(r"\(XEN\) \*\*\* LOADING DOMU cpus=(\d+) memory=([0-9a-fA-F]+)KB")
-XEN_KERNEL_RE = re.compile(r"\(XEN\) Loading d(\d+) kernel from boot module @ ([0-9a-fA-F]+)")
+# Every pattern awaited on the console ends in a fixed text: "[0-9a-f]+" at the end would
+# match a number of which only the first digits have arrived.
+XEN_KERNEL_RE = re.compile(
+    r"\(XEN\) Loading d(\d+) kernel from boot module @ ([0-9a-fA-F]+)[ \t]*\n")
 XEN_ZIMAGE_RE = re.compile(
     r"\(XEN\) Loading zImage from ([0-9a-fA-F]+) to ([0-9a-fA-F]+)-([0-9a-fA-F]+)")
 XEN_INITRD_RE = re.compile(

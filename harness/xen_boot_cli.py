@@ -1,16 +1,92 @@
-"""Placeholder: subcommands not written yet."""
+"""``bootproof xen boot`` and ``bootproof xen guests``: boot a generated set without hardware.
+
+``boot`` runs our ``uboot-script-gen`` on an ImageBuilder config (files relative to
+``-d``), boots the result under QEMU aarch64 + U-Boot with TFTP, prints each stage as it
+passes and the serial log path. Exit status: 0 when every stage and expectation passed, 1
+when the boot failed (the bad pattern, the missing lines or the layout differences are
+named), 2 for bad input, 3 when QEMU or U-Boot is missing.
+
+``guests`` fills a directory with guest files to point a config at: Xen (Debian's binary or
+one built from Debian's source with the dom0less Kconfig fragment), the Debian arm64 kernel
+(``Image`` and ``Image.gz``), a test initramfs (``initrd``) and the board DTB (``virt.dtb``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
+
+from builder.cliutil import HelpFormatter
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
-    """Add this area's subcommands (none yet)."""
-    del subparsers
+    """Add ``boot`` and ``guests`` to the ``bootproof xen`` subcommands."""
+    boot = subparsers.add_parser(
+        "boot", formatter_class=HelpFormatter,
+        help="generate a boot script from a config and boot it under QEMU + U-Boot",
+        description="Generate boot.scr from an ImageBuilder config with uboot-script-gen, "
+                    "boot it under QEMU aarch64 + U-Boot (TFTP) and check every stage.")
+    boot.add_argument("-c", dest="config", required=True, type=Path, metavar="CONFIG",
+                      help="ImageBuilder config")
+    boot.add_argument("-d", dest="directory", required=True, type=Path, metavar="DIR",
+                      help="directory the config's files are relative to (served by TFTP)")
+    boot.add_argument("--expect", action="append", default=[], metavar="TEXT",
+                      help="text that must appear on the console (repeatable)")
+    boot.add_argument("-f", "--fit", action="store_true", help="generate and boot a FIT")
+    boot.add_argument("--board", default="aarch64-virt",
+                      help="board name in qemu_configs/ or a board .toml file")
+    boot.add_argument("--timeout", type=float, default=180.0,
+                      help="seconds for the whole boot (scaled by BOOTPROOF_TIMEOUT_MULTIPLIER)")
+    boot.add_argument("--log-dir", type=Path, default=None,
+                      help="where the serial log goes (default DIR/bootproof-logs)")
+    boot.add_argument("--no-layout-check", action="store_true",
+                      help="skip comparing the booted layout with the layout report")
+    boot.set_defaults(func=boot_main)
+
+    guests = subparsers.add_parser(
+        "guests", formatter_class=HelpFormatter,
+        help="fill a directory with test guest files (Xen, kernel, initramfs, board DTB)",
+        description="Fetch (or reuse from the cache) Debian's arm64 Xen, kernel and busybox, "
+                    "build a test initramfs and dump the board DTB into DIR.")
+    guests.add_argument("-d", dest="directory", required=True, type=Path, metavar="DIR")
+    guests.add_argument("--xen", choices=("debian", "built"), default="debian",
+                        help="Debian's binary Xen, or Xen built from Debian's source with "
+                             "qemu_configs/xen-dom0less.config")
+    guests.add_argument("--offline", action="store_true",
+                        help="use the cache only; fail if something is missing")
+    guests.set_defaults(func=guests_main)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser().parse_args(argv)
+def boot_main(args: argparse.Namespace) -> int:
+    """Run ``bootproof xen boot``; errors propagate to run_main (exit codes above)."""
+    from harness.boards import load_board
+    from harness.xen_boot import Stage, check_directory, generate, run_boot
+
+    directory = check_directory(args.directory)
+    gen = generate(args.config, directory, fit=args.fit)
+    log_dir = args.log_dir or directory / "bootproof-logs"
+    print(f"generated: {gen.load_line}", flush=True)
+
+    def show(stage: Stage) -> None:
+        extra = f"  ({stage.detail})" if stage.detail else ""
+        print(f"[{stage.seconds:7.2f} s] ok  {stage.name}{extra}", flush=True)
+
+    print(f"serial log: {log_dir / 'xen-boot.serial.log'}", flush=True)
+    report = run_boot(gen, log_dir=log_dir, board=load_board(args.board),
+                      expect=args.expect, timeout=args.timeout, on_stage=show,
+                      check_layout_report=not args.no_layout_check)
+    print(f"boot passed: {len(report.stages)} stages; serial log {report.log_path}")
+    return 0
+
+
+def guests_main(args: argparse.Namespace) -> int:
+    """Run ``bootproof xen guests``."""
+    from harness.xen_boot import prepare_guest_set
+
+    guests = prepare_guest_set(args.directory, xen_source=args.xen, offline=args.offline,
+                               progress=sys.stderr)
+    print(f"{guests.directory}: xen (Xen {guests.xen_version}, {guests.xen_source}), "
+          f"Image and Image.gz (Linux {guests.kernel_version}), initrd, virt.dtb")
     return 0

@@ -1,0 +1,192 @@
+"""The pure parts of the Xen boot flow: expectations, layout read-back, command lines.
+
+Console excerpts below are in the format U-Boot 2023.01 and Xen 4.17 print (carriage
+returns already removed, as the console does); layouts are hand-written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from builder.errors import ConfigError
+from builder.xen.config import load_config
+from harness.boards import load_board
+from harness.errors import layout_differences
+from harness.xen_boot import (
+    LOADING_DOMU_RE,
+    XEN_KERNEL_RE,
+    DomUSpec,
+    Generated,
+    GuestSet,
+    bad_patterns,
+    board_dtb_argv,
+    config_text,
+    expectations,
+    expected_layout,
+    reported_layout,
+    scenario_config,
+    typed_line,
+    write_scenario,
+)
+
+UBOOT_LOG = """\
+=> tftpb 0x40200000 boot.scr; source 0x40200000
+Using virtio-net#32 device
+TFTP from server 10.0.2.2; our IP address is 10.0.2.15
+Filename 'boot.scr'.
+Load address: 0x40200000
+Loading: *#
+\t 1.5 MiB/s
+done
+Bytes transferred = 2786 (ae2 hex)
+## Executing script at 40200000
+Using virtio-net#32 device
+TFTP from server 10.0.2.2; our IP address is 10.0.2.15
+Filename 'Image.gz'.
+Load address: 0x40400000
+Loading: *#################################################################
+\t 9.2 MiB/s
+done
+Bytes transferred = 11277745 (ac1571 hex)
+"""
+
+XEN_LOG = """\
+(XEN) *** LOADING DOMU cpus=2 memory=20000KB ***
+(XEN) Loading d1 kernel from boot module @ 0000000041200000
+(XEN) Loading ramdisk from boot module @ 0000000041e00000
+(XEN) Loading d1 initrd from 0000000041e00000 to 0x0000000048200000-0x00000000482f130c
+"""
+
+
+def _generated(modules: list[dict[str, object]], *, fit: bool = False) -> Generated:
+    layout = {"script_addr": 0x40200000, "fit_addr": 0x44000000 if fit else None,
+              "domids": {"domU0": 1}, "modules": modules}
+    line = ("tftpb 0x44000000 boot.fit; source 0x44000000:boot_scr" if fit
+            else "tftpb 0x40200000 boot.scr; source 0x40200000")
+    return Generated(config=None, config_path=Path("c"), directory=Path("."),  # type: ignore[arg-type]
+                     layout=layout, load_line=line, fit=fit, output="")
+
+
+def test_reported_layout_reads_uboot_and_xen_lines() -> None:
+    got = reported_layout(UBOOT_LOG + XEN_LOG, xen=True)
+    assert got == {
+        "load boot.scr @": 0x40200000,
+        "load Image.gz @": 0x40400000,
+        "d1 kernel module @": 0x41200000,
+        "d1 ramdisk module @": 0x41E00000,
+        "d1 ramdisk size": 0x482F130C - 0x48200000,
+    }
+
+
+def test_expected_layout_matches_the_same_boot() -> None:
+    gen = _generated([
+        {"role": "domU-kernel", "file": "Image.gz", "addr": 0x41200000, "size": 11277745,
+         "domu": 0},
+        {"role": "domU-ramdisk", "file": "initrd", "addr": 0x41E00000, "size": 0xF130C,
+         "domu": 0},
+    ])
+    expected = expected_layout(gen)
+    assert expected["load boot.scr @"] == 0x40200000
+    assert expected["d1 kernel module @"] == 0x41200000
+    assert expected["d1 ramdisk size"] == 0xF130C
+    actual = reported_layout(UBOOT_LOG.replace("'Image.gz'.\nLoad address: 0x40400000",
+                                               "'Image.gz'.\nLoad address: 0x41200000")
+                             + XEN_LOG.replace("0x00000000482f130c", "0x00000000482f130c")
+                             + "Filename 'initrd'.\nLoad address: 0x41e00000\nLoading: #\n"
+                               "Bytes transferred = 987916 (f130c hex)\n", xen=True)
+    assert layout_differences(expected, actual) == []
+    # a module Xen found somewhere else is named
+    moved = dict(actual, **{"d1 kernel module @": 0x41400000})
+    (diff,) = layout_differences(expected, moved)
+    assert "d1 kernel module @" in diff and "0x41400000" in diff
+
+
+def test_fit_layout_expects_the_fit_load_only() -> None:
+    gen = _generated([{"role": "xen", "file": "xen", "addr": 0x42E00000, "size": 1}], fit=True)
+    assert expected_layout(gen) == {"load boot.fit @": 0x44000000}
+
+
+def test_console_patterns_need_the_whole_number() -> None:
+    partial = "(XEN) Loading d2 kernel from boot module @ 00000000420"
+    assert XEN_KERNEL_RE.search(partial) is None
+    m = XEN_KERNEL_RE.search(partial + "00000\n")
+    assert m is not None and int(m.group(2), 16) == 0x42000000
+    m2 = LOADING_DOMU_RE.search(XEN_LOG)
+    assert m2 is not None and (int(m2.group(1)), int(m2.group(2), 16)) == (2, 128 * 1024)
+
+
+@pytest.mark.parametrize(("line", "name"), [
+    ("TFTP error: 'File not found' (1)", "uboot-tftp-error"),
+    ("libfdt fdt_setprop(): FDT_ERR_NOSPACE", "uboot-fdt-error"),
+    ("(XEN) Panic on CPU 0:", "xen-panic"),
+    ("(XEN) Could not set up domain domU1", "xen-setup-failed"),
+    ("[    1.2] Kernel panic - not syncing: Attempted to kill init!", "kernel-panic"),
+])
+def test_bad_patterns_name_what_went_wrong(line: str, name: str) -> None:
+    hits = [n for n, pat in bad_patterns().active() if pat.search(line)]
+    assert name in hits
+
+
+def test_harmless_noise_is_not_bad() -> None:
+    noise = ["(XEN) d1v0: vGICD: unhandled word write 0x000000ffffffff to ICACTIVER4",
+             "(XEN) **** No support for ARM_SMCCC_ARCH_WORKAROUND_1. ****",
+             "[    2.2] pci 0000:00:00.0: Failed to add - passthrough or MSI/MSI-X might fail!",
+             'Unknown kernel command line parameters "marker=DOMU1", will be passed to user']
+    for line in noise:
+        assert [n for n, pat in bad_patterns().active() if pat.search(line)] == []
+
+
+def _guests(tmp_path: Path) -> GuestSet:
+    return GuestSet(directory=tmp_path, xen_source="debian", xen_version="4.17",
+                    kernel_version="6.1")
+
+
+def test_scenario_config_reads_back_with_the_generator_reader(tmp_path: Path) -> None:
+    g = _guests(tmp_path)
+    values = scenario_config(g, domus=[DomUSpec("DOMU1", 256, 1),
+                                       DomUSpec("DOMU2", 128, 2, static_mem=((0x50000000,
+                                                                              0x8000000),))])
+    cfg = load_config(write_scenario(g, "s", values))
+    assert cfg.xen == "xen" and cfg.dom0_kernel == "Image.gz"
+    assert cfg.domus[0].mem_mb == 256
+    exps = expectations(cfg)
+    assert [(e.label, e.marker, e.cpus) for e in exps] == [
+        ("dom0", "DOM0", None), ("domU0", "DOMU1", 1), ("domU1", "DOMU2", 2)]
+    assert exps[1].memory_kb == 256 * 1024
+    assert exps[2].static_mem == ((0x50000000, 0x8000000),)
+    assert exps[2].memory_kb == 0x8000000 >> 10
+
+
+def test_linux_only_config(tmp_path: Path) -> None:
+    g = _guests(tmp_path)
+    cfg = load_config(write_scenario(g, "l", scenario_config(g, linux_marker="LINUX")))
+    assert not cfg.xen_mode
+    assert [(e.label, e.marker) for e in expectations(cfg)] == [("linux", "LINUX")]
+
+
+def test_config_text_refuses_shell_syntax() -> None:
+    assert config_text({"A": "x y", "N": 2, "L": ["a", None, "c"]}) == \
+        'A="x y"\nN=2\nL[0]="a"\nL[2]="c"\n'
+    with pytest.raises(ConfigError):
+        config_text({"A": "$(reboot)"})
+
+
+def test_dtb_dump_uses_the_boot_options(tmp_path: Path) -> None:
+    board = load_board("aarch64-virt")
+    argv = board_dtb_argv(board, tmp_path / "virt.dtb")
+    boot = board.argv()
+    assert argv[0] == boot[0] == "qemu-system-aarch64"
+    i = argv.index("-machine")
+    assert argv[i + 1] == f"{boot[i + 1]},dumpdtb={tmp_path / 'virt.dtb'}"
+    assert "virtualization=on" in argv[i + 1]
+    for opt in ("-cpu", "-smp", "-m"):
+        assert argv[argv.index(opt) + 1] == boot[boot.index(opt) + 1]
+
+
+def test_typed_line_sets_up_the_network_first() -> None:
+    line = typed_line(_generated([]))
+    assert re.fullmatch(r"setenv autoload no; setenv ipaddr 10\.0\.2\.15; setenv serverip "
+                        r"10\.0\.2\.2; tftpb 0x40200000 boot\.scr; source 0x40200000", line)
