@@ -10,15 +10,21 @@ contents must lie inside the file. Each failure is a :class:`FormatError` naming
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_SH_TYPE_BASE
 
 from builder.errors import FormatError
+
+# What pyelftools can raise on damaged input (it wraps most as ELFParseError).
+_PARSE_ERRORS = (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError,
+                 AssertionError, UnicodeDecodeError, OSError)
 
 SHT_NOBITS = 8
 SHF_WRITE = 0x1
@@ -92,9 +98,7 @@ def read_elf(path: str | Path) -> ElfImage:
             return _read(p, fh, file_size)
         except FormatError:
             raise
-        except (ELFError, ValueError, KeyError, IndexError, AssertionError, OSError) as exc:
-            raise FormatError(f"malformed ELF file ({exc})", path=p) from exc
-        except Exception as exc:  # pyelftools raises struct/construct errors on garbage
+        except _PARSE_ERRORS as exc:
             raise FormatError(f"malformed ELF file ({type(exc).__name__}: {exc})",
                               path=p) from exc
 

@@ -61,7 +61,12 @@ class Region:
 
 @dataclass(frozen=True)
 class TagInfo:
-    """One tag of the tag block: its position, body size in words and CRC-16/X-25."""
+    """One tag of the tag block.
+
+    ``index`` is its position (0 = XArg), ``offset`` its byte offset in the file,
+    ``size_words`` its body length in 32-bit words (header excluded), ``crc16`` the stored
+    CRC-16/X-25 of the body and ``crc_ok`` whether it matches the body.
+    """
 
     index: int
     tag: str

@@ -251,6 +251,10 @@ def reduce_regions(
     OverlapError when a region overlaps main RAM.
     """
     keys = sorted(regions)
+    for key in keys:
+        if not key.isascii():
+            raise ConfigError("region names must be ASCII (they become 4-byte names)",
+                              path=source, field="memory region", value=key)
     ram_key: str | None = None
     ram_start, ram_size = ram if ram is not None else (0, 0)
     memory_required = ram[1] // PAGE if ram is not None else 0

@@ -194,7 +194,7 @@ def kernel_from_elf(elf: ElfImage) -> KernelProgram:
         if s.addr == 0:
             continue
         if s.name == ".data":
-            data_offset = s.addr if not data_size else data_offset
+            data_offset = s.addr
             data_size += s.size
             if s.size and not s.nobits:
                 data_pieces.append(Piece(path, s.offset, s.size))
@@ -206,7 +206,7 @@ def kernel_from_elf(elf: ElfImage) -> KernelProgram:
             raise FormatError(
                 f"section {s.name!r} with contents follows .data; the XKrn payload cannot "
                 "describe it", path=path, field=f"{s.name} sh_addr", value=s.addr)
-        if not text_pieces and text_size == 0 and text_offset == 0:
+        if text_offset == 0:
             text_offset = s.addr
         else:
             gap = s.addr - (text_offset + text_size)
