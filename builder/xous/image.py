@@ -137,8 +137,17 @@ def plan_image(
     pnam = b"" if legacy else pnam_body(names)
     if not legacy:
         fixed.append(("PNam", len(pnam)))
-    for tag, n in fixed:
-        check_tag_words(tag, n, kernel.path if tag == "XKrn" else None)
+    tag_paths: list[Path | str | None] = []
+    if memory.regions:
+        tag_paths.append(memory.source)
+    if debug:
+        tag_paths.append(None)
+    tag_paths += [p.prog.path for p in ordered]
+    tag_paths.append(kernel.path)
+    if not legacy:
+        tag_paths.append(", ".join(str(p.prog.path) for p in ordered) or None)
+    for (tag, n), where in zip(fixed, tag_paths, strict=True):
+        check_tag_words(tag, n, where)
     tag_block_len = 28 + sum(8 + n for _, n in fixed)
     arg_size_words = tag_block_len // 4
 

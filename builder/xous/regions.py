@@ -68,12 +68,16 @@ def fourcc_bytes(name: str) -> bytes:
 
 @dataclass(frozen=True)
 class MemoryMap:
-    """Main RAM, the extra regions in MREx order, and what the reference would print."""
+    """Main RAM, the extra regions in MREx order, and what the reference would print.
+
+    ``source`` names the file(s) the regions came from, for messages.
+    """
 
     ram: Region
     regions: tuple[Region, ...]
     memory_required: int
     warnings: tuple[str, ...] = ()
+    source: str | None = None
 
 
 def _u32(text: str, *, path: Path, field: str, line: int | None = None) -> int:
@@ -298,7 +302,7 @@ def reduce_regions(
                     f"regions {a.name} ({ka}) and {b.name} ({kb}) overlap (the legacy layout "
                     "does not merge regions)", path=source, field=kb, value=b.start)
         out = [r for r, _ in collected]
-    return MemoryMap(ram_region, tuple(out), memory_required, tuple(warnings))
+    return MemoryMap(ram_region, tuple(out), memory_required, tuple(warnings), source)
 
 
 def _merge(collected: list[tuple[Region, str]], warnings: list[str]) -> list[Region]:

@@ -13,7 +13,7 @@ from builder.elf import read_elf
 from builder.errors import AlignmentError, FormatError, InputError, OverflowError_
 from builder.xous.image import build_image
 from builder.xous.layout import Region
-from builder.xous.regions import MemoryMap
+from builder.xous.regions import MemoryMap, read_csr_csv, reduce_regions
 from builder.xous.tags import kernel_from_elf, minielf_from_elf
 
 __all__ = ["xous_elfs"]
@@ -60,11 +60,16 @@ def test_tag_over_65535_words(tmp_path: Path) -> None:
                          entry=0xFFD00000)
     init = write_elf32(tmp_path / "i.elf", [SynSection(".text", 0x10000, 0x6, bytes(4))],
                        entry=0x10000)
-    regions = tuple(Region("r   ", 0x1000_0000 + i * 0x2000, 0x1000) for i in range(16384))
-    mem = MemoryMap(Region("SrEx", 0x40000000, 0x100000), regions, 0)
+    csv = tmp_path / "many.csv"
+    rows = ["#", "memory_region,sram,0x40000000,0x100000,cached"]
+    rows += [f"memory_region,r{i:05d},{0x1000_0000 + i * 0x2000},4096,io" for i in range(16384)]
+    csv.write_text("\n".join(rows) + "\n")
+    mem = reduce_regions(read_csr_csv(csv), source=str(csv))
+    assert len(mem.regions) == 16384  # 16 bytes each: 65536 words, one too many
     with pytest.raises(OverflowError_) as err:
         build_image(tmp_path / "o.bin", kernel, [("IniE", init)], mem)
-    assert "MREx" in str(err.value) and "65536" in str(err.value)
+    text = str(err.value)
+    assert "many.csv" in text and "MREx" in text and "65536" in text
     assert not (tmp_path / "o.bin").exists()
 
 
