@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import gzip
 import shlex
+import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
+
+from builder.xen.config import load_config, with_overrides
+from builder.xen.generate import GenerateOptions, GenerateResult, generate
 
 DATA = Path(__file__).parent / "data"
 
@@ -125,3 +130,71 @@ def dts_text(dtb: Path) -> str:
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+HEAD = """\
+MEMORY_START=0x40000000
+MEMORY_END=0x80000000
+DEVICE_TREE=virt.dtb
+XEN=xen
+LOAD_CMD=tftpb
+UBOOT_SOURCE=boot.source
+UBOOT_SCRIPT=boot.scr
+"""
+DOM0 = "DOM0_KERNEL=Image\nDOM0_RAMDISK=rootfs.cpio.gz\n"
+EPOCH = {"SOURCE_DATE_EPOCH": "1700000000"}
+
+
+@pytest.fixture
+def work(tmp_path: Path, host_dtb: Path) -> Path:
+    """A -d directory with Xen, kernels, ramdisks, the QEMU DTB, a partial DTB, an overlay."""
+    shutil.copy(host_dtb, tmp_path / "virt.dtb")
+    make_image(tmp_path / "xen", 983048)
+    make_image(tmp_path / "Image", 0x583039, 0x700000)
+    make_image(tmp_path / "Image-small", 0x20000)
+    make_cpio_gz(tmp_path / "rootfs.cpio.gz")
+    make_cpio_gz(tmp_path / "initrd.cpio.gz", b"domU\n" * 100)
+    dtc_compile(DATA / "passthrough.dts", tmp_path / "eth0.dtb")
+    dtc_compile(DATA / "overlay.dts", tmp_path / "ovl.dtbo", "-@")
+    return tmp_path
+
+
+Gen = Callable[..., GenerateResult]
+
+
+@pytest.fixture
+def gen(work: Path) -> Gen:
+    def run(body: str, **kw: object) -> GenerateResult:
+        (work / "config").write_text(HEAD + body)
+        cfg = load_config(work / "config", env={})
+        overrides = {k: kw.pop(k) for k in ("load_cmd", "output", "fit") if k in kw}
+        cfg = with_overrides(cfg, **overrides)  # type: ignore[arg-type]
+        return generate(cfg, work, GenerateOptions(env=EPOCH, **kw))  # type: ignore[arg-type]
+    return run
+
+
+def booted(work: Path, res: GenerateResult, dtb: str = "virt.dtb") -> Path:
+    """The DTB as U-Boot leaves it: a copy with the script's fdt commands replayed."""
+    out = work / "booted.dtb"
+    shutil.copy(work / dtb, out)
+    apply_with_fdtput(out, res.source)
+    return out
+
+
+def reg(m: object) -> list[int]:
+    addr, size = m.addr, m.size  # type: ignore[attr-defined]
+    return [addr >> 32, addr & 0xFFFFFFFF, size >> 32, size & 0xFFFFFFFF]
+
+
+TWO_DOMUS = DOM0 + """\
+XEN_CMD="console=dtuart dtuart=/pl011@9000000 dom0_mem=512M bootscrub=0"
+DOM0_CMD="console=hvc0 rdinit=/init"
+NUM_DOMUS=2
+DOMU_KERNEL[0]=Image
+DOMU_RAMDISK[0]=initrd.cpio.gz
+DOMU_MEM[0]=256
+DOMU_CMD[0]="console=ttyAMA0 marker=DOMU0"
+DOMU_KERNEL[1]=Image-small
+DOMU_VCPUS[1]=2
+DOMU_VUART_PL011[1]=1
+"""
