@@ -356,10 +356,11 @@ def example_programs(count: int) -> list[tuple[str, InitKind, int]]:
             for i in range(1, count + 1)]
 
 
-def build_example(workdir: Path, *, count: int = 3, memory: str = "csv",
+def build_example(workdir: Path, *, count: int = 3, memory: str = "csv", debug: bool = False,
                   cache_dir: Path | None = None) -> Example:
     """Cross-build the test kernel and ``count`` init programs, then build ``args.bin`` in
-    ``workdir`` with the builder (``--csv`` or ``--svd`` of the riscv32 virt board).
+    ``workdir`` with the builder (``--csv`` or ``--svd`` of the riscv32 virt board; ``-d``
+    when ``debug``).
 
     Raises InfrastructureError (cross compiler missing), ToolError (a build failed) or
     ValueError (bad ``count``/``memory``).
@@ -384,6 +385,8 @@ def build_example(workdir: Path, *, count: int = 3, memory: str = "csv",
         argv += ["-f", str(elf)]
     argv += ["--csv" if memory == "csv" else "--svd",
              str(BOARD_CSV if memory == "csv" else BOARD_SVD), "--map", str(map_json), "-q"]
+    if debug:
+        argv.append("-d")
     status = create_image_main(argv)
     if status != 0:
         raise ToolError(f"create-image failed with status {status}", argv=argv)

@@ -131,3 +131,14 @@ def test_demo(tmp_path: Path, guest_cache: Path, monkeypatch: pytest.MonkeyPatch
     assert demo(tmp_path) == 0
     out = capsys.readouterr().out
     assert out.count("[ok] checksum") == 3
+
+
+def test_debug_flag_reaches_the_loader(tmp_path: Path, guest_cache: Path) -> None:
+    example = build_example(tmp_path / "img", count=1, debug=True, cache_dir=guest_cache)
+    expected = example.expected_layout()
+    assert expected.debug
+    result = boot_args(example.args_bin, log_dir=tmp_path / "logs", expected_layout=expected,
+                       cache_dir=guest_cache)
+    assert result.layout.debug
+    assert "Bflg" in [t.tag for t in result.layout.tags]
+    assert "Boot flags: 00000004" in result.log_path.read_text()
