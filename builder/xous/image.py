@@ -20,7 +20,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,6 +28,7 @@ from builder.elf import read_elf
 from builder.errors import AlignmentError, InputError, OverflowError_
 from builder.fileio import atomic_output, atomic_write
 from builder.formats.crc16 import crc16_x25
+from builder.xous.inspect import loader_warnings
 from builder.xous.layout import (
     FLAG_NOCOPY,
     Kernel,
@@ -116,6 +117,9 @@ def plan_image(
     if layout not in LAYOUTS:
         raise InputError("unknown layout (aligned or legacy)", field="--layout", value=layout)
     legacy = layout == "legacy"
+    if not inits:
+        raise InputError("the Xous loader needs at least one init program (--init or --inif)",
+                         path=kernel.path, field="--init", value=0)
     ordered = [p for p in inits if p.kind == "IniE"] + [p for p in inits if p.kind == "IniF"]
     if legacy and any(p.kind == "IniF" for p in ordered):
         raise InputError("the legacy (2020) layout has no IniF tag", field="--inif",
@@ -219,6 +223,7 @@ def plan_image(
         names={} if legacy else dict(names),
         warnings=memory.warnings,
     )
+    model = replace(model, warnings=(*memory.warnings, *loader_warnings(model)))
     return ImagePlan(bytes(block), tuple(payloads), file_size, model)
 
 

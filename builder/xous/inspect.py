@@ -8,6 +8,7 @@ raises :class:`FormatError`. Any byte string gives either a layout or a FormatEr
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 from builder.errors import FormatError, InputError
@@ -175,10 +176,8 @@ def decode(data: bytes, *, path: str | None = None) -> XousLayout:
         programs.append(Program(kind, pid, names.get(pid, ""), load, entry, pos - load,
                                 tuple(sections)))
 
-    layout = _detect_layout(block_len, kernel, programs, seen_pnam)
-    _loader_checks(ram, regions, kernel, programs, len(data), warnings)
-    return XousLayout(
-        layout=layout,
+    result = XousLayout(
+        layout=_detect_layout(block_len, kernel, programs, seen_pnam),
         arg_size_words=arg_size_words,
         file_size=len(data),
         ram=ram,
@@ -188,8 +187,9 @@ def decode(data: bytes, *, path: str | None = None) -> XousLayout:
         kernel=kernel,
         debug=debug,
         names=names,
-        warnings=tuple(warnings),
+        warnings=(),
     )
+    return replace(result, warnings=(*warnings, *loader_warnings(result)))
 
 
 def _pnam(body: bytes, warnings: list[str]) -> dict[int, str]:
@@ -212,9 +212,12 @@ def _detect_layout(block_len: int, kernel: Kernel, programs: list[Program], pnam
     return "aligned"
 
 
-def _loader_checks(ram: Region, regions: tuple[Region, ...], k: Kernel,
-                   programs: list[Program], file_size: int, warnings: list[str]) -> None:
+def loader_warnings(layout: XousLayout) -> list[str]:
+    """What the Xous loader would reject or trip over in ``layout`` (spec §3), as text."""
+    warnings: list[str] = []
     w = warnings.append
+    ram, regions, k = layout.ram, layout.regions, layout.kernel
+    programs, file_size = layout.programs, layout.file_size
     if k.text_offset != KERNEL_LOAD_OFFSET:
         w(f"kernel text_offset 0x{k.text_offset:08x}: the loader needs 0x{KERNEL_LOAD_OFFSET:08x}")
     if k.text_offset + k.text_size >= 0xFFFF_0000:
@@ -246,3 +249,4 @@ def _loader_checks(ram: Region, regions: tuple[Region, ...], k: Kernel,
     for reg in regions:
         if reg.start < ram.end and ram.start < reg.end:
             w(f"region {reg.name} 0x{reg.start:08x}-0x{reg.end:08x} overlaps main RAM")
+    return warnings
