@@ -1,1 +1,11 @@
+"""Xous ``args.bin``: build it from ELFs and a LiteX memory map, decode any one back.
 
+Modules, from data to I/O:
+
+* :mod:`builder.xous.layout`  the shared layout model (frozen dataclasses, JSON, table);
+* :mod:`builder.xous.regions` csr.csv / soc.svd / ``--ram`` -> main RAM and MREx regions;
+* :mod:`builder.xous.tags`    ELF -> kernel and MiniELF descriptions, tag body encoders;
+* :mod:`builder.xous.image`   place tags and payloads (aligned or legacy), stream the file;
+* :mod:`builder.xous.inspect` decode an args.bin, with the loader's checks as warnings;
+* :mod:`builder.xous.cli`     ``create-image`` and ``bootproof xous build|inspect``.
+"""

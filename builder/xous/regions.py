@@ -96,7 +96,8 @@ def read_csr_csv(path: str | Path) -> RegionMap:
 
     ``memory_region`` rows give ``name -> (base, size)``; the ``csr`` row only gives the CSR
     base, and the CSR length runs to the end of the page holding the highest ``csr_base``.
-    Comment lines (``#``) and other row kinds are ignored. Raises ConfigError naming the
+    Comment lines (``#``) and other row kinds are ignored (the reference instead drops
+    whatever the first line is, taking it for a header). Raises ConfigError naming the
     line and value of a bad number, InputError if the file cannot be read.
     """
     p = Path(path)

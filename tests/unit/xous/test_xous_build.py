@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from xous_helpers import XOUS_FIXTURES, xous_elfs
+from xousargs_helpers import XOUS_FIXTURES, xous_elfs
 
 from builder.xous.image import build_image
 from builder.xous.inspect import inspect_file

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from xous_helpers import XOUS_FIXTURES, SynSection, digest, write_elf32
+from xousargs_helpers import XOUS_FIXTURES, SynSection, digest, write_elf32
 
 from builder.xous.cli import create_image_main
 from harness.cli import main as bootproof_main

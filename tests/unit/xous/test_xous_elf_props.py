@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xous_helpers import SynSection, write_elf32
+from xousargs_helpers import SynSection, write_elf32
 
 from builder.elf import read_elf
 from builder.errors import BootproofError, FormatError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from xous_helpers import SynSection, write_elf32, xous_elfs
+from xousargs_helpers import SynSection, write_elf32, xous_elfs
 
 from builder.elf import read_elf
 from builder.errors import AlignmentError, FormatError, InputError, OverflowError_

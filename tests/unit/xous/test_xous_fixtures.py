@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from xous_helpers import XOUS_FIXTURES
+from xousargs_helpers import XOUS_FIXTURES
 
 from builder.xous.inspect import decode, inspect_file
 from builder.xous.layout import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel, Region

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xous_helpers import XOUS_FIXTURES
+from xousargs_helpers import XOUS_FIXTURES
 
 from builder.errors import BootproofError
 from builder.xous.inspect import decode

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from xous_helpers import XOUS_FIXTURES
+from xousargs_helpers import XOUS_FIXTURES
 
 from builder.errors import FormatError
 from builder.xous.inspect import inspect_file

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from xous_helpers import XOUS_FIXTURES
+from xousargs_helpers import XOUS_FIXTURES
 
 from builder.errors import BootproofError, ConfigError, FormatError, InputError, OverlapError
 from builder.xous.layout import Region

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from xous_helpers import SynSection, write_elf32
+from xousargs_helpers import SynSection, write_elf32
 
 from builder.elf import read_elf
 from builder.xous.image import InitProgram, align_size_up, build_image, plan_image, write_image
