@@ -95,3 +95,24 @@ def test_decreasing_section_addresses(tmp_path: Path, image: tuple[bytes, Path])
     err = boot_broken(tmp_path, cache, bytes(broken))
     assert "init section addresses are not strictly increasing" in err.matched_line
     assert f"at {first - 0x1000:08x} is below section 0 at {first:08x}" in err.matched_line
+
+
+def test_cli_reports_the_loader_error(tmp_path: Path, image: tuple[bytes, Path],
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    data, _ = image
+    _, off, _ = next(t for t in tags(data) if t[0] == "XKrn")
+    broken = bytearray(data)
+    broken[off:off + 4] = b"XKrx"
+    path = tmp_path / "broken.bin"
+    path.write_bytes(bytes(broken))
+    monkeypatch.setenv("BOOTPROOF_CACHE", str(tmp_path / "cache"))
+    status = main(["xous", "boot", str(path), "--log-dir", str(tmp_path / "logs")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "bad pattern 'loader error'" in err
+    assert "LOADER ERROR: no kernel definition" in err
+    assert (tmp_path / "logs" / "xous-boot.serial.log").is_file()
+    assert path.read_bytes() == bytes(broken)  # the input is never modified
