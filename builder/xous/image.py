@@ -130,29 +130,21 @@ def plan_image(
         names.append((pid, p.prog.name))
 
     # Tag lengths are fixed before any offset is known (pass 1 needs only lengths).
-    fixed: list[tuple[str, int]] = []
+    # Each entry: tag, body length, the input it comes from (for messages).
+    fixed: list[tuple[str, int, Path | str | None]] = []
     if memory.regions:
-        fixed.append(("MREx", 16 * len(memory.regions)))
+        fixed.append(("MREx", 16 * len(memory.regions), memory.source))
     if debug:
-        fixed.append(("Bflg", 4))
+        fixed.append(("Bflg", 4, None))
     for p in ordered:
-        fixed.append((p.kind, minielf_body_len(p.prog)))
-    fixed.append(("XKrn", XKRN_LEN))
+        fixed.append((p.kind, minielf_body_len(p.prog), p.prog.path))
+    fixed.append(("XKrn", XKRN_LEN, kernel.path))
     pnam = b"" if legacy else pnam_body(names)
     if not legacy:
-        fixed.append(("PNam", len(pnam)))
-    tag_paths: list[Path | str | None] = []
-    if memory.regions:
-        tag_paths.append(memory.source)
-    if debug:
-        tag_paths.append(None)
-    tag_paths += [p.prog.path for p in ordered]
-    tag_paths.append(kernel.path)
-    if not legacy:
-        tag_paths.append(", ".join(str(p.prog.path) for p in ordered) or None)
-    for (tag, n), where in zip(fixed, tag_paths, strict=True):
+        fixed.append(("PNam", len(pnam), ", ".join(str(p.prog.path) for p in ordered)))
+    for tag, n, where in fixed:
         check_tag_words(tag, n, where)
-    tag_block_len = 28 + sum(8 + n for _, n in fixed)
+    tag_block_len = 28 + sum(8 + n for _, n, _ in fixed)
     arg_size_words = tag_block_len // 4
 
     # Pass 1: place payloads.
