@@ -4,6 +4,7 @@ the loader's view against the builder's layout report, the kernel and every init
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,14 @@ def test_boot_matches_builder_layout(tmp_path: Path, guest_cache: Path, memory: 
         (pid, elf.stem) for pid, elf in enumerate(programs, start=2)]
     for marker, elf in zip(result.markers, programs, strict=True):
         assert marker.checksum == fnv1a_sections(elf), f"PID {marker.pid} ({elf.name})"
+    # Each program ran under its own Sv32 address space: ASID = PID, distinct root tables.
+    started = re.findall(r"KERNEL: starting PID (\d+) \((\S+)\) satp=([0-9a-f]{8})",
+                         result.log_path.read_text())
+    assert [int(pid) for pid, _, _ in started] == list(range(2, count + 2))
+    satps = [int(satp, 16) for _, _, satp in started]
+    assert all(s >> 31 == 1 and (s >> 22) & 0x1FF == pid
+               for pid, s in enumerate(satps, start=2))
+    assert len({s & 0x3FFFFF for s in satps}) == count
 
 
 def test_both_kinds_of_program_in_the_8_program_image(tmp_path: Path, guest_cache: Path) -> None:
