@@ -33,12 +33,13 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from builder.disk import fs
-from builder.disk.archive import StagedTree, add_file, archive_kind, extract_archive
+from builder.disk.archive import add_file, archive_kind, extract_archive
 from builder.disk.xlcfg import XlDomain, partition_device, passthrough_from_dtb, render_xl
 from builder.errors import ConfigError, InputError, LayoutError
 from builder.fileio import atomic_output
@@ -384,6 +385,69 @@ def splice(src: Path, dst_fd: int, offset: int) -> int:
 # -- the whole pipeline -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _BuiltFs:
+    """A filesystem image file made for one partition, before placement."""
+
+    image: Path
+    size: int
+    role: str
+    fs: str
+    kind: pt.PartKind
+    label: str
+    fs_id: str
+    content_bytes: int
+    source: str | None = None
+    files: tuple[tuple[str, int], ...] = ()
+
+
+def _build_boot(inputs: DiskInputs, work: Path, *, seed: str, epoch: int) -> _BuiltFs:
+    size = boot_partition_bytes(inputs.boot_bytes)
+    image = work / "part1.img"
+    volume_id = pt.derive_disk_id(seed + ":vfat")
+    bits = fs.make_fat(image, size, [(b.dest, b.source) for b in inputs.boot_files],
+                       label="boot", volume_id=volume_id, epoch=epoch)
+    return _BuiltFs(image, size, "boot", f"vfat{bits}", _FAT_KINDS[bits], "boot",
+                    f"{volume_id >> 16:04X}-{volume_id & 0xFFFF:04X}", inputs.boot_bytes,
+                    files=tuple((b.dest, b.size) for b in inputs.boot_files))
+
+
+def _build_rootfs(n: int, rfs: RootfsSource, inputs: DiskInputs, work: Path, *, seed: str,
+                  epoch: int, slack_mib: int) -> _BuiltFs:
+    staging = work / f"root{n}"
+    staging.mkdir()
+    tree = extract_archive(rfs.archive, staging)
+    if rfs.role == "dom0":
+        for dom in inputs.xl:
+            add_file(tree, f"etc/xen/{dom.file_name}", render_xl(dom).encode(), mtime=epoch)
+        for name, src in inputs.xl_extra_files:
+            add_file(tree, f"etc/xen/{name}", src.read_bytes(), mtime=epoch)
+    size = rootfs_partition_bytes(tree.content_bytes, slack_mib)
+    image = work / f"part{n}.img"
+    fs_uuid = pt.derive_guid(f"{seed}:ext4:{n}")
+    label = f"vos_{n}"
+    fs.make_ext4(image, size, tree, label=label, fs_uuid=fs_uuid, epoch=epoch)
+    shutil.rmtree(staging, ignore_errors=True)
+    return _BuiltFs(image, size, rfs.role, "ext4", pt.PartKind.LINUX, label, str(fs_uuid),
+                    tree.content_bytes, str(rfs.archive))
+
+
+def _build_filesystems(inputs: DiskInputs, work: Path, *, seed: str, epoch: int,
+                       slack_mib: int) -> list[_BuiltFs]:
+    """Every partition's filesystem image, built side by side (they are independent)."""
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_build_boot, inputs, work, seed=seed, epoch=epoch)]
+        futures += [pool.submit(_build_rootfs, n, rfs, inputs, work, seed=seed, epoch=epoch,
+                                slack_mib=slack_mib)
+                    for n, rfs in enumerate(inputs.rootfs, start=2)]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 @contextlib.contextmanager
 def _workdir(parent: Path | None) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=".disk_image.", dir=parent))
@@ -421,54 +485,20 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     if not output_dir.is_dir():
         raise InputError("output directory does not exist", path=output_dir)
     with _workdir(workdir if workdir is not None else output_dir) as work:
-        trees: list[StagedTree] = []
-        for n, rfs in enumerate(inputs.rootfs, start=2):
-            staging = work / f"root{n}"
-            staging.mkdir()
-            tree = extract_archive(rfs.archive, staging)
-            if rfs.role == "dom0":
-                for dom in inputs.xl:
-                    add_file(tree, f"etc/xen/{dom.file_name}", render_xl(dom).encode(),
-                             mtime=epoch)
-                for name, src in inputs.xl_extra_files:
-                    add_file(tree, f"etc/xen/{name}", src.read_bytes(), mtime=epoch)
-            trees.append(tree)
-        sizes = [boot_partition_bytes(inputs.boot_bytes)]
-        sizes += [rootfs_partition_bytes(t.content_bytes, slack_mib) for t in trees]
-        placed, disk_sectors = plan_partitions(sizes, pow2=pow2)
-
+        built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib)
+        placed, disk_sectors = plan_partitions([b.size for b in built], pow2=pow2)
         parts: list[PartitionLayout] = []
-        fs_files: list[Path] = []
-        boot_img = work / "part1.img"
-        volume_id = pt.derive_disk_id(seed + ":vfat")
-        bits = fs.make_fat(boot_img, sizes[0], [(b.dest, b.source) for b in inputs.boot_files],
-                           label="boot", volume_id=volume_id, epoch=epoch)
-        fs_files.append(boot_img)
-        dev = partition_device(cmd, 1) if cmd is not None and inputs.rootfs else None
-        parts.append(PartitionLayout(
-            1, "boot", f"vfat{bits}", placed[0][0], placed[0][1], "boot",
-            f"{volume_id >> 16:04X}-{volume_id & 0xFFFF:04X}", dev, inputs.boot_bytes,
-            files=tuple((b.dest, b.size) for b in inputs.boot_files)))
-        for n, (rfs, tree) in enumerate(zip(inputs.rootfs, trees, strict=True), start=2):
-            img = work / f"part{n}.img"
-            fs_uuid = pt.derive_guid(f"{seed}:ext4:{n}")
-            label = f"vos_{n}"
-            fs.make_ext4(img, sizes[n - 1], tree, label=label, fs_uuid=fs_uuid, epoch=epoch)
-            shutil.rmtree(tree.root, ignore_errors=True)
-            fs_files.append(img)
-            dev = partition_device(cmd, n) if cmd is not None else None
-            parts.append(PartitionLayout(n, rfs.role, "ext4", placed[n - 1][0],
-                                         placed[n - 1][1], label, str(fs_uuid), dev,
-                                         tree.content_bytes, str(rfs.archive)))
-
+        for n, (b, (start, sectors)) in enumerate(zip(built, placed, strict=True), start=1):
+            dev = partition_device(cmd, n) if cmd is not None and inputs.rootfs else None
+            parts.append(PartitionLayout(n, b.role, b.fs, start, sectors, b.label, b.fs_id, dev,
+                                         b.content_bytes, b.source, b.files))
         table_ = pt.PartitionTable(
             scheme, disk_sectors,
-            tuple(pt.Partition(
-                p.start_lba, p.sectors,
-                _FAT_KINDS[bits] if p.number == 1 else pt.PartKind.LINUX,
-                name="boot" if p.number == 1 else f"Linux{p.number}",
-                bootable=p.number == 1,
-                guid=pt.derive_guid(f"{seed}:part:{p.number}")) for p in parts),
+            tuple(pt.Partition(p.start_lba, p.sectors, b.kind,
+                               name="boot" if p.number == 1 else f"Linux{p.number}",
+                               bootable=p.number == 1,
+                               guid=pt.derive_guid(f"{seed}:part:{p.number}"))
+                  for p, b in zip(parts, built, strict=True)),
             disk_id=pt.derive_disk_id(seed), disk_guid=pt.derive_guid(f"{seed}:disk"))
         writes = pt.table_writes(table_)
         with atomic_output(output) as out:
@@ -476,9 +506,9 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
             os.ftruncate(fd, disk_sectors * SECTOR)
             for offset, data in writes:
                 os.pwrite(fd, data, offset)
-            for part, img in zip(parts, fs_files, strict=True):
-                splice(img, fd, part.offset)
-                img.unlink()
+            for part, b in zip(parts, built, strict=True):
+                splice(b.image, fd, part.offset)
+                b.image.unlink()
     disk_id = (str(table_.disk_guid) if scheme is pt.Scheme.GPT
                else f"0x{table_.disk_id:08x}")
     xl_names = tuple(d.file_name for d in inputs.xl) if cfg.dom0_rootfs is not None else ()
