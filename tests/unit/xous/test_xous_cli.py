@@ -206,3 +206,13 @@ def test_loader_rejection_is_a_build_warning(elfs: dict[str, Path], tmp_path: Pa
     err = capsys.readouterr().err
     assert "create-image: warning: kernel text_offset 0xff100000" in err
     assert out.exists()
+
+
+def test_map_failure_leaves_no_image(elfs: dict[str, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.bin"
+    line = _bad_run([str(out), "-k", str(elfs["kernel"]), "-i", str(elfs["init"]), "-c", CSV,
+                     "--map", str(tmp_path / "no-such-dir" / "o.json")], capsys)
+    assert "no-such-dir" in line
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.bin")]
