@@ -224,3 +224,18 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(BootproofError) as err:
         read_csr_csv(tmp_path / "nope.csv")
     assert "nope.csv" in str(err.value)
+
+
+def test_ram_is_largest_sram_or_ddr_ram(tmp_path: Path) -> None:
+    p = _csv(tmp_path, [
+        "memory_region,sram,0x10000000,0x20000,cached",
+        "memory_region,main_ddr_ram,0x80000000,0x4000001,cached",  # rounded up to a page
+        "memory_region,main_rom,0x00000000,0x8000,cached",  # fourcc "main" as RAM: dropped
+        "memory_region,bigram,0x90000000,0x10000000,cached",  # "ram" alone does not count
+    ])
+    m = reduce_regions(read_csr_csv(p), source="x")
+    assert m.ram == Region("main", 0x80000000, 0x4001000)
+    assert m.regions == (Region("SrIn", 0x10000000, 0x20000),
+                         Region("bigr", 0x90000000, 0x10000000))
+    # one tracker byte per page of every entry, the dropped ones included
+    assert m.memory_required == 0x20 + 0x4001 + 0x8 + 0x10000
