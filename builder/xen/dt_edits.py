@@ -192,11 +192,13 @@ def _cpupool_edits(cfg: ImageBuilderConfig, host: DeviceTree) -> list[Edit]:
 def build_edits(cfg: ImageBuilderConfig, layout: XenLayout, host: DeviceTree) -> list[Edit]:
     """The ``fdt mknod``/``fdt set`` edits for ``cfg`` placed as ``layout``, in script order.
 
-    Raises :class:`ConfigError` for a CPUPOOL naming a cpu the host tree does not have or a
-    cpu in two pools, and for a rootfs root= device LOAD_CMD cannot name.
+    A host tree without ``/chosen`` gets one first (U-Boot cannot set properties on a
+    missing node). Raises :class:`ConfigError` for a CPUPOOL naming a cpu the host tree
+    does not have or a cpu in two pools, and for a rootfs root= device LOAD_CMD cannot name.
     """
+    e: list[Edit] = [] if host.exists("/chosen") else [Mknod("/", "chosen")]
     if not cfg.xen_mode:
-        e: list[Edit] = [
+        e += [
             SetProp("/chosen", "bootargs",
                     Strings((_with_root(cfg.linux_cmd, cfg.linux_rootfs, cfg.load_cmd),))),
         ]
@@ -207,7 +209,7 @@ def build_edits(cfg: ImageBuilderConfig, layout: XenLayout, host: DeviceTree) ->
                 SetProp("/chosen", "linux,initrd-end", Cells((rd.addr + rd.size,), "x")),
             ]
         return e
-    e = [
+    e += [
         SetProp("/chosen", "#address-cells", Cells((2,))),
         SetProp("/chosen", "#size-cells", Cells((2,))),
         SetProp("/chosen", "xen,xen-bootargs", Strings((cfg.xen_cmd or "",))),

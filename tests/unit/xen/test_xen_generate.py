@@ -384,3 +384,14 @@ def test_memory_end_beyond_dtb_ram(work: Path, gen: Gen) -> None:
     big = "".join(f"DOMU_KERNEL[{i}]=Image\n" for i in range(70))
     with pytest.raises(LayoutError, match="outside the device tree's /memory"):
         gen(DOM0 + "NUM_DOMUS=70\n" + big)
+
+
+def test_dtb_without_chosen(work: Path, gen: Gen) -> None:
+    src = work / "nochosen.dts"
+    src.write_text((DATA / "board-reserved.dts").read_text().replace("\tchosen {\n\t};\n", ""))
+    dtc_compile(src, work / "virt.dtb")
+    assert "chosen" not in fdt_children(work / "virt.dtb", "/")
+    res = gen(DOM0)
+    assert res.source.count("fdt mknod / chosen") == 1
+    dtb = booted(work, res)
+    assert fdtget_strings(dtb, "/chosen", "xen,dom0-bootargs")
