@@ -243,3 +243,16 @@ def test_sizes_follow_the_reference() -> None:
     assert placed == [(2048, 40 * 2048), (2048 + 40 * 2048, 136 * 2048),
                       (2048 + 176 * 2048, 132 * 2048)]
     assert plan_partitions([40 * MIB, 136 * MIB, 132 * MIB], pow2=True)[1] == 512 * 2048
+
+
+def test_umbrella_command_builds_the_same_image(tmp_path: Path) -> None:
+    require_tool(*TOOLS)
+    from harness.cli import main as bootproof
+
+    code, image = _build(tmp_path / "a", "-q")
+    assert code == 0
+    cfg = _inputs(tmp_path / "b" / "in")
+    other = tmp_path / "b" / "disk.img"
+    assert bootproof(["xen", "disk", "-c", str(cfg), "-d", str(tmp_path / "b" / "in"),
+                      "-o", str(other), "-s", "8", "-q"]) == 0
+    assert other.read_bytes() == image.read_bytes()
