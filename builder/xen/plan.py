@@ -75,7 +75,11 @@ class Module:
 
 @dataclass(frozen=True)
 class XenLayout:
-    """The planned layout: what the script loads where, plus the script and FIT slots."""
+    """The planned layout: what the script loads where, plus the script and FIT slots.
+
+    ``domids`` maps a booted domU's index to the domain id Xen gives it (tree order);
+    ``overlay_mode`` is "none", "boot" (``fdt apply`` in the script) or "merge" (offline).
+    """
 
     memory_start: int
     memory_end: int
@@ -86,7 +90,7 @@ class XenLayout:
     fit_addr: int | None
     dtb_extra: int
     domids: Mapping[int, int] = field(default_factory=dict)
-    overlay_mode: str = "boot"
+    overlay_mode: str = "none"
 
     def find(self, role: str, domu: int | None = None) -> Module | None:
         for m in self.modules:
@@ -267,5 +271,6 @@ def plan(
         raise LayoutError("FIT images use 32-bit addresses: the FIT would end above 4 GiB",
                           field="fit_addr", value=fit_addr)
     domids = {d.index: n + 1 for n, d in enumerate(cfg.booted_domus)}
+    mode = "none" if not cfg.dt_overlays else "boot" if overlays_loaded else "merge"
     return XenLayout(start, end_limit, a, script_addr, tuple(placed), m, fit_addr, dtb_extra,
-                     domids, "boot" if overlays_loaded else "merge")
+                     domids, mode)

@@ -395,3 +395,10 @@ def test_dtb_without_chosen(work: Path, gen: Gen) -> None:
     assert res.source.count("fdt mknod / chosen") == 1
     dtb = booted(work, res)
     assert fdtget_strings(dtb, "/chosen", "xen,dom0-bootargs")
+
+
+def test_overlay_mode_in_map(work: Path, gen: Gen) -> None:
+    assert gen(DOM0).layout.overlay_mode == "none"
+    ovl = DOM0 + "NUM_DT_OVERLAY=1\nDT_OVERLAY[0]=ovl.dtbo\n"
+    assert gen(ovl).layout.overlay_mode == "boot"
+    assert gen(ovl, merge_overlays=True).layout.overlay_mode == "merge"
