@@ -194,7 +194,8 @@ def build_edits(cfg: ImageBuilderConfig, layout: XenLayout, host: DeviceTree) ->
 
     A host tree without ``/chosen`` gets one first (U-Boot cannot set properties on a
     missing node). Raises :class:`ConfigError` for a CPUPOOL naming a cpu the host tree
-    does not have or a cpu in two pools, and for a rootfs root= device LOAD_CMD cannot name.
+    does not have or a cpu in two pools, for a passthrough path the tree lacks, and for a
+    rootfs root= device LOAD_CMD cannot name.
     """
     e: list[Edit] = [] if host.exists("/chosen") else [Mknod("/", "chosen")]
     if not cfg.xen_mode:
@@ -228,6 +229,10 @@ def build_edits(cfg: ImageBuilderConfig, layout: XenLayout, host: DeviceTree) ->
                                  "multiboot,module"), r)
     for d in cfg.domus:
         for p in d.passthrough_paths:
+            if not host.exists(p):
+                raise ConfigError("no such node in DEVICE_TREE (U-Boot's fdt set would fail)",
+                                  path=cfg.path, field=f"DOMU_PASSTHROUGH_PATHS[{d.index}]",
+                                  value=p)
             e.append(SetProp(p, "xen,passthrough", Empty()))
     for d in reversed(cfg.booted_domus):
         e += _domu_edits(cfg, layout, d)

@@ -402,3 +402,9 @@ def test_overlay_mode_in_map(work: Path, gen: Gen) -> None:
     ovl = DOM0 + "NUM_DT_OVERLAY=1\nDT_OVERLAY[0]=ovl.dtbo\n"
     assert gen(ovl).layout.overlay_mode == "boot"
     assert gen(ovl, merge_overlays=True).layout.overlay_mode == "merge"
+
+
+def test_passthrough_path_must_exist(gen: Gen) -> None:
+    with pytest.raises(ConfigError, match="no such node") as err:
+        gen(DOM0 + 'NUM_DOMUS=1\nDOMU_KERNEL[0]=Image\nDOMU_PASSTHROUGH_PATHS[0]="/nope@0"\n')
+    assert err.value.field == "DOMU_PASSTHROUGH_PATHS[0]"
