@@ -1,1 +1,30 @@
+"""Xen dom0less boot generation, compatible with ImageBuilder's ``uboot-script-gen``.
 
+Public API::
+
+    cfg = load_config(Path("config"))                    # safe reader, typed config
+    cfg = with_overrides(cfg, load_cmd="tftp", output="boot")
+    result = generate(cfg, Path("boot"), GenerateOptions(map_file=Path("map.json")))
+    result.layout                                        # XenLayout (modules, addresses)
+
+Modules: :mod:`~builder.xen.shellvars` (bash-subset reader), :mod:`~builder.xen.config`
+(typed config, file checks), :mod:`~builder.xen.plan` (pure address planning),
+:mod:`~builder.xen.dt_edits` (``/chosen`` edits as data), :mod:`~builder.xen.fdtcmd`
+(``fdt`` commands: render, parse, replay offline), :mod:`~builder.xen.script` (boot.source
+text), :mod:`~builder.xen.generator` (I/O and outputs), :mod:`~builder.xen.cli`.
+"""
+
+from builder.xen.config import ImageBuilderConfig, load_config, with_overrides
+from builder.xen.generator import GenerateOptions, GenerateResult, generate
+from builder.xen.plan import Module, XenLayout
+
+__all__ = [
+    "GenerateOptions",
+    "GenerateResult",
+    "ImageBuilderConfig",
+    "Module",
+    "XenLayout",
+    "generate",
+    "load_config",
+    "with_overrides",
+]

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from builder.cliutil import HelpFormatter
 from builder.errors import BootproofError, InputError
 from builder.xen.config import load_config, with_overrides
-from builder.xen.generate import GenerateOptions, generate
+from builder.xen.generator import GenerateOptions, generate
 
 PROG = "uboot-script-gen"
 DESCRIPTION = """\

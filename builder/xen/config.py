@@ -297,7 +297,7 @@ class _Vars:
         return self.sv.lines.get(name, {}).get(key)
 
     def label(self, name: str, key: str) -> str:
-        return name if name in SCALARS else f"{name}[{key}]"
+        return name if name in SCALARS and key == "0" else f"{name}[{key}]"
 
     def err(self, name: str, key: str, value: object, message: str) -> ConfigError:
         return ConfigError(

@@ -37,7 +37,7 @@ from builder.formats import uimage
 from builder.formats.fdt import DeviceTree
 from builder.xen import fdtcmd
 from builder.xen.config import load_config
-from builder.xen.generate import GenerateOptions, generate
+from builder.xen.generator import GenerateOptions, generate
 
 __all__ = ["gen", "host_dtb", "work"]
 

@@ -18,7 +18,7 @@ import pytest
 from conftest import require_tool
 
 from builder.xen.config import load_config, with_overrides
-from builder.xen.generate import GenerateOptions, GenerateResult, generate
+from builder.xen.generator import GenerateOptions, GenerateResult, generate
 
 DATA = Path(__file__).parent / "data"
 
