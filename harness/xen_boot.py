@@ -126,6 +126,8 @@ class BootReport:
     markers: dict[str, MarkerReport] = field(default_factory=dict)
     xen_version: str | None = None
     layout_items: int = 0
+    qemu_pid: int | None = None
+    qemu_exitcode: int | None = None  # after the harness stopped QEMU
 
 
 def uboot_script_gen() -> Path:
@@ -311,6 +313,27 @@ def _check_domain(exp: DomainExpectation, rep: MarkerReport) -> list[str]:
 
 
 StageCallback = Callable[[Stage], None]
+PostCheck = Callable[[Console, Deadline], str]
+
+
+def xen_debug_key(console: Console, key: str, until: str, deadline: Deadline) -> str:
+    """Switch the serial input to Xen (CTRL-a three times, as often as needed: it cycles
+    through the domains) and press the debug ``key``; return the console text from the key
+    press until the regex ``until`` has appeared. Raises BootTimeout if Xen never takes the
+    input or never prints it."""
+    for _ in range(8):
+        console.send("\x01\x01\x01")
+        m = console.expect(r"\*\*\* Serial input to (\S+)", deadline.child(10),
+                           name="Xen serial input switch")
+        if m.group(1) == "Xen":
+            break
+    else:
+        raise BootTimeout("Xen never took the serial input", waiting_for="Serial input to Xen",
+                          log_path=console.log_path, log_tail=console.tail())
+    mark = len(console.log_text())
+    console.send(key)
+    console.expect(until, deadline.child(20), name=f"Xen output for debug key {key!r}")
+    return console.log_text()[mark:]
 
 
 def run_boot(
@@ -322,11 +345,14 @@ def run_boot(
     timeout: float = 180.0,
     on_stage: StageCallback | None = None,
     check_layout_report: bool = True,
+    post_checks: Sequence[tuple[str, PostCheck]] = (),
 ) -> BootReport:
     """Boot ``gen`` under QEMU and verify every stage (see the module docstring).
 
     ``timeout`` (seconds, scaled by the multiplier) bounds the whole boot; ``expect`` adds
-    texts that must appear (any order, with the markers). Raises
+    texts that must appear (any order, with the markers). ``post_checks`` are (stage name,
+    function) pairs run on the live console after the markers (e.g. :func:`xen_debug_key`);
+    each returns the stage's detail text or raises a boot error. Raises
     :class:`~harness.errors.BadPattern`, :class:`~harness.errors.BootTimeout`,
     :class:`~harness.errors.UnexpectedExit` or :class:`~harness.errors.LayoutMismatch`
     (all with the serial log path and tail) when the boot does not do what the config
@@ -339,6 +365,7 @@ def run_boot(
     report = BootReport(log_path=machine.log_path)
     with machine:
         console = machine.console
+        report.qemu_pid = machine.pid
         start = time.monotonic()
 
         def passed(name: str, detail: str = "") -> None:
@@ -348,6 +375,8 @@ def run_boot(
                 on_stage(stage)
 
         _drive(gen, console, deadline, passed, report, expect)
+        for stage_name, check in post_checks:
+            passed(stage_name, check(console, deadline))
         console.drain(0.5)  # a late panic right after the last marker still fails the boot
         if check_layout_report:
             log = console.log_text()
@@ -356,6 +385,7 @@ def run_boot(
             check_layout(expected, actual, log_path=machine.log_path, log_tail=console.tail())
             report.layout_items = len(expected)
             passed("layout matches report", f"{len(expected)} items")
+    report.qemu_exitcode = machine.exitcode
     return report
 
 
@@ -376,8 +406,9 @@ def _drive(gen: Generated, console: Console, deadline: Deadline,
         passed("Xen banner", f"Xen {m.group(1)}")
         _check_loading_domus(gen, console, deadline, passed, exps)
     else:
-        console.expect(r"Booting Linux on physical CPU", deadline, name="Linux banner")
-        passed("Linux banner", "")
+        # U-Boot's last words before jumping to the kernel ("quiet" hides Linux's banner)
+        console.expect(r"Starting kernel \.\.\.", deadline, name="kernel started")
+        passed("kernel started", "")
     waited = [e for e in exps if e.marker is not None]
     wanted: dict[str, str] = {f"m{i}": marker_pattern(e.marker or "")
                               for i, e in enumerate(waited)}
