@@ -4,7 +4,8 @@ Pure: layout + edits + options in, text out. Line order follows ``uboot-script-g
 loads (bitstream followed by ``fpga load``), ``fdt addr``, ``fdt resize``, ``fdt apply``
 of overlays applied at boot, the edits, ``setenv fdt_high``, the APPEND_EXTRA_CMDS text,
 then the boot command. Differences from the reference, on purpose: ``fdt resize`` gets the
-room the edits need (the reference's fixed 1024 overflows with many domUs) and
+room the edits need, written in hex as U-Boot reads it (the reference's fixed 1024, read
+as 0x1024, overflows with many domUs) and
 ``fpga load`` gets its size in hex with ``0x`` (U-Boot parses it as hex; the reference
 passed decimal).
 """
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from builder.xen.fdtcmd import Edit, render
 from builder.xen.plan import Module, XenLayout
 
-DEFAULT_RESIZE = 1024
+#: ImageBuilder's fixed ``fdt resize 1024``, which U-Boot parses as hex: 0x1024 bytes.
+DEFAULT_RESIZE = 0x1024
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,11 @@ def prefixed(path: str, prefix: str | None) -> str:
 
 
 def resize_bytes(edit_growth: int, overlay_sizes: Sequence[int]) -> int:
-    """The ``fdt resize`` argument: room for the edits, overlays applied at boot, the
-    memreserve entry U-Boot adds for the blob, and a margin; never below 1024."""
+    """The ``fdt resize`` bytes: room for the edits, overlays applied at boot, the
+    memreserve entry U-Boot adds for the blob, and a margin; never below what
+    ImageBuilder's ``fdt resize 1024`` gives (U-Boot reads that number as hex)."""
     need = edit_growth + sum(overlay_sizes) + 16 + 512
-    return max(DEFAULT_RESIZE, (need + 1023) // 1024 * 1024)
+    return max(DEFAULT_RESIZE, (need + 255) // 256 * 256)
 
 
 def _load(m: Module, opts: ScriptOptions) -> str:
@@ -68,7 +71,7 @@ def render_script(layout: XenLayout, edits: Sequence[Edit], opts: ScriptOptions)
     kernel = layout.find("xen" if opts.xen_mode else "linux-kernel")
     if dtb is not None:
         lines.append(f"fdt addr 0x{dtb.addr:X}")
-        lines.append(f"fdt resize {layout.dtb_extra}")
+        lines.append(f"fdt resize 0x{layout.dtb_extra:x}")  # U-Boot parses it as hex
         if not opts.fit:
             lines += [f"fdt apply 0x{m.addr:X}" for m in layout.modules if m.role == "overlay"]
             lines += [render(e) for e in edits]

@@ -315,9 +315,10 @@ def test_resize_room_for_64_domus(work: Path, gen: Gen) -> None:
         f"DOMU_KERNEL[{i}]=Image-small\nDOMU_CMD[{i}]=\"console=ttyAMA0 marker=DOMU{i}\"\n"
         for i in range(64))
     res = gen(body)
-    resize = int(next(ln for ln in res.source.splitlines()
-                      if ln.startswith("fdt resize")).split()[2])
-    assert resize > 1024  # the reference's fixed 1024 would overflow
+    arg = next(ln for ln in res.source.splitlines() if ln.startswith("fdt resize")).split()[2]
+    assert arg.startswith("0x")  # U-Boot's fdt resize parses its argument as hex
+    resize = int(arg, 16)
+    assert resize > 0x1024  # the reference's "1024" (0x1024 bytes) would overflow
     edited = booted(work, res)
     # Minimal blob sizes via dtc (independent of our encoder); U-Boot also adds a 16-byte
     # memreserve entry for the blob itself.
