@@ -436,6 +436,12 @@ def _domu(v: _Vars, i: int, has_dom0: bool) -> tuple[DomU, list[str]]:
     pt = v.text("DOMU_PASSTHROUGH", k)
     if pt is not None and pt not in ("enabled", "disabled"):
         raise v.err("DOMU_PASSTHROUGH", k, pt, "expected enabled or disabled")
+    vcpus = v.integer("DOMU_VCPUS", k, minimum=1) or 1
+    for vcpu, _cpus in affinity:
+        if vcpu >= vcpus:
+            raise v.err("DOMU_VCPU_HARD_AFFINITY", f"{i},{vcpu}", vcpu,
+                        f"vCPU {vcpu} does not exist: DOMU_VCPUS[{i}] is {vcpus} "
+                        "(Xen would panic)")
     direct = v.text("DOMU_DIRECT_MAP", k)
     d = DomU(
         index=i,
@@ -443,7 +449,7 @@ def _domu(v: _Vars, i: int, has_dom0: bool) -> tuple[DomU, list[str]]:
         ramdisk=v.text("DOMU_RAMDISK", k),
         cmd=v.text("DOMU_CMD", k) or DEFAULT_DOMU_CMD,
         mem_mb=mem,
-        vcpus=v.integer("DOMU_VCPUS", k, minimum=1) or 1,
+        vcpus=vcpus,
         passthrough_paths=tuple((v.text("DOMU_PASSTHROUGH_PATHS", k) or "").split()),
         passthrough_dtb=v.text("DOMU_PASSTHROUGH_DTB", k),
         colors=v.color_range("DOMU_COLORS", k),

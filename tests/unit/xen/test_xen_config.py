@@ -209,6 +209,8 @@ def test_unknown_variable_warns_with_nearest_name(tmp_path: Path) -> None:
          "pairs"),
         ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_CPUPOOL[0]=0\n", "DOMU_CPUPOOL[0]", "CPUPOOL"),
         ("NUM_DT_OVERLAY=1\n", "DT_OVERLAY[0]", "not defined"),
+        ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_VCPU_HARD_AFFINITY[0,1]="0"\n',
+         "DOMU_VCPU_HARD_AFFINITY[0,1]", "does not exist"),
         ("XEN[1]=x\n", "XEN[1]", "single value"),
         ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_ENHANCED[0]=maybe\n", "DOMU_ENHANCED[0]",
          "expected"),
