@@ -11,8 +11,9 @@ The flow is a list of ordered stages, each a console expectation with the boot's
 6. ``power-off``   the kernel reports that every program ran and QEMU exits with status 0.
 
 A kernel that is not the bootproof test kernel (a real Xous image) stops after stage 3 in
-"report only" mode. The args go into the board's flash (pflash bank 0, 0x20000000) with
-QEMU's generic loader device; the loader model ELF is QEMU's ``-kernel`` with ``-bios none``.
+"report only" mode. The args go into the board's flash (pflash bank 0, 0x20000000), or its
+``args_ram`` range, with QEMU's generic loader device; the loader model ELF is QEMU's
+``-kernel`` with ``-bios none``.
 """
 
 from __future__ import annotations
@@ -197,10 +198,17 @@ def compare_layouts(expected: XousLayout, booted: XousLayout) -> list[str]:
     return layout_differences(flat_layout(expected), flat_layout(booted))
 
 
-def flash_argv(board: Board, loader: Path, args_bin: Path) -> list[str]:
+#: Where args.bin can go: the board's memory-map range for each placement.
+PLACEMENTS = {"flash": "flash", "ram": "args_ram"}
+
+
+def flash_argv(board: Board, loader: Path, args_bin: Path, placement: str = "flash") -> list[str]:
     """QEMU's command line: ``board`` with the loader model as ``-kernel`` and ``args_bin``
-    placed at the start of the board's ``flash`` memory-map range."""
-    flash = board.region("flash")
+    placed at the start of the board's ``flash`` (or, for ``placement="ram"``, ``args_ram``)
+    memory-map range. Raises ValueError for an unknown placement."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {sorted(PLACEMENTS)}, not {placement!r}")
+    flash = board.region(PLACEMENTS[placement])
     file_opt = str(args_bin).replace(",", ",,")  # QEMU option syntax escapes commas
     return board.argv(extra=[
         "-kernel", str(loader),
@@ -208,14 +216,14 @@ def flash_argv(board: Board, loader: Path, args_bin: Path) -> list[str]:
     ])
 
 
-def _check_args_file(args_bin: Path, board: Board) -> None:
+def _check_args_file(args_bin: Path, board: Board, placement: str) -> None:
     try:
         size = args_bin.stat().st_size
     except OSError as exc:
         raise InputError(f"cannot read the args.bin: {exc.strerror}", path=args_bin) from exc
-    flash = board.region("flash")
-    if size < 28 or size > flash.size:
-        raise InputError(f"must be 28 bytes to {flash.size} bytes (the board's flash)",
+    area = board.region(PLACEMENTS[placement])
+    if size < 28 or size > area.size:
+        raise InputError(f"must be 28 bytes to {area.size} bytes (the board's {area.name})",
                          path=args_bin, field="size", value=size)
 
 
@@ -229,19 +237,26 @@ def boot_args(
     timeout: float = DEFAULT_TIMEOUT,
     cache_dir: Path | None = None,
     on_stage: Callable[[str, str], None] | None = None,
+    placement: str = "flash",
 ) -> XousBootResult:
     """Boot ``args_bin`` under the loader model and check every stage (module docstring).
 
     ``expected_layout``: compared with what the loader printed (LayoutMismatch lists the
     differing fields). ``expectations``: texts that must appear on the serial console.
-    ``on_stage(name, detail)`` is called as each stage passes. The serial log is kept in
-    ``log_dir``. Raises InputError for an unreadable or oversized file, InfrastructureError
-    when QEMU or the cross compiler is missing, BadPattern on a ``LOADER ERROR`` (or kernel
-    or init error) line, BootTimeout, UnexpectedExit (QEMU exited with a failure status or
-    an expectation was never seen) and LayoutMismatch.
+    ``on_stage(name, detail)`` is called as each stage passes. ``placement``: ``"flash"``
+    (pflash bank 0) or ``"ram"`` (the board's ``args_ram`` range; IniF programs then have no
+    flash to run from). The serial log is kept in ``log_dir``.
+
+    Raises InputError for an unreadable or oversized file or a bad placement,
+    InfrastructureError when QEMU or the cross compiler is missing, BadPattern on a
+    ``LOADER ERROR`` (or kernel or init error) line, BootTimeout, UnexpectedExit (QEMU exited
+    with a failure status or an expectation was never seen) and LayoutMismatch.
     """
     brd = board if isinstance(board, Board) else load_board(board)
-    _check_args_file(args_bin, brd)
+    if placement not in PLACEMENTS:
+        raise InputError(f"must be one of {', '.join(sorted(PLACEMENTS))}", field="placement",
+                         value=placement)
+    _check_args_file(args_bin, brd, placement)
     loader = build_loader(cache_dir)
     deadline = Deadline(timeout)
     stages: list[str] = []
@@ -252,8 +267,9 @@ def boot_args(
             on_stage(name, detail)
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    with QemuMachine(flash_argv(brd, loader, args_bin), log_dir=log_dir, name="xous-boot",
-                     qmp=False, bad_patterns=BadPatterns(BAD_PATTERNS)) as machine:
+    argv = flash_argv(brd, loader, args_bin, placement)
+    with QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=False,
+                     bad_patterns=BadPatterns(BAD_PATTERNS)) as machine:
         con = machine.console
 
         def fail_exit(status: int | None, what: str, missing: Sequence[str] = ()) -> NoReturn:

@@ -12,7 +12,13 @@ from builder.cliutil import HelpFormatter
 from builder.errors import FormatError, InputError
 from builder.xous.inspect import inspect_file
 from builder.xous.layout import XousLayout
-from harness.xous_boot import DEFAULT_BOARD, DEFAULT_TIMEOUT, XousBootResult, boot_args
+from harness.xous_boot import (
+    DEFAULT_BOARD,
+    DEFAULT_TIMEOUT,
+    PLACEMENTS,
+    XousBootResult,
+    boot_args,
+)
 
 BOOT_DESCRIPTION = (
     "Boot ARGS.bin (ours or a real Xous image) under the Xous loader model on QEMU's riscv32\n"
@@ -81,7 +87,7 @@ def run_boot(args: argparse.Namespace) -> int:
 
     result = boot_args(args_bin, log_dir=log_dir, expected_layout=expected,
                        expectations=args.expect, board=args.board, timeout=args.timeout,
-                       on_stage=stage)
+                       on_stage=stage, placement=args.place)
     for text in args.expect:
         print(f"  [ok] {'expect':<12} seen: {text!r}", file=out)
     print_result(result, out)
@@ -99,6 +105,8 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
                    help="layout report to compare with (default: decode ARGS.bin)")
     p.add_argument("--log-dir", metavar="DIR",
                    help="where to keep the serial log (default: bootproof-logs/<stem>)")
+    p.add_argument("--place", choices=sorted(PLACEMENTS), default="flash",
+                   help="where args.bin goes: the board's flash (default) or RAM")
     p.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"board name or .toml file (default: {DEFAULT_BOARD})")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",

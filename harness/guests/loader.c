@@ -2,7 +2,8 @@
  * The Xous loader model: what the Xous loader does with an args.bin, on qemu-system-riscv32
  * -M virt -bios none.
  *
- * It reads args.bin from the board's flash (pflash bank 0 at 0x20000000), validates it
+ * It reads args.bin from the board's flash (pflash bank 0 at 0x20000000) or, when no XArg
+ * is there, from RAM at ARGS_RAM_BASE, validates it
  * (XArg first with 5 words, exactly one 28-byte XKrn, at least one IniE/IniF, non-decreasing
  * section addresses, the kernel's VA rules and, beyond the reference loader, every tag's
  * CRC-16/X-25), prints what it found, allocates from the top of RAM, copies the programs and
@@ -23,12 +24,14 @@
 #include "common.h"
 
 #define PAGE 4096u
-#define ARGS_BASE 0x20000000u
+#define FLASH_BASE 0x20000000u
 #define FLASH_SIZE 0x02000000u
+#define ARGS_RAM_BASE 0x87000000u /* args.bin placed in RAM instead: the last 16 MiB */
+#define ARGS_RAM_SIZE 0x01000000u
 #define BOARD_RAM_START 0x80000000u
 #define BOARD_RAM_SIZE 0x08000000u
 #define WINDOW_START 0x84000000u
-#define WINDOW_SIZE 0x04000000u
+#define WINDOW_SIZE 0x03000000u
 #define UART_PA 0x10000000u
 #define FINISHER_PA 0x00100000u
 #define UART_VA 0xffe00000u
@@ -148,8 +151,9 @@ void loader_trap_report(uint32_t mcause, uint32_t mepc, uint32_t mtval)
 /* ---- args.bin in flash -------------------------------------------------------------- */
 
 static uint32_t arg_bytes;
+static uint32_t args_base = FLASH_BASE, args_limit = FLASH_SIZE;
 
-static uint32_t fl8(uint32_t off) { return *(volatile uint8_t *)(ARGS_BASE + off); }
+static uint32_t fl8(uint32_t off) { return *(volatile uint8_t *)(args_base + off); }
 static uint32_t fl16(uint32_t off) { return fl8(off) | (fl8(off + 1) << 8); }
 static uint32_t fl32(uint32_t off) { return fl16(off) | (fl16(off + 2) << 16); }
 
@@ -287,13 +291,21 @@ static void print_name(uint32_t pnam_off, uint32_t pnam_words, uint32_t pid)
 
 static void parse_args(uint32_t *pnam_off, uint32_t *pnam_words)
 {
-    bp_printf("arg_buffer: %x\n", ARGS_BASE);
-    if (fl32(0) != TAG_XARG)
-        FAIL(FAIL_INVALID, "tag 0 at offset %x is %f (%x), not XArg", 0, fl32(0), fl32(0));
+    if (fl32(0) != TAG_XARG) {
+        /* Not in flash: the harness may have placed it at the top of RAM instead. */
+        args_base = ARGS_RAM_BASE;
+        args_limit = ARGS_RAM_SIZE;
+        if (fl32(0) != TAG_XARG) {
+            args_base = FLASH_BASE;
+            FAIL(FAIL_INVALID, "tag 0 at offset %x is %f (%x), not XArg (args looked for at "
+                 "flash %x and RAM %x)", 0, fl32(0), fl32(0), FLASH_BASE, ARGS_RAM_BASE);
+        }
+    }
+    bp_printf("arg_buffer: %x\n", args_base);
     if (fl16(6) != 5)
         FAIL(FAIL_INVALID, "XArg size is %d words, not 5", fl16(6));
     arg_bytes = fl32(8) * 4;
-    if (arg_bytes < 28 || arg_bytes > FLASH_SIZE)
+    if (arg_bytes < 28 || arg_bytes > args_limit)
         FAIL(FAIL_INVALID, "XArg arg_size_words=%d is out of range", arg_bytes / 4);
     ram_start = fl32(16);
     ram_size = fl32(20);
@@ -429,13 +441,13 @@ static void validate_and_report(uint32_t pnam_off, uint32_t pnam_words)
                 FAIL(FAIL_INVALID, "PID %d section %d %x+%x ends above the user area %x", p->pid,
                      k, s->vaddr, s->size, USER_AREA_END);
         }
-        if ((uint64_t)p->load + payload > FLASH_SIZE)
-            FAIL(FAIL_INVALID, "PID %d payload %x+%x lies outside the flash", p->pid, p->load,
-                 payload);
+        if ((uint64_t)p->load + payload > args_limit)
+            FAIL(FAIL_INVALID, "PID %d payload %x+%x lies outside the args image", p->pid,
+                 p->load, payload);
         if (p->kind == TAG_INIF && p->nsect &&
-            (ARGS_BASE + p->load) % PAGE != p->sect[0].vaddr % PAGE)
+            (args_base + p->load) % PAGE != p->sect[0].vaddr % PAGE)
             FAIL(FAIL_INVALID, "IniF PID %d: flash address %x and first section %x differ in "
-                 "page offset", p->pid, ARGS_BASE + p->load, p->sect[0].vaddr);
+                 "page offset", p->pid, args_base + p->load, p->sect[0].vaddr);
     }
     bp_printf("Kernel load=%x text=%x+%x data=%x+%x bss=%x entry=%x\n", krn_load, krn_text_va,
               krn_text_size, krn_data_va, krn_data_size, krn_bss, krn_entry);
@@ -455,8 +467,8 @@ static void validate_and_report(uint32_t pnam_off, uint32_t pnam_words)
     if ((uint64_t)krn_text_va + krn_text_size > krn_data_va)
         FAIL(FAIL_INVALID, "XKrn text %x+%x overlaps data at %x", krn_text_va, krn_text_size,
              krn_data_va);
-    if ((uint64_t)krn_load + krn_text_size + krn_data_size > FLASH_SIZE)
-        FAIL(FAIL_INVALID, "kernel payload %x+%x lies outside the flash", krn_load,
+    if ((uint64_t)krn_load + krn_text_size + krn_data_size > args_limit)
+        FAIL(FAIL_INVALID, "kernel payload %x+%x lies outside the args image", krn_load,
              krn_text_size + krn_data_size);
 }
 
@@ -472,7 +484,7 @@ static void copy_program(struct program *p)
                        ((s->flags & FLAG_EXECUTE) ? PTE_X : 0);
         if (p->kind == TAG_INIF && !(s->flags & FLAG_WRITE)) {
             /* Executed in place: map the flash pages holding this section. */
-            uint32_t fa = ARGS_BASE + src;
+            uint32_t fa = args_base + src;
             if (fa % PAGE != s->vaddr % PAGE)
                 FAIL(FAIL_INVALID, "IniF PID %d section %d: flash %x and VA %x differ in page "
                      "offset", p->pid, k, fa, s->vaddr);
@@ -650,6 +662,10 @@ void loader_main(void)
         bp_printf("LOADER: RAM %x - %x is not this board's RAM: modelled at %x, report only\n",
                   ram_start, ram_start + ram_size, WINDOW_START);
     }
+    if (args_base != FLASH_BASE && args_base < ram_start + ram_size &&
+        ram_start < args_base + args_limit)
+        FAIL(FAIL_INVALID, "args at %x (in RAM) overlap the image's RAM %x - %x", args_base,
+             ram_start, ram_start + ram_size);
     uint32_t magic = fl32(krn_load + 4);
     if (magic != KERNEL_MAGIC) {
         if (!report_only)

@@ -12,7 +12,7 @@ from conftest import require_tool
 from elftools.elf.elffile import ELFFile
 
 from builder.xous.layout import XousLayout
-from harness.errors import LayoutMismatch, UnexpectedExit
+from harness.errors import BadPattern, LayoutMismatch, UnexpectedExit
 from harness.xous_boot import KERNEL_BANNER, Example, boot_args, build_example
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +151,20 @@ def test_debug_flag_reaches_the_loader(tmp_path: Path, guest_cache: Path) -> Non
     assert result.layout.debug
     assert "Bflg" in [t.tag for t in result.layout.tags]
     assert "Boot flags: 00000004" in result.log_path.read_text()
+
+
+def test_args_placed_in_ram(tmp_path: Path, guest_cache: Path) -> None:
+    example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
+    result = boot_args(example.args_bin, log_dir=tmp_path / "logs", placement="ram",
+                       expected_layout=example.expected_layout(), cache_dir=guest_cache)
+    assert result.stages[-1] == "power-off"
+    assert "arg_buffer: 87000000" in result.log_path.read_text()  # the board's args_ram
+
+
+def test_xip_program_needs_flash(tmp_path: Path, guest_cache: Path) -> None:
+    example = build_example(tmp_path / "img", count=3, cache_dir=guest_cache)
+    with pytest.raises(BadPattern) as info:
+        boot_args(example.args_bin, log_dir=tmp_path / "logs", placement="ram",
+                  cache_dir=guest_cache)
+    # PID 4 is the IniF program: its text would run in place from RAM outside every region.
+    assert "(PID 4) isn't in defined memory" in info.value.matched_line
