@@ -233,6 +233,11 @@ def collect_inputs(cfg: ImageBuilderConfig, root: Path, *, prefix: str = "",
         archive_kind(Path(cfg.dom0_rootfs))
         rootfs.append(RootfsSource("dom0", "DOM0_ROOTFS", _file(root, cfg.dom0_rootfs,
                                                                "DOM0_ROOTFS")))
+    elif not cfg.xen_mode and cfg.linux_rootfs is not None:
+        # Linux mode: its rootfs takes partition 2, where its root= points
+        archive_kind(Path(cfg.linux_rootfs))
+        rootfs.append(RootfsSource("linux", "LINUX_ROOTFS", _file(root, cfg.linux_rootfs,
+                                                                 "LINUX_ROOTFS")))
     for d in cfg.domus:
         if d.rootfs is not None:
             var = f"DOMU_ROOTFS[{d.index}]"

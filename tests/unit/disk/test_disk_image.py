@@ -256,3 +256,23 @@ def test_umbrella_command_builds_the_same_image(tmp_path: Path) -> None:
     assert bootproof(["xen", "disk", "-c", str(cfg), "-d", str(tmp_path / "b" / "in"),
                       "-o", str(other), "-s", "8", "-q"]) == 0
     assert other.read_bytes() == image.read_bytes()
+
+
+def test_linux_mode_rootfs_takes_partition_2(tmp_path: Path) -> None:
+    require_tool(*TOOLS)
+    d = tmp_path / "in"
+    _inputs(d)
+    cfg = d / "linux.cfg"
+    cfg.write_text("MEMORY_START=0x40000000\nMEMORY_END=0x80000000\nDEVICE_TREE=virt.dtb\n"
+                   'LOAD_CMD="load mmc 0:1"\nLINUX=Image\nLINUX_ROOTFS=domu1.cpio.gz\n'
+                   "UBOOT_SOURCE=boot.source\nUBOOT_SCRIPT=boot.scr\n")
+    image = tmp_path / "l.img"
+    assert main(["-c", str(cfg), "-d", str(d), "-o", str(image), "-s", "8", "-q",
+                 "--json", str(tmp_path / "l.json")]) == 0
+    layout = json.loads((tmp_path / "l.json").read_text())
+    assert [(p["role"], p["device"]) for p in layout["partitions"]] == [
+        ("boot", "/dev/mmcblk0p1"), ("linux", "/dev/mmcblk0p2")]
+    assert layout["xl_configs"] == []
+    part = sfdisk_json(image)["partitions"][1]
+    domu = slice_partition(image, part["start"], part["size"], tmp_path / "p2")
+    assert ext4_read(domu, "etc/hostname", tmp_path / "h") == b"domu1\n"
