@@ -23,6 +23,7 @@ CFLAGS: tuple[str, ...] = (
     "-O2", "-g0", "-ffreestanding", "-fno-builtin", "-fno-common", "-fno-pic",
     "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wall", "-Wextra",
     "-nostdlib", "-nostartfiles", "-static", "-Wl,--no-relax", "-Wl,--build-id=none",
+    "-Wl,--no-warn-rwx-segments",  # the loader model runs in machine mode, unprotected
 )
 
 InitKind = Literal["small", "big", "xip"]
