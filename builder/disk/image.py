@@ -390,6 +390,13 @@ def splice(src: Path, dst_fd: int, offset: int) -> int:
 # -- the whole pipeline -------------------------------------------------------------------------
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class _BuiltFs:
     """A filesystem image file made for one partition, before placement."""
@@ -489,6 +496,13 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     output_dir = output.parent if str(output.parent) else Path(".")
     if not output_dir.is_dir():
         raise InputError("output directory does not exist", path=output_dir)
+    if output.is_dir():
+        raise InputError("output is a directory", field="-o", value=str(output))
+    sources = [b.source for b in inputs.boot_files] + [r.archive for r in inputs.rootfs]
+    sources += [src for _, src in inputs.xl_extra_files] + [Path(cfg.path)]
+    if output.exists() and any(_same_file(output, src) for src in sources):
+        raise InputError("output would overwrite one of the inputs", field="-o",
+                         value=str(output))
     with _workdir(workdir if workdir is not None else output_dir) as work:
         built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib)
         placed, disk_sectors = plan_partitions([b.size for b in built], pow2=pow2)

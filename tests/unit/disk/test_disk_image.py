@@ -276,3 +276,14 @@ def test_linux_mode_rootfs_takes_partition_2(tmp_path: Path) -> None:
     part = sfdisk_json(image)["partitions"][1]
     domu = slice_partition(image, part["start"], part["size"], tmp_path / "p2")
     assert ext4_read(domu, "etc/hostname", tmp_path / "h") == b"domu1\n"
+
+
+def test_output_never_overwrites_an_input(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool(*TOOLS)
+    cfg = _inputs(tmp_path / "in")
+    kernel = tmp_path / "in" / "Image"
+    before = kernel.read_bytes()
+    assert main(["-c", str(cfg), "-d", str(tmp_path / "in"), "-o", str(kernel), "-s", "8"]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert kernel.read_bytes() == before
