@@ -17,7 +17,9 @@ Pipeline (each step raises before anything is written to the output path):
    all through :func:`~builder.fileio.atomic_output`, so an error leaves no image behind.
 
 Deviations from the reference, on purpose: no root, loop devices or mounts; the DOS label
-holds primary partitions only (the reference's "logical" partitions never got created);
+really gets its partitions (the reference asked for "logical" ones without an extended
+partition, so they never got created): primary up to 4, else 1-3 primary and the rest
+logical (5, 6, ...) in an extended partition;
 xl configs are written for every domU, name the real rootfs partition and work above
 4 GiB; boot partitions under 64 MiB get the FAT width mkfs.vfat picks (FAT32 there would
 have fewer than the 65525 clusters FAT32 needs).
@@ -93,6 +95,8 @@ class DiskInputs:
     rootfs: tuple[RootfsSource, ...]
     xl: tuple[XlDomain, ...]
     xl_extra_files: tuple[tuple[str, Path], ...]  # (name under /etc/xen, source)
+    scheme: pt.Scheme
+    numbers: tuple[int, ...]  # partition numbers: boot, then each rootfs in order
     warnings: tuple[str, ...] = ()
 
 
@@ -244,24 +248,27 @@ def collect_inputs(cfg: ImageBuilderConfig, root: Path, *, prefix: str = "",
             archive_kind(Path(d.rootfs))
             rootfs.append(RootfsSource(f"domU{d.index}", var, _file(root, d.rootfs, var)))
     cmd = load_cmd if load_cmd is not None else cfg.load_cmd
-    xl, extra = _xl_domains(cfg, root, prefix, cmd, rootfs)
+    scheme = pt.Scheme.GPT if cfg.gpt else pt.Scheme.DOS
+    xl, extra = _xl_domains(cfg, root, prefix, cmd, rootfs, scheme)
     if cfg.domus and cfg.dom0_rootfs is None:
         warnings.append("no DOM0_ROOTFS: the domUs' xl configs are not written anywhere")
     if cmd is not None and rootfs and not cmd.rstrip().endswith(":1"):
         warnings.append(f"load command {cmd!r} does not load from partition 1, "
                         "where the boot files are")
     return DiskInputs(tuple(sorted(boot_files.values(), key=lambda b: b.dest)), total,
-                      tuple(rootfs), xl, extra, tuple(warnings))
+                      tuple(rootfs), xl, extra, scheme,
+                      tuple(pt.partition_numbers(scheme, 1 + len(rootfs))), tuple(warnings))
 
 
-def _numbers(rootfs: Sequence[RootfsSource]) -> dict[str, int]:
-    return {r.role: n for n, r in enumerate(rootfs, start=2)}
+def _numbers(scheme: pt.Scheme, rootfs: Sequence[RootfsSource]) -> dict[str, int]:
+    numbers = pt.partition_numbers(scheme, 1 + len(rootfs))
+    return {r.role: n for r, n in zip(rootfs, numbers[1:], strict=True)}
 
 
 def _xl_domains(cfg: ImageBuilderConfig, root: Path, prefix: str, load_cmd: str | None,
-                rootfs: Sequence[RootfsSource]
+                rootfs: Sequence[RootfsSource], scheme: pt.Scheme
                 ) -> tuple[tuple[XlDomain, ...], tuple[tuple[str, Path], ...]]:
-    numbers = _numbers(rootfs)
+    numbers = _numbers(scheme, rootfs)
     doms: list[XlDomain] = []
     extra: list[tuple[str, Path]] = []
     need_dev = bool(cfg.domus) and cfg.dom0_rootfs is not None
@@ -316,22 +323,26 @@ def rootfs_partition_bytes(content_bytes: int, slack_mib: int) -> int:
     return 2 * _round_up(content_bytes, ALIGN) + slack_mib * MIB
 
 
-def plan_partitions(sizes: Sequence[int], *, pow2: bool) -> tuple[list[tuple[int, int]], int]:
+def plan_partitions(sizes: Sequence[int], *, pow2: bool,
+                    gaps: Sequence[int] = ()) -> tuple[list[tuple[int, int]], int]:
     """Place partitions of ``sizes`` bytes back to back from sector 2048.
 
-    Returns ``[(start_lba, sectors), ...]`` and the disk size in sectors (partitions plus
-    16 MiB, rounded up to a power of two MiB when ``pow2``). Raises :class:`LayoutError`
-    for a size that is not a whole number of MiB.
+    ``gaps[i]`` bytes are left free before partition ``i`` (a DOS logical partition's
+    extended boot record). Returns ``[(start_lba, sectors), ...]`` and the disk size in
+    sectors (partitions and gaps plus 16 MiB, rounded up to a power of two MiB when
+    ``pow2``). Raises :class:`LayoutError` for a size that is not a whole number of MiB.
     """
     placed: list[tuple[int, int]] = []
     lba = FIRST_LBA
-    for n, size in enumerate(sizes, start=1):
-        if size <= 0 or size % MIB:
+    gap_list = list(gaps) + [0] * (len(sizes) - len(gaps))
+    for n, (size, gap) in enumerate(zip(sizes, gap_list, strict=True), start=1):
+        if size <= 0 or size % MIB or gap < 0 or gap % MIB:
             raise LayoutError("partition size is not a positive whole number of MiB",
                               field=f"partition{n}", value=size)
+        lba += gap // SECTOR
         placed.append((lba, size // SECTOR))
         lba += size // SECTOR
-    total_mib = (sum(sizes) + DISK_HEADROOM) // MIB
+    total_mib = (sum(sizes) + sum(gap_list) + DISK_HEADROOM) // MIB
     if pow2:
         total_mib = 1 << (total_mib - 1).bit_length()
     return placed, total_mib * MIB // SECTOR
@@ -452,7 +463,7 @@ def _build_filesystems(inputs: DiskInputs, work: Path, *, seed: str, epoch: int,
         futures = [pool.submit(_build_boot, inputs, work, seed=seed, epoch=epoch)]
         futures += [pool.submit(_build_rootfs, n, rfs, inputs, work, seed=seed, epoch=epoch,
                                 slack_mib=slack_mib)
-                    for n, rfs in enumerate(inputs.rootfs, start=2)]
+                    for n, rfs in zip(inputs.numbers[1:], inputs.rootfs, strict=True)]
         try:
             return [f.result() for f in futures]
         except BaseException:
@@ -487,10 +498,7 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     if slack_mib <= 0:
         raise InputError("slack must be a positive number of MiB", field="-s", value=slack_mib)
     inputs = collect_inputs(cfg, root, prefix=prefix, load_cmd=load_cmd)
-    scheme = pt.Scheme.GPT if cfg.gpt else pt.Scheme.DOS
-    if scheme is pt.Scheme.DOS and 1 + len(inputs.rootfs) > pt.MBR_MAX_PRIMARY:
-        raise LayoutError("a DOS label holds 4 partitions (boot + 3 rootfs); set GPT=y",
-                          path=cfg.path, field="partitions", value=1 + len(inputs.rootfs))
+    scheme = inputs.scheme
     seed = f"{output.name}:{epoch}"
     cmd = load_cmd if load_cmd is not None else cfg.load_cmd
     output_dir = output.parent if str(output.parent) else Path(".")
@@ -505,9 +513,11 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
                          value=str(output))
     with _workdir(workdir if workdir is not None else output_dir) as work:
         built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib)
-        placed, disk_sectors = plan_partitions([b.size for b in built], pow2=pow2)
+        logical = scheme is pt.Scheme.DOS and len(built) > pt.MBR_MAX_PRIMARY
+        gaps = [MIB if logical and i >= 3 else 0 for i in range(len(built))]
+        placed, disk_sectors = plan_partitions([b.size for b in built], pow2=pow2, gaps=gaps)
         parts: list[PartitionLayout] = []
-        for n, (b, (start, sectors)) in enumerate(zip(built, placed, strict=True), start=1):
+        for n, b, (start, sectors) in zip(inputs.numbers, built, placed, strict=True):
             dev = partition_device(cmd, n) if cmd is not None and inputs.rootfs else None
             parts.append(PartitionLayout(n, b.role, b.fs, start, sectors, b.label, b.fs_id, dev,
                                          b.content_bytes, b.source, b.files))

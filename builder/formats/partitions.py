@@ -30,6 +30,7 @@ GPT_ARRAY_SECTORS = GPT_ENTRIES * GPT_ENTRY_SIZE // SECTOR  # 32
 GPT_HEADER_SIZE = 92
 GPT_REVISION = 0x00010000
 MBR_MAX_PRIMARY = 4
+MBR_EXTENDED_LBA = 0x0F  # extended partition, LBA addressing
 
 _GUID_NAMESPACE = uuid.UUID("5b0f4f7e-3f55-4c43-9a56-6f6f7470726f")
 
@@ -114,9 +115,13 @@ def validate(table: PartitionTable) -> None:
     :class:`LayoutError` (too many partitions for the scheme, empty partition).
     """
     if table.scheme is Scheme.DOS and len(table.partitions) > MBR_MAX_PRIMARY:
-        raise LayoutError(
-            "a DOS label holds at most 4 primary partitions; use GPT=y for more",
-            field="partitions", value=len(table.partitions))
+        # partitions 4.. become logical partitions, each after a gap holding its EBR
+        for number, part in enumerate(table.partitions[3:], start=4):
+            previous = table.partitions[number - 2]
+            if part.start <= previous.end:
+                raise LayoutError("a logical partition needs a free sector before it for "
+                                  "its extended boot record", field=f"partition{number}",
+                                  value=part.start)
     if table.scheme is Scheme.GPT and len(table.partitions) > GPT_ENTRIES:
         raise LayoutError("too many GPT partitions", field="partitions",
                           value=len(table.partitions))
@@ -149,9 +154,11 @@ def _chs(lba: int) -> bytes:
     return bytes((head, ((cyl >> 2) & 0xC0) | sec, cyl & 0xFF))
 
 
-def _mbr_entry(status: int, ptype: int, start: int, sectors: int) -> bytes:
-    last = start + sectors - 1
-    return (bytes((status,)) + _chs(start) + bytes((ptype,)) + _chs(last)
+def _mbr_entry(status: int, ptype: int, start: int, sectors: int, base: int = 0) -> bytes:
+    """A 16-byte partition entry; ``start`` is relative to ``base`` (EBR links), the CHS
+    fields are absolute."""
+    first = base + start
+    return (bytes((status,)) + _chs(first) + bytes((ptype,)) + _chs(first + sectors - 1)
             + struct.pack("<II", start, sectors))
 
 
@@ -164,12 +171,48 @@ def _mbr(disk_id: int, entries: list[bytes]) -> bytes:
     return bytes(body)
 
 
-def mbr_bytes(table: PartitionTable) -> bytes:
-    """The 512-byte DOS label for ``table`` (scheme DOS). Raises as :func:`validate`."""
+def partition_numbers(scheme: Scheme, count: int) -> list[int]:
+    """The numbers Linux gives ``count`` partitions of a table: 1..count, except on a DOS
+    label with more than 4, where the 4th slot is the extended partition and the logical
+    ones are numbered from 5 (1, 2, 3, 5, 6, ...)."""
+    if scheme is Scheme.GPT or count <= MBR_MAX_PRIMARY:
+        return list(range(1, count + 1))
+    return [1, 2, 3, *range(5, count + 2)]
+
+
+def mbr_writes(table: PartitionTable) -> list[tuple[int, bytes]]:
+    """The DOS label for ``table``: the MBR and, for more than 4 partitions, an extended
+    partition (slot 4) with one extended boot record (EBR) per logical partition, placed in
+    the sector right after the previous partition. Raises as :func:`validate`."""
     validate(table)
+    parts = table.partitions
+    if len(parts) <= MBR_MAX_PRIMARY:
+        entries = [_mbr_entry(0x80 if p.bootable else 0, p.kind.mbr_type, p.start, p.sectors)
+                   for p in parts]
+        return [(0, _mbr(table.disk_id, entries))]
+    primary, logical = parts[:3], parts[3:]
+    ebrs = [prev.end for prev in parts[2:-1]]  # EBR k sits right after partition before it
+    ext_start = ebrs[0]
+    ext_sectors = logical[-1].end - ext_start
     entries = [_mbr_entry(0x80 if p.bootable else 0, p.kind.mbr_type, p.start, p.sectors)
-               for p in table.partitions]
-    return _mbr(table.disk_id, entries)
+               for p in primary]
+    entries.append(_mbr_entry(0, MBR_EXTENDED_LBA, ext_start, ext_sectors))
+    writes = [(0, _mbr(table.disk_id, entries))]
+    for k, (ebr, part) in enumerate(zip(ebrs, logical, strict=True)):
+        # entry 1: the logical partition, relative to this EBR; entry 2: the next EBR,
+        # relative to the start of the extended partition
+        links = [_mbr_entry(0, part.kind.mbr_type, part.start - ebr, part.sectors, ebr)]
+        if k + 1 < len(logical):
+            nxt = ebrs[k + 1]
+            links.append(_mbr_entry(0, MBR_EXTENDED_LBA, nxt - ext_start,
+                                    logical[k + 1].end - nxt, ext_start))
+        writes.append((ebr * SECTOR, _mbr(0, links)))
+    return writes
+
+
+def mbr_bytes(table: PartitionTable) -> bytes:
+    """The 512-byte MBR for ``table`` (scheme DOS). Raises as :func:`validate`."""
+    return mbr_writes(table)[0][1]
 
 
 def protective_mbr(disk_sectors: int) -> bytes:
@@ -232,4 +275,4 @@ def table_writes(table: PartitionTable) -> list[tuple[int, bytes]]:
     """Every ``(byte offset, bytes)`` write that puts ``table`` on a disk of its size."""
     if table.scheme is Scheme.GPT:
         return gpt_writes(table)
-    return [(0, mbr_bytes(table))]
+    return mbr_writes(table)

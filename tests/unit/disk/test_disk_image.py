@@ -214,14 +214,32 @@ def test_truncated_rootfs_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixt
     _no_leftovers(tmp_path)
 
 
-def test_dos_label_limit_points_to_gpt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_more_rootfs_than_primary_slots_go_logical(tmp_path: Path) -> None:
     require_tool(*TOOLS)
     extra = ("NUM_DOMUS=4\nDOMU_KERNEL[2]=Image\nDOMU_ROOTFS[2]=domu1.cpio.gz\n"
-             "DOMU_KERNEL[3]=Image\nDOMU_ROOTFS[3]=domu1.cpio.gz\n")
-    code, _ = _build(tmp_path, extra=extra)
-    assert code == 2
-    assert "GPT=y" in capsys.readouterr().err
-    _no_leftovers(tmp_path)
+             "DOMU_NOBOOT[2]=1\nDOMU_KERNEL[3]=Image\nDOMU_ROOTFS[3]=dom0.tar.gz\n"
+             "DOMU_NOBOOT[3]=1\n")
+    code, image = _build(tmp_path, "-q", "--json", str(tmp_path / "l.json"), extra=extra)
+    assert code == 0
+    got = sfdisk_json(image)["partitions"]
+    # boot, dom0, domU1 primary; slot 4 extended; domU2, domU3 logical 5 and 6, each
+    # 1 MiB (2048 sectors) after the previous partition, where its EBR is
+    p3_end = 2048 + BOOT_SECTORS + 2 * ROOT_SECTORS
+    assert [(p["node"][-1], p["start"], p["type"]) for p in got] == [
+        ("1", 2048, "e"), ("2", 2048 + BOOT_SECTORS, "83"),
+        ("3", 2048 + BOOT_SECTORS + ROOT_SECTORS, "83"), ("4", p3_end, "f"),
+        ("5", p3_end + 2048, "83"), ("6", p3_end + 2048 + ROOT_SECTORS + 2048, "83")]
+    assert "No errors detected" in run("sfdisk", "--verify", image).stdout
+    layout = json.loads((tmp_path / "l.json").read_text())
+    assert [p["number"] for p in layout["partitions"]] == [1, 2, 3, 5, 6]
+    # 18 + 4 x 12 MiB partitions, 2 EBR gaps of 1 MiB, 16 MiB headroom = 84 MiB
+    assert layout["size_bytes"] == 84 * MIB
+    dom0 = slice_partition(image, 2048 + BOOT_SECTORS, ROOT_SECTORS, tmp_path / "p2")
+    cfg3 = ext4_read(dom0, "etc/xen/domU3.cfg", tmp_path / "c3").decode()
+    assert 'disk = [ "/dev/vda6,raw,xvda,rw" ]' in cfg3
+    last = slice_partition(image, got[5]["start"], got[5]["size"], tmp_path / "p6")
+    assert run("e2fsck", "-fn", last, check=False).returncode == 0
+    assert ext4_read(last, "etc/hostname", tmp_path / "h") == b"dom0\n"
 
 
 def test_bad_slack_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

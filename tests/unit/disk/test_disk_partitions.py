@@ -107,10 +107,34 @@ def test_overlap_and_overflow_are_refused() -> None:
         pt.validate(pt.PartitionTable(pt.Scheme.GPT, 20000, (c,), disk_guid=uuid.uuid4()))
 
 
-def test_dos_refuses_a_fifth_partition() -> None:
-    parts = tuple(pt.Partition(2048 * (i + 1), 2048, pt.PartKind.LINUX) for i in range(5))
-    with pytest.raises(LayoutError, match="GPT=y"):
-        pt.mbr_bytes(pt.PartitionTable(pt.Scheme.DOS, 2048 * 10, parts))
+def test_dos_logical_partitions_read_by_sfdisk(tmp_path: Path) -> None:
+    require_tool("sfdisk")
+    m = MIB_SECTORS
+    # boot, two primaries, then three logical partitions each 1 MiB after the one before
+    parts = (pt.Partition(m, 10 * m, pt.PartKind.FAT32, bootable=True),
+             pt.Partition(11 * m, 5 * m, pt.PartKind.LINUX),
+             pt.Partition(16 * m, 5 * m, pt.PartKind.LINUX),
+             pt.Partition(22 * m, 5 * m, pt.PartKind.LINUX),
+             pt.Partition(28 * m, 5 * m, pt.PartKind.LINUX),
+             pt.Partition(34 * m, 5 * m, pt.PartKind.LINUX))
+    table = pt.PartitionTable(pt.Scheme.DOS, 50 * m, parts, disk_id=0xABCDEF01)
+    image = _write(table, tmp_path / "l.img")
+    got = sfdisk_json(image)["partitions"]
+    assert [(p["node"][-1], p["start"], p["size"], p["type"]) for p in got] == [
+        ("1", m, 10 * m, "c"), ("2", 11 * m, 5 * m, "83"), ("3", 16 * m, 5 * m, "83"),
+        ("4", 21 * m, 18 * m, "f"),  # extended: from the first EBR to the last logical end
+        ("5", 22 * m, 5 * m, "83"), ("6", 28 * m, 5 * m, "83"), ("7", 34 * m, 5 * m, "83")]
+    assert "No errors detected" in run("sfdisk", "--verify", image).stdout
+    assert pt.partition_numbers(pt.Scheme.DOS, 6) == [1, 2, 3, 5, 6, 7]
+    assert pt.partition_numbers(pt.Scheme.DOS, 4) == [1, 2, 3, 4]
+    assert pt.partition_numbers(pt.Scheme.GPT, 6) == [1, 2, 3, 4, 5, 6]
+
+
+def test_dos_logical_partition_needs_room_for_its_ebr() -> None:
+    m = MIB_SECTORS
+    parts = tuple(pt.Partition(m * (1 + 2 * i), 2 * m, pt.PartKind.LINUX) for i in range(5))
+    with pytest.raises(LayoutError, match="extended boot record"):
+        pt.table_writes(pt.PartitionTable(pt.Scheme.DOS, 20 * m, parts))
 
 
 def test_derived_ids_are_stable_and_distinct() -> None:
