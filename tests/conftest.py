@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["harness.pytest_plugin"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
