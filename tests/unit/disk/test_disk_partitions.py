@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from disk_testutil import run, sfdisk_json
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builder.errors import LayoutError, OverflowError_, OverlapError
 from builder.formats import partitions as pt
@@ -142,3 +144,26 @@ def test_derived_ids_are_stable_and_distinct() -> None:
     assert pt.derive_guid("x:1") != pt.derive_guid("x:2")
     assert pt.derive_disk_id("a") == pt.derive_disk_id("a") != 0
     assert pt.derive_disk_id("a") != pt.derive_disk_id("b")
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 8), min_size=1, max_size=7), gpt=st.booleans())
+def test_sfdisk_agrees_with_any_layout(tmp_path: Path, sizes: list[int], gpt: bool) -> None:
+    require_tool("sfdisk")
+    m = MIB_SECTORS
+    logical = not gpt and len(sizes) > 4
+    parts, lba = [], m
+    for i, size in enumerate(sizes):
+        if logical and i >= 3:
+            lba += m  # room for the EBR
+        kind = pt.PartKind.FAT32 if i == 0 else pt.PartKind.LINUX
+        parts.append(pt.Partition(lba, size * m, kind, f"p{i}", i == 0, pt.derive_guid(str(i))))
+        lba += size * m
+    table = pt.PartitionTable(pt.Scheme.GPT if gpt else pt.Scheme.DOS, lba + m, tuple(parts),
+                              disk_id=7, disk_guid=pt.derive_guid("disk"))
+    image = _write(table, tmp_path / "h.img")
+    got = [p for p in sfdisk_json(image)["partitions"] if p["type"] != "f"]
+    assert [(p["start"], p["size"]) for p in got] == [(p.start, p.sectors) for p in parts]
+    numbers = [int(p["node"][len(str(image)):]) for p in got]
+    assert numbers == pt.partition_numbers(table.scheme, len(parts))
