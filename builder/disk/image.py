@@ -506,6 +506,8 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
         raise InputError("output directory does not exist", path=output_dir)
     if output.is_dir():
         raise InputError("output is a directory", field="-o", value=str(output))
+    if workdir is not None and not workdir.is_dir():
+        raise InputError("work directory does not exist", field="-w", value=str(workdir))
     sources = [b.source for b in inputs.boot_files] + [r.archive for r in inputs.rootfs]
     sources += [src for _, src in inputs.xl_extra_files] + [Path(cfg.path)]
     if output.exists() and any(_same_file(output, src) for src in sources):

@@ -305,3 +305,14 @@ def test_output_never_overwrites_an_input(tmp_path: Path,
     assert main(["-c", str(cfg), "-d", str(tmp_path / "in"), "-o", str(kernel), "-s", "8"]) == 2
     assert "overwrite" in capsys.readouterr().err
     assert kernel.read_bytes() == before
+
+
+def test_work_dir_is_used_and_cleaned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool(*TOOLS)
+    work = tmp_path / "work"
+    code, _ = _build(tmp_path, "-w", str(work))
+    assert code == 2 and "-w" in capsys.readouterr().err
+    work.mkdir()
+    code, image = _build(tmp_path, "-w", str(work), "-q")
+    assert code == 0 and image.is_file()
+    assert list(work.iterdir()) == []
