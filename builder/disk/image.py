@@ -32,6 +32,7 @@ import errno
 import json
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -277,6 +278,9 @@ def _xl_domains(cfg: ImageBuilderConfig, root: Path, prefix: str, load_cmd: str 
                           "devices in the xl configs", path=cfg.path, field="LOAD_CMD")
     for d in cfg.domus:
         name = d.name or f"domU{d.index}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
+            raise ConfigError("domain name unusable as an xl config file name", path=cfg.path,
+                              field=f"DOMU_NAME[{d.index}]", value=name)
         if d.kernel is None:
             raise ConfigError("DOMU_KERNEL is not set", path=cfg.path,
                               field=f"DOMU_KERNEL[{d.index}]")

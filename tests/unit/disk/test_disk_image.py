@@ -316,3 +316,14 @@ def test_work_dir_is_used_and_cleaned(tmp_path: Path, capsys: pytest.CaptureFixt
     code, image = _build(tmp_path, "-w", str(work), "-q")
     assert code == 0 and image.is_file()
     assert list(work.iterdir()) == []
+
+
+def test_domu_names_name_the_xl_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool(*TOOLS)
+    code, _ = _build(tmp_path / "a", "-q", "--json", str(tmp_path / "a.json"),
+                     extra='DOMU_NAME[1]="storage"\n')
+    assert code == 0
+    assert json.loads((tmp_path / "a.json").read_text())["xl_configs"] == ["domU0.cfg",
+                                                                          "storage.cfg"]
+    code, _ = _build(tmp_path / "b", extra='DOMU_NAME[1]="../evil"\n')
+    assert code == 2 and "DOMU_NAME[1]" in capsys.readouterr().err
