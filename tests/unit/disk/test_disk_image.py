@@ -20,7 +20,7 @@ from disk_testutil import (
 )
 
 from builder.disk.cli import main
-from builder.disk.image import boot_partition_bytes, plan_partitions, rootfs_partition_bytes
+from builder.disk.plan import boot_partition_bytes, plan_partitions, rootfs_partition_bytes
 from builder.formats.cpio import CpioEntry, Kind, write_newc
 
 MIB = 1 << 20
