@@ -20,8 +20,8 @@ Deviations from the reference, on purpose: no root, loop devices or mounts; the 
 really gets its partitions (the reference asked for "logical" ones without an extended
 partition, so they never got created): primary up to 4, else 1-3 primary and the rest
 logical (5, 6, ...) in an extended partition; xl configs are written for every domU, name
-the real rootfs partition and work above 4 GiB; boot partitions under 64 MiB get the FAT width mkfs.vfat picks (FAT32 there would
-have fewer than the 65525 clusters FAT32 needs).
+the real rootfs partition and work above 4 GiB; boot partitions under 64 MiB get the FAT
+width mkfs.vfat picks (FAT32 there would have fewer than the 65525 clusters it needs).
 """
 
 from __future__ import annotations
