@@ -116,3 +116,15 @@ def test_cli_reports_the_loader_error(tmp_path: Path, image: tuple[bytes, Path],
     assert "LOADER ERROR: no kernel definition" in err
     assert (tmp_path / "logs" / "xous-boot.serial.log").is_file()
     assert path.read_bytes() == bytes(broken)  # the input is never modified
+
+
+def test_kernel_text_not_at_0xffd00000(tmp_path: Path, image: tuple[bytes, Path]) -> None:
+    data, cache = image
+    _, off, words = next(t for t in tags(data) if t[0] == "XKrn")
+    body = bytearray(data[off + 8:off + 8 + 4 * words])
+    struct.pack_into("<I", body, 4, 0xFFE00000)  # text_offset
+    broken = bytearray(data)
+    broken[off + 8:off + 8 + 4 * words] = body
+    struct.pack_into("<H", broken, off + 4, crc16_x25(bytes(body)))
+    err = boot_broken(tmp_path, cache, bytes(broken))
+    assert "XKrn text_offset ffe00000 is not ffd00000" in err.matched_line
