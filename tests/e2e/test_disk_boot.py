@@ -187,7 +187,7 @@ def test_xen_boots_from_the_disk_image(tmp_path: Path) -> None:
     argv = board.argv(extra=["-bios", str(UBOOT_BIOS), "-nic", "none",
                              "-drive", f"if=none,format=raw,file={disk},id=hd0",
                              "-device", "virtio-blk-pci,drive=hd0"])
-    deadline = Deadline(900)
+    deadline = Deadline(480)
     with QemuMachine(argv, log_dir=tmp_path / "logs", name="disk-boot",
                      bad_patterns=bad_patterns()) as machine:
         console = machine.console
