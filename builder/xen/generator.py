@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import ConfigError, InputError, ToolError
+from builder.errors import ConfigError, InputError, LayoutError, ToolError
 from builder.fileio import OutputSet
 from builder.formats import fit as fitfmt
 from builder.formats import uimage
@@ -67,8 +67,9 @@ def arm64_image_size(path: Path) -> int:
 
 
 def _dtb_content_size(data: bytes) -> int:
-    off_strings, size_strings = struct.unpack_from(">II", data, 12)[0], struct.unpack_from(
-        ">I", data, 32)[0]
+    """Where a blob's strings block ends: the bytes U-Boot keeps after ``fdt resize``."""
+    (off_strings,) = struct.unpack_from(">I", data, 12)
+    (size_strings,) = struct.unpack_from(">I", data, 32)
     return int(off_strings + size_strings)
 
 
@@ -190,25 +191,35 @@ def generate(cfg: ImageBuilderConfig, root: Path,
                    xen_file=xen_file, dtb_file=dtb_file, overlays_loaded=overlays_at_boot)
         return lay, build_edits(cfg, lay, base_tree)
 
-    layout, edits = do_plan(0, files[dtb_file])
-    extra = resize_bytes(fdtcmd.growth(edits), overlay_sizes)
-    fdtedit_bytes: bytes | None = None
-    dtb_info = files[dtb_file]
+    offline_base: DeviceTree | None = None
     if fit or cfg.fdtedit:
-        edited = base_tree.copy()
+        offline_base = base_tree
         if overlays_at_boot:  # the offline copy shows what the board ends up with
-            edited = DeviceTree.from_bytes(_merge_overlays(
+            offline_base = DeviceTree.from_bytes(_merge_overlays(
                 dtb_path, [root / o for o in cfg.dt_overlays], opts.fdtoverlay))
-        fdtcmd.apply(edited, edits)
-        fdtedit_bytes = edited.to_bytes()
-    if fit:
-        assert cfg.fdtedit is not None and fdtedit_bytes is not None
-        dtb_file = cfg.fdtedit
-        dtb_info = FileInfo(len(fdtedit_bytes), 0, len(fdtedit_bytes))
-    layout, edits2 = do_plan(extra, dtb_info)
-    if edits2 != edits:  # only possible if a module moved; one more round settles it
-        extra = resize_bytes(fdtcmd.growth(edits2), overlay_sizes)
-        layout, edits = do_plan(extra, dtb_info)
+
+    # Pass 1 measures the edits; pass 2 places the DTB with the room they need. Modules
+    # before the DTB do not move between passes, so the edits (which name only those)
+    # settle at once; the loop is a guard.
+    layout, edits = do_plan(0, files[dtb_file])
+    dtb_info = files[dtb_file]
+    fdtedit_bytes: bytes | None = None
+    for _ in range(3):
+        extra = resize_bytes(fdtcmd.growth(edits), overlay_sizes)
+        if offline_base is not None:
+            edited = offline_base.copy()
+            fdtcmd.apply(edited, edits)
+            fdtedit_bytes = edited.to_bytes()
+        if fit:
+            assert cfg.fdtedit is not None and fdtedit_bytes is not None
+            dtb_file = cfg.fdtedit
+            dtb_info = FileInfo(len(fdtedit_bytes), 0, len(fdtedit_bytes))
+        layout, new_edits = do_plan(extra, dtb_info)
+        if new_edits == edits:
+            break
+        edits = new_edits
+    else:
+        raise LayoutError("the layout does not settle (DT edits keep moving modules)")
 
     extra_cmds = None
     if cfg.append_extra_cmds:
