@@ -262,6 +262,7 @@ def generate(cfg: ImageBuilderConfig, root: Path,
             f"{cfg.load_cmd} 0x{layout.script_addr:X} "
             f"{prefixed(cfg.uboot_script, opts.prefix)}; source 0x{layout.script_addr:X}",
         ]
+    _refuse_overwriting_inputs(cfg, root, checked.sizes, outputs, opts.map_file)
     written: list[Path] = []
     with OutputSet() as out:
         for rel, data in outputs.items():
@@ -271,6 +272,26 @@ def generate(cfg: ImageBuilderConfig, root: Path,
             written.append(out.write(opts.map_file, layout.to_json()))
     return GenerateResult(layout, source, tuple(edits), tuple(written), tuple(hints),
                           tuple(notes), tuple(warnings))
+
+
+def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Mapping[str, int],
+                               outputs: Mapping[str, bytes], map_file: Path | None) -> None:
+    """Raise :class:`ConfigError` if an output would replace an input (the config, a file it
+    names, the APPEND_EXTRA_CMDS text). The ``-u`` DTB is the one input meant to change."""
+    def key(p: Path) -> Path:
+        return p.resolve()
+
+    taken = {key(root / rel): rel for rel in inputs}
+    taken[key(Path(cfg.path))] = cfg.path
+    if cfg.append_extra_cmds:
+        taken[key(root / cfg.append_extra_cmds)] = cfg.append_extra_cmds
+    targets = [(rel, root / rel) for rel in outputs if rel != cfg.fit_enc_ub_dtb]
+    if map_file is not None:
+        targets.append((str(map_file), map_file))
+    for rel, path in targets:
+        if key(path) in taken:
+            raise ConfigError("an output would overwrite an input file: choose another name",
+                              path=cfg.path, field="output", value=rel)
 
 
 def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name: str,

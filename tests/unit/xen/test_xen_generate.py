@@ -409,3 +409,14 @@ def test_passthrough_path_must_exist(gen: Gen) -> None:
     with pytest.raises(ConfigError, match="no such node") as err:
         gen(DOM0 + 'NUM_DOMUS=1\nDOMU_KERNEL[0]=Image\nDOMU_PASSTHROUGH_PATHS[0]="/nope@0"\n')
     assert err.value.field == "DOMU_PASSTHROUGH_PATHS[0]"
+
+
+@pytest.mark.parametrize("extra", ["FDTEDIT=virt.dtb\n", "FDTEDIT=Image\n"])
+def test_outputs_never_overwrite_inputs(work: Path, gen: Gen, extra: str) -> None:
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    with pytest.raises(ConfigError, match="overwrite an input"):
+        gen(DOM0 + extra)
+    with pytest.raises(ConfigError, match="overwrite an input"):
+        gen(DOM0, map_file=work / "config")
+    after = {p.name: p.read_bytes() for p in work.iterdir()}
+    assert {k: v for k, v in after.items() if k != "config"} == before
