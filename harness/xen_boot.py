@@ -65,10 +65,10 @@ XEN_BAD_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 LOADING_DOMU_RE = re.compile(r"\(XEN\) \*\*\* LOADING DOMU cpus=(\d+) memory=([0-9a-fA-F]+)KB")
-# Every pattern awaited on the console ends in a fixed text: "[0-9a-f]+" at the end would
-# match a number of which only the first digits have arrived.
+# Every pattern awaited on the console ends in fixed text or a fixed-width field: the console
+# also matches the line still being printed, where "[0-9a-f]+" could stop at a partial number.
 XEN_KERNEL_RE = re.compile(
-    r"\(XEN\) Loading d(\d+) kernel from boot module @ ([0-9a-fA-F]+)[ \t]*\n")
+    r"\(XEN\) Loading d(\d+) kernel from boot module @ ([0-9a-fA-F]{16})")
 XEN_ZIMAGE_RE = re.compile(
     r"\(XEN\) Loading zImage from ([0-9a-fA-F]+) to ([0-9a-fA-F]+)-([0-9a-fA-F]+)")
 XEN_INITRD_RE = re.compile(
@@ -316,11 +316,11 @@ StageCallback = Callable[[Stage], None]
 PostCheck = Callable[[Console, Deadline], str]
 
 
-def xen_debug_key(console: Console, key: str, until: str, deadline: Deadline) -> str:
+def xen_debug_key(console: Console, key: str, until: Sequence[str], deadline: Deadline) -> str:
     """Switch the serial input to Xen (CTRL-a three times, as often as needed: it cycles
     through the domains) and press the debug ``key``; return the console text from the key
-    press until the regex ``until`` has appeared. Raises BootTimeout if Xen never takes the
-    input or never prints it."""
+    press until the regexes ``until`` have appeared, in that order (one line each). Raises
+    BootTimeout if Xen never takes the input or never prints it."""
     for _ in range(8):
         console.send("\x01\x01\x01")
         m = console.expect(r"\*\*\* Serial input to (\S+)", deadline.child(10),
@@ -332,7 +332,7 @@ def xen_debug_key(console: Console, key: str, until: str, deadline: Deadline) ->
                           log_path=console.log_path, log_tail=console.tail())
     mark = len(console.log_text())
     console.send(key)
-    console.expect(until, deadline.child(20), name=f"Xen output for debug key {key!r}")
+    console.expect_ordered(list(until), deadline.child(20))
     return console.log_text()[mark:]
 
 

@@ -112,7 +112,7 @@ def test_fit_layout_expects_the_fit_load_only() -> None:
 def test_console_patterns_need_the_whole_number() -> None:
     partial = "(XEN) Loading d2 kernel from boot module @ 00000000420"
     assert XEN_KERNEL_RE.search(partial) is None
-    m = XEN_KERNEL_RE.search(partial + "00000\n")
+    m = XEN_KERNEL_RE.search(partial + "00000")
     assert m is not None and int(m.group(2), 16) == 0x42000000
     m2 = LOADING_DOMU_RE.search(XEN_LOG)
     assert m2 is not None and (int(m2.group(1)), int(m2.group(2), 16)) == (2, 128 * 1024)
