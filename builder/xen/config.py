@@ -207,6 +207,7 @@ class ImageBuilderConfig:
     xen_cmd: str | None
     xen_cmd_given: bool
     xen_static_heap: tuple[Region, ...]
+    xen_policy: str | None
     dom0_kernel: str | None
     dom0_ramdisk: str | None
     dom0_cmd: str
@@ -623,6 +624,7 @@ def build_config(sv: ShellVars) -> ImageBuilderConfig:
         xen_cmd=xen_cmd,
         xen_cmd_given=v.text("XEN_CMD") is not None,
         xen_static_heap=v.regions("XEN_STATIC_HEAP"),
+        xen_policy=v.text("XEN_POLICY"),
         dom0_kernel=v.text("DOM0_KERNEL"),
         dom0_ramdisk=v.text("DOM0_RAMDISK"),
         dom0_cmd=dom0_cmd,
@@ -757,6 +759,8 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
     check("XEN", cfg.xen, _KERNEL_KINDS, kernel)
     check("DOM0_KERNEL", cfg.dom0_kernel, _KERNEL_KINDS, kernel)
     check("DOM0_RAMDISK", cfg.dom0_ramdisk, _RAMDISK_KINDS, "a cpio ramdisk (plain/gzip/zstd)")
+    if cfg.xen_mode:
+        check("XEN_POLICY", cfg.xen_policy, ("data",), "an XSM/FLASK policy binary")
     check("LINUX", cfg.linux, _KERNEL_KINDS, kernel)
     check("LINUX_RAMDISK", cfg.linux_ramdisk, _RAMDISK_KINDS, "a cpio ramdisk (plain/gzip/zstd)")
     check("DEVICE_TREE", cfg.device_tree, ("dtb",), "a device tree blob")

@@ -227,6 +227,9 @@ def build_edits(cfg: ImageBuilderConfig, layout: XenLayout, host: DeviceTree) ->
     if r is not None and r.dt_node is not None:
         e += _module(r.dt_node, ("xen,linux-initrd", "xen,multiboot-module",
                                  "multiboot,module"), r)
+    pol = layout.find("xen-policy")
+    if pol is not None and pol.dt_node is not None:
+        e += _module(pol.dt_node, ("xen,xsm-policy", "multiboot,module"), pol)
     for d in cfg.domus:
         for p in d.passthrough_paths:
             if not host.exists(p):

@@ -302,7 +302,7 @@ def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name:
     kinds = {"xen": "kernel", "linux-kernel": "kernel", "dom0-kernel": "kernel",
              "domU-kernel": "kernel", "dom0-ramdisk": "ramdisk", "domU-ramdisk": "ramdisk",
              "linux-ramdisk": "ramdisk", "domU-dtb": "flat_dt", "dtb": "flat_dt",
-             "bitstream": "fpga"}
+             "bitstream": "fpga", "xen-policy": "firmware"}
     signing = None
     keydir = None
     if cfg.fit_enc_key_dir:
@@ -325,7 +325,7 @@ def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name:
         return out
 
     loadables = tuple(m.fit_name for m in layout.modules if m.fit_name and m.role in (
-        "dom0-kernel", "dom0-ramdisk", "domU-kernel", "domU-ramdisk", "domU-dtb"))
+        "dom0-kernel", "dom0-ramdisk", "domU-kernel", "domU-ramdisk", "domU-dtb", "xen-policy"))
     rd = layout.find("linux-ramdisk")
     fpga = layout.find("bitstream")
     conf = fitfmt.FitConfig(

@@ -3,8 +3,8 @@
 :func:`plan` places every module the way ``uboot-script-gen`` does (script slot at
 ``MEMORY_START + A`` but not below 12 MiB, payload from ``slot + A``, each item at the
 next ``A``-aligned address, ``A`` = 2 MiB unless ``ADDRESS_ALIGN`` says otherwise; order:
-dom0 kernel and ramdisk, each booted domU's kernel/ramdisk/partial DTB, Xen, overlays,
-host DTB, bitstream) and then checks what the reference does not, *before* anything is
+dom0 kernel and ramdisk, each booted domU's kernel/ramdisk/partial DTB, XSM policy, Xen,
+overlays, host DTB, bitstream) and then checks what the reference does not, *before* anything is
 written:
 
 * the payload plus the 2 MiB tail must end below ``MEMORY_END`` (FIT: the FIT blob too,
@@ -54,7 +54,7 @@ class FileInfo:
 class Module:
     """One file placed in RAM.
 
-    ``role``: xen, dom0-kernel, dom0-ramdisk, domU-kernel, domU-ramdisk, domU-dtb,
+    ``role``: xen, xen-policy, dom0-kernel, dom0-ramdisk, domU-kernel, domU-ramdisk, domU-dtb,
     overlay, dtb, bitstream, linux-kernel, linux-ramdisk. ``size`` goes into ``reg``;
     ``span`` is the RAM the item really occupies (the DTB grows by ``fdt resize``).
     """
@@ -157,6 +157,7 @@ def _items(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo],
             items += get("domU-kernel", d.kernel, d.index, f"domU{d.index}_kernel")
             items += get("domU-ramdisk", d.ramdisk, d.index, f"domU{d.index}_ramdisk")
             items += get("domU-dtb", d.passthrough_dtb, d.index, f"domU{d.index}_fdt")
+        items += get("xen-policy", cfg.xen_policy, None, "xen_policy")
         items += get("xen", xen_file, None, "host_kernel")
     else:
         items += get("linux-kernel", cfg.linux, None, "host_kernel")
@@ -174,6 +175,8 @@ def _node_name(role: str, addr: int, domu: int | None) -> str | None:
         return f"/chosen/dom0@{addr:X}"
     if role == "dom0-ramdisk":
         return f"/chosen/dom0-ramdisk@{addr:X}"
+    if role == "xen-policy":
+        return f"/chosen/xsm-policy@{addr:X}"
     if role in ("domU-kernel", "domU-ramdisk", "domU-dtb"):
         return f"/chosen/domU{domu}/module@{addr:X}"
     return None

@@ -420,3 +420,15 @@ def test_outputs_never_overwrite_inputs(work: Path, gen: Gen, extra: str) -> Non
         gen(DOM0, map_file=work / "config")
     after = {p.name: p.read_bytes() for p in work.iterdir()}
     assert {k: v for k, v in after.items() if k != "config"} == before
+
+
+def test_xsm_policy_module(work: Path, gen: Gen) -> None:
+    (work / "policy.bin").write_bytes(b"\x8c\xff\x7c\xf9" + bytes(5000))
+    res = gen(DOM0 + "XEN_POLICY=policy.bin\n")
+    pol, xen = res.layout.find("xen-policy"), res.layout.find("xen")
+    assert pol is not None and xen is not None and pol.addr < xen.addr
+    assert pol.dt_node == f"/chosen/xsm-policy@{pol.addr:X}"
+    dtb = booted(work, res)
+    assert fdtget_strings(dtb, pol.dt_node, "compatible") == ["xen,xsm-policy",
+                                                              "multiboot,module"]
+    assert fdtget_cells(dtb, pol.dt_node, "reg") == reg(pol)
