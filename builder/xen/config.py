@@ -710,6 +710,7 @@ def file_kind(path: Path) -> str:
     return kind
 
 
+_UNSAFE_NAME = re.compile(r"[\s;\"'$#\\]")
 _KERNEL_KINDS = (
     "arm64-image",
     "arm-zimage",
@@ -737,7 +738,8 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
     right type: kernels/Xen (arm64 Image, zImage, uImage, ELF, PE or raw data, never a DTB,
     cpio or text), ramdisks (cpio, gzip-compressed cpio, zstd), DTBs (DTB magic).
 
-    Raises :class:`InputError` naming the variable and the path.
+    Names the U-Boot shell would split or expand (blanks, quotes, ``;``, ``$``...) are
+    refused. Raises :class:`InputError` naming the variable and the path.
     """
     sizes: dict[str, int] = {}
     kinds: dict[str, str] = {}
@@ -745,6 +747,9 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
     def check(var: str, rel: str | None, allowed: tuple[str, ...], what: str) -> None:
         if rel is None:
             return
+        if _UNSAFE_NAME.search(rel):
+            raise InputError("file names in a U-Boot script cannot contain blanks, quotes, "
+                             "';', '$', '#' or '\\'", path=rel, field=var, value=rel)
         p = root / rel
         if not p.is_file():
             reason = "does not exist" if not p.exists() else "is not a regular file"

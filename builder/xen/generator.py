@@ -11,6 +11,7 @@ runs on the default path; ``fdtoverlay`` runs only to merge overlays offline and
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -136,6 +137,9 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     opts = options or GenerateOptions()
     root = Path(root)
     _require(cfg)
+    if opts.prefix and re.search(r"[\s;\"'$#\\]", opts.prefix):
+        raise InputError("a path prefix cannot contain blanks, quotes, ';', '$', '#' or '\\'",
+                         field="-p", value=opts.prefix)
     assert cfg.device_tree is not None and cfg.load_cmd is not None
     assert cfg.uboot_source is not None and cfg.uboot_script is not None
     checked = check_files(cfg, root)

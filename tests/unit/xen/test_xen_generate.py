@@ -32,7 +32,7 @@ from xen_testlib import (
     work,
 )
 
-from builder.errors import ConfigError, LayoutError, OverflowError_
+from builder.errors import ConfigError, InputError, LayoutError, OverflowError_
 from builder.formats import uimage
 from builder.formats.fdt import DeviceTree
 from builder.xen import fdtcmd
@@ -432,3 +432,8 @@ def test_xsm_policy_module(work: Path, gen: Gen) -> None:
     assert fdtget_strings(dtb, pol.dt_node, "compatible") == ["xen,xsm-policy",
                                                               "multiboot,module"]
     assert fdtget_cells(dtb, pol.dt_node, "reg") == reg(pol)
+
+
+def test_unsafe_prefix(gen: Gen) -> None:
+    with pytest.raises(InputError, match="prefix"):
+        gen(DOM0, prefix="/boot; reset")
