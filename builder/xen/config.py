@@ -521,6 +521,9 @@ def build_config(sv: ShellVars) -> ImageBuilderConfig:
             value=xen_cmd,
         )
     has_dom0 = v.text("DOM0_KERNEL") is not None
+    if not has_dom0 and v.text("DOM0_RAMDISK") is not None:
+        raise v.err("DOM0_RAMDISK", "0", v.text("DOM0_RAMDISK"),
+                    "a dom0 ramdisk needs DOM0_KERNEL (without it there is no dom0)")
     if xen_cmd is None:
         parts = [
             "console=dtuart dtuart=serial0",

@@ -201,6 +201,7 @@ def test_unknown_variable_warns_with_nearest_name(tmp_path: Path) -> None:
     [
         ('XEN_CMD="console=dtuart"\nDOM0_MEM=1024\n', "XEN_CMD", "either XEN_CMD"),
         ("BOOT_CMD=boot\n", "BOOT_CMD", "must be one of"),
+        ("DOM0_RAMDISK=rd.cpio.gz\n", "DOM0_RAMDISK", "needs DOM0_KERNEL"),
         ("NUM_DOMUS=1\n", "DOMU_KERNEL[0]", "not defined"),
         ("MEMORY_END=0x30000000\n", "MEMORY_END", "above MEMORY_START"),
         ("MEMORY_START=abc\n", "MEMORY_START", "not a number"),
