@@ -681,6 +681,24 @@ def write_scenario(guests: GuestSet, name: str, values: Mapping[str, object]) ->
 # -- the bundled example -----------------------------------------------------------------------
 
 
+EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "xen"
+
+
+def example_config(guests: GuestSet) -> Path:
+    """Put the bundled example (``examples/xen/config``, dom0 + 2 domUs, and the files it
+    names) into the guest directory and return the config's path there. Falls back to an
+    equivalent generated config when the example is not available (installed package)."""
+    src = EXAMPLE_DIR / "config"
+    if not src.is_file():
+        return write_scenario(guests, "demo", scenario_config(
+            guests, domus=[DomUSpec("DOMU1", mem_mb=256), DomUSpec("DOMU2", mem_mb=256)]))
+    for extra in EXAMPLE_DIR.iterdir():
+        if extra.is_file():
+            shutil.copyfile(extra, guests.directory / extra.name)
+    link_or_copy(guests.directory / guests.initrd, guests.directory / "initrd.cpio.gz")
+    return guests.directory / "config"
+
+
 def demo(workdir: Path, *, offline: bool = False) -> int:
     """Build the bundled Xen dom0less example (dom0 + 2 domUs) with our uboot-script-gen,
     boot it, print each verified stage; 0 when every stage passed, 1 otherwise.
@@ -691,12 +709,9 @@ def demo(workdir: Path, *, offline: bool = False) -> int:
     from harness.errors import BootFailure
 
     guests = prepare_guest_set(workdir / "xen-demo", offline=offline)
-    cfg = write_scenario(guests, "demo", scenario_config(
-        guests, domus=[DomUSpec("DOMU1", mem_mb=256, vcpus=1),
-                       DomUSpec("DOMU2", mem_mb=128, vcpus=2)]))
-    gen = generate(cfg, guests.directory)
+    gen = generate(example_config(guests), guests.directory)
     print(f"xen demo: Xen {guests.xen_version} ({guests.xen_source}), Linux "
-          f"{guests.kernel_version}; script {gen.load_line}")
+          f"{guests.kernel_version}; typing: {gen.load_line}", flush=True)
 
     def show(stage: Stage) -> None:
         print(f"  [{stage.seconds:6.2f} s] ok  {stage.name}"
@@ -705,7 +720,7 @@ def demo(workdir: Path, *, offline: bool = False) -> int:
     try:
         report = run_boot(gen, log_dir=workdir / "xen-demo" / "logs", on_stage=show)
     except BootFailure as exc:
-        print(f"xen demo: FAILED: {exc}")
+        print(f"xen demo: FAILED: {exc}", flush=True)
         return 1
-    print(f"xen demo: passed; serial log {report.log_path}")
+    print(f"xen demo: passed; serial log {report.log_path}", flush=True)
     return 0

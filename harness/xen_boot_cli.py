@@ -6,6 +6,8 @@ passes and the serial log path. Exit status: 0 when every stage and expectation 
 when the boot failed (the bad pattern, the missing lines or the layout differences are
 named), 2 for bad input, 3 when QEMU or U-Boot is missing.
 
+``assets`` fetches the guest packages into the cache (and builds Xen) ahead of time.
+
 ``guests`` fills a directory with guest files to point a config at: Xen (Debian's binary or
 one built from Debian's source with the dom0less Kconfig fragment), the Debian arm64 kernel
 (``Image`` and ``Image.gz``), a test initramfs (``initrd``) and the board DTB (``virt.dtb``).
@@ -22,7 +24,7 @@ from builder.cliutil import HelpFormatter
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
-    """Add ``boot`` and ``guests`` to the ``bootproof xen`` subcommands."""
+    """Add ``boot``, ``guests`` and ``assets`` to the ``bootproof xen`` subcommands."""
     boot = subparsers.add_parser(
         "boot", formatter_class=HelpFormatter,
         help="generate a boot script from a config and boot it under QEMU + U-Boot",
@@ -58,6 +60,22 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
                         help="use the cache only; fail if something is missing")
     guests.set_defaults(func=guests_main)
 
+    assets = subparsers.add_parser(
+        "assets", formatter_class=HelpFormatter,
+        help="fetch the Debian arm64 guest packages into the cache (and build Xen)",
+        description="Fetch xen-hypervisor-4.17-arm64, the current linux-image-*-arm64-unsigned "
+                    "and busybox-static into the cache ($BOOTPROOF_CACHE, else "
+                    "$XDG_CACHE_HOME/bootproof, else ~/.cache/bootproof) with a private apt "
+                    "state, and with --build-xen also build Xen from Debian's source package "
+                    "with qemu_configs/xen-dom0less.config. A second run uses the cache.")
+    assets.add_argument("--build-xen", action="store_true",
+                        help="also build Xen from source with the dom0less Kconfig fragment")
+    assets.add_argument("--offline", action="store_true",
+                        help="check the cache only; fail if something is missing")
+    assets.add_argument("--refresh", action="store_true",
+                        help="resolve the newest package versions again")
+    assets.set_defaults(func=assets_main)
+
 
 def boot_main(args: argparse.Namespace) -> int:
     """Run ``bootproof xen boot``; errors propagate to run_main (exit codes above)."""
@@ -89,4 +107,22 @@ def guests_main(args: argparse.Namespace) -> int:
                                progress=sys.stderr)
     print(f"{guests.directory}: xen (Xen {guests.xen_version}, {guests.xen_source}), "
           f"Image and Image.gz (Linux {guests.kernel_version}), initrd, virt.dtb")
+    return 0
+
+
+def assets_main(args: argparse.Namespace) -> int:
+    """Run ``bootproof xen assets``: print what the cache holds."""
+    from harness.assets import ensure_guest_assets
+    from harness.xen_build import ensure_built_xen
+
+    got = ensure_guest_assets(offline=args.offline, refresh=args.refresh, progress=sys.stderr)
+    for rec in got.manifest.packages:
+        print(f"{rec.name} {rec.version} sha256:{rec.sha256}")
+    print(f"cache: {got.root} ({'fetched now' if got.fetched else 'reused, no download'})")
+    if args.build_xen:
+        built = ensure_built_xen(got.root, offline=args.offline, refresh=args.refresh,
+                                 progress=sys.stderr)
+        print(f"xen built from source {built.source_version} "
+              f"(fragment sha256 {built.fragment_sha256[:16]}): {built.path}"
+              + ("" if built.fetched else " (cached)"))
     return 0
