@@ -37,3 +37,47 @@ def test_missing_options_reports_dropped_ones() -> None:
     resolved = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\n"
     assert missing_options({"CONFIG_A": "y", "CONFIG_B": "y", "CONFIG_C": '"x"'},
                            resolved) == ["CONFIG_B=y"]
+
+
+def _fake_build(root: Path, fragment: Path, version: str) -> Path:
+    import hashlib
+    import json
+
+    out = root / "xen-build" / f"{version}-x"
+    out.mkdir(parents=True)
+    (out / "xen").write_bytes(b"xen " + version.encode())
+    (out / "config").write_text("CONFIG_A=y\n")
+    (out / "build.json").write_text(json.dumps({
+        "source_version": version,
+        "fragment_sha256": hashlib.sha256(fragment.read_bytes()).hexdigest(),
+        "xen_sha256": hashlib.sha256((out / "xen").read_bytes()).hexdigest(),
+        "build_seconds": 1.5}))
+    return out
+
+
+def test_cached_build_is_reused_offline_and_keyed_by_fragment(tmp_path: Path) -> None:
+    from builder.errors import ToolError
+    from harness.xen_build import ensure_built_xen
+
+    frag = tmp_path / "frag.config"
+    frag.write_text("CONFIG_A=y\n")
+    out = _fake_build(tmp_path / "cache", frag, "4.17.5-1")
+    got = ensure_built_xen(tmp_path / "cache", frag, offline=True, progress=None)
+    assert got.path == out / "xen"
+    assert (got.source_version, got.fetched) == ("4.17.5-1", False)
+    # another fragment is another build: not in the cache, and offline forbids building
+    frag.write_text("CONFIG_A=y\nCONFIG_B=y\n")
+    with pytest.raises(ToolError, match="offline"):
+        ensure_built_xen(tmp_path / "cache", frag, offline=True, progress=None)
+
+
+def test_tampered_cached_build_is_not_used(tmp_path: Path) -> None:
+    from builder.errors import ToolError
+    from harness.xen_build import ensure_built_xen
+
+    frag = tmp_path / "frag.config"
+    frag.write_text("CONFIG_A=y\n")
+    out = _fake_build(tmp_path / "cache", frag, "4.17.5-1")
+    (out / "xen").write_bytes(b"something else")
+    with pytest.raises(ToolError):
+        ensure_built_xen(tmp_path / "cache", frag, offline=True, progress=None)
