@@ -22,7 +22,7 @@ from builder.errors import ConfigError
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "qemu_configs"
 
 #: Console kinds a board may ask for. "serial-stdio": the first serial port on QEMU's stdio,
-#: which the harness puts on a pty it owns (see harness.machine).
+#: which the harness connects to pipes it owns (see harness.machine).
 CONSOLE_KINDS = ("serial-stdio",)
 
 _MEMORY_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")

@@ -7,19 +7,28 @@ naming the entry, instead of letting the wait run into its timeout. The table be
 console (never module state): ``console.bad_patterns.add(name, regex)``, and
 ``with console.allow(name):`` switches one entry off for a block.
 
-Line ends: what the patterns see has every carriage return removed, so ``\\r\\n`` (U-Boot) and
-``\\r\\r\\n`` (Xen) both end a line at ``\\n``; patterns are compiled with ``re.MULTILINE``
-so ``^``/``$`` work per line and ``.`` never crosses a line end. The serial log on disk keeps
-the raw bytes (decoded as UTF-8, undecodable bytes replaced).
+Lines: patterns are matched one line at a time, against the text with every carriage return
+removed, so ``\r\n`` (U-Boot) and ``\r\r\n`` (Xen) both end a line at ``\n``. ``^`` and
+``$`` match at the line's start and end, and no match ever crosses a line end (a pattern
+containing ``\n`` never matches; use :meth:`Console.expect_ordered` for several lines). The
+line being printed is matched too, before its end arrives, so a prompt such as ``=> `` is
+seen at once. Each character is examined once per wait, so the cost of a wait grows with
+what the guest prints, not with how long it has been printing.
+
+pexpect does the reading (poll, decode, log); the matching is ours. The serial log on disk
+keeps the raw text (decoded as UTF-8, undecodable bytes replaced, carriage returns kept).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, NoReturn
+from typing import Final, NoReturn
 
 import pexpect
 import pexpect.fdpexpect
@@ -44,12 +53,10 @@ DEFAULT_BAD_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 DEFAULT_TAIL_LINES = 25
-#: Matching looks at the newest SEARCH_WINDOW characters after each read, and a read brings at
-#: most READ_CHUNK; so every character is searched at least once with READ_CHUNK characters
-#: of context, and one match can span up to SEARCH_WINDOW - READ_CHUNK characters. This keeps
-#: the cost of a read independent of how long the guest has been printing.
-SEARCH_WINDOW = 8192
-READ_CHUNK = 4096
+READ_CHUNK = 65536
+_HOLD_AT = 4096
+#: How long a bad-pattern report waits for the rest of the offending line.
+_LINE_GRACE = 0.5
 _ECHO_DEADLINE = 10.0
 
 
@@ -133,22 +140,74 @@ class BadPatterns:
 
 
 class _Spawn(pexpect.fdpexpect.fdspawn):  # type: ignore[misc]
-    """fdspawn whose matched text has every carriage return removed (the log keeps them)."""
+    """fdspawn whose reads come back with every carriage return removed (the log keeps
+    them), and which can write to a second descriptor (the other pipe of a pipe pair)."""
+
+    def __init__(self, fd: int, *, write_fd: int | None = None, **kwargs: object) -> None:
+        super().__init__(fd, **kwargs)
+        self.write_fd = fd if write_fd is None else write_fd
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> str:
         text: str = super().read_nonblocking(size, timeout)
         return text.replace("\r", "")
 
-    def discard(self) -> None:
-        """Forget everything read but not matched yet (pexpect keeps it in two buffers)."""
-        self._buffer = self.buffer_type()
-        self._before = self.buffer_type()
+    def send(self, s: str) -> int:
+        data: bytes = self._encoder.encode(s, final=False)
+        self._log(s, "send")
+        written = 0
+        while written < len(data):
+            written += os.write(self.write_fd, data[written:])
+        return written
+
+    def close(self) -> None:
+        if self.write_fd != self.child_fd:
+            with contextlib.suppress(OSError):
+                os.close(self.write_fd)
+            self.write_fd = self.child_fd
+        super().close()
+
+
+class _LazyLog:
+    """The serial log file. pexpect flushes its log after every read; on a chatty console
+    that is one write system call per few bytes, so :meth:`flush` is a no-op here and
+    :meth:`sync` (called before the log is read and at close) does the real flush."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+
+    def write(self, text: str) -> int:
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        pass
+
+    def sync(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """A match found by Console._scan: which pattern, where in the buffer, which line."""
+
+    index: int
+    match: re.Match[str]
+    start: int
+    end: int
+    line_start: int
 
 
 class Console:
     """The serial console of one boot: expectations with deadlines, bad patterns, typing.
 
-    Build it with :meth:`attach` over a file descriptor (a pty master or a socket);
+    Build it with :meth:`attach` over file descriptors (pipes, a socket, a pty master);
     :class:`harness.machine.QemuMachine` does that for you. ``exit_status`` is called when the
     console reaches end-of-file, to put QEMU's exit status into
     :class:`~harness.errors.UnexpectedExit`.
@@ -159,7 +218,7 @@ class Console:
         child: pexpect.spawnbase.SpawnBase,
         *,
         log_path: Path,
-        log_file: IO[str] | None = None,
+        log_file: _LazyLog | None = None,
         bad_patterns: BadPatterns | None = None,
         exit_status: Callable[[], int | None] | None = None,
     ) -> None:
@@ -168,7 +227,13 @@ class Console:
         self.log_path = log_path
         self.bad_patterns = bad_patterns if bad_patterns is not None else BadPatterns()
         self._exit_status = exit_status
-        self._line_prefix = ""  # text of the current line consumed so far
+        self._line_head = ""  # the part of the current line consumed by earlier matches
+        self._buf = ""  # text read but not consumed by a match yet
+        self._bad_pos = 0  # self._buf[:_bad_pos] has been checked for bad patterns
+        # Whole lines a wait has already searched, set aside so the buffer stays short (no
+        # quadratic copying on chatty consoles); put back if the wait ends without a match.
+        self._held: list[str] = []
+        self._held_head = ""  # _line_head as it was for the first held line
         self._eof = False
 
     @classmethod
@@ -177,15 +242,17 @@ class Console:
         fd: int,
         log_path: Path,
         *,
+        write_fd: int | None = None,
         bad_patterns: BadPatterns | None = None,
         exit_status: Callable[[], int | None] | None = None,
     ) -> Console:
-        """A console reading and writing ``fd`` (the console owns it from now on), logging
-        everything it reads to ``log_path`` (created or truncated)."""
+        """A console reading ``fd`` and writing ``write_fd`` (default: ``fd`` too; the
+        console owns both from now on), logging everything it reads to ``log_path``
+        (created or truncated)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = open(log_path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-        child = _Spawn(fd, encoding="utf-8", codec_errors="replace", maxread=READ_CHUNK,
-                       searchwindowsize=SEARCH_WINDOW, use_poll=True)
+        log_file = _LazyLog(log_path)
+        child = _Spawn(fd, write_fd=write_fd, encoding="utf-8", codec_errors="replace",
+                       maxread=READ_CHUNK, use_poll=True)
         child.delayafterread = None
         child.logfile_read = log_file
         return cls(child, log_path=log_path, log_file=log_file, bad_patterns=bad_patterns,
@@ -260,27 +327,13 @@ class Console:
         Use after the last expectation to catch a late panic. End-of-file is not an error
         here. Raises :class:`~harness.errors.BadPattern`.
         """
-        if not self._eof:
-            with contextlib.suppress(BootTimeout):
-                self._wait([], Deadline(seconds), "a quiet console", eof_ok=True)
-        pending: str = self._child.buffer  # left over after end-of-file
-        for name, regex in self.bad_patterns.active():
-            found = regex.search(pending)
-            if found:
-                start = pending.rfind("\n", 0, found.start()) + 1
-                line = (self._line_prefix if start == 0 else "") + pending[start:]
-                line = line.split("\n", 1)[0]
-                raise BadPattern(
-                    f"bad pattern {name!r} seen after the last expectation: {line.strip()!r}",
-                    pattern_name=name, matched_line=line, log_path=self.log_path,
-                    log_tail=self.tail(),
-                )
-        self._discard()
+        with contextlib.suppress(BootTimeout):
+            self._wait([], Deadline(seconds), "a quiet console", eof_ok=True)
+        self._consume(len(self._buf))
 
     def tail(self, n: int = DEFAULT_TAIL_LINES) -> str:
         """The last ``n`` lines of the serial log (carriage returns removed)."""
-        if self._log_file is not None and not self._log_file.closed:
-            self._log_file.flush()
+        self._sync_log()
         try:
             data = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -290,8 +343,7 @@ class Console:
 
     def log_text(self) -> str:
         """Everything logged so far (carriage returns removed)."""
-        if self._log_file is not None and not self._log_file.closed:
-            self._log_file.flush()
+        self._sync_log()
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace").replace("\r", "")
         except OSError:
@@ -328,17 +380,16 @@ class Console:
     def read_pending(self) -> None:
         """Move whatever the guest already wrote into the buffer and the log, without
         waiting (used before closing so the log is complete)."""
-        if self._eof:
-            return
         with contextlib.suppress(pexpect.TIMEOUT, pexpect.EOF, OSError, ValueError):
-            while True:
-                self._child.read_nonblocking(self._child.maxread, 0)
+            while not self._eof:
+                self._read(0)
 
     def close(self) -> None:
         """Close the descriptor and the log file (idempotent)."""
         with contextlib.suppress(OSError):
             self._child.close()
         if self._log_file is not None and not self._log_file.closed:
+            self._log_file.sync()
             self._log_file.close()
 
     @property
@@ -351,11 +402,12 @@ class Console:
                         total: int, how: str) -> NoReturn:
         """Re-raise ``exc`` with the list of expected patterns never seen (``how``: "in
         order" or "in any order"), marking those that did appear but out of order."""
-        seen_text = self.log_text()
+        seen_lines = self.log_text().split("\n")
         labels = []
         for pat in missing:
             label = describe(pat)
-            if how == "in order" and compile_pattern(pat).search(seen_text):
+            regex = compile_pattern(pat)
+            if how == "in order" and any(regex.search(line) for line in seen_lines):
                 label += " (seen, but out of order)"
             labels.append(label)
         listing = "; ".join(repr(x) for x in labels)
@@ -371,16 +423,88 @@ class Console:
             missing=labels, log_path=exc.log_path, log_tail=exc.log_tail,
         ) from None
 
-    def _discard(self) -> None:
-        pending: str = self._child.buffer
-        self._advance(pending)
-        self._child.discard()
+    def _sync_log(self) -> None:
+        """Bring the log file on disk up to date (once per finished wait, not per read)."""
+        if self._log_file is not None:
+            self._log_file.sync()
 
-    def _advance(self, consumed: str) -> None:
-        if "\n" in consumed:
-            self._line_prefix = consumed.rsplit("\n", 1)[1]
-        else:
-            self._line_prefix += consumed
+    def _read(self, timeout: float | None) -> None:
+        """Append one read to the buffer. Raises pexpect.TIMEOUT; sets ``_eof`` at the end."""
+        try:
+            text: str = self._child.read_nonblocking(READ_CHUNK, timeout)
+        except pexpect.EOF:
+            self._eof = True
+            return
+        self._buf += text
+
+    def _consume(self, end: int) -> None:
+        """Drop the held lines and ``self._buf[:end]``: they were matched (or drained)."""
+        done = self._buf[:end]
+        cut = done.rfind("\n")
+        self._line_head = done[cut + 1:] if cut >= 0 else self._line_head + done
+        self._buf = self._buf[end:]
+        self._bad_pos = max(0, self._bad_pos - end)
+        self._held.clear()
+
+    def _hold(self, end: int) -> None:
+        """Set ``self._buf[:end]`` (whole lines, already searched) aside."""
+        if not self._held:
+            self._held_head = self._line_head
+        self._line_head = ""
+        self._held.append(self._buf[:end])
+        self._buf = self._buf[end:]
+        self._bad_pos -= end
+
+    def _unhold(self) -> None:
+        """Put held lines back in front of the buffer (a new wait searches them again)."""
+        if self._held:
+            text = "".join(self._held)
+            self._held.clear()
+            self._buf = text + self._buf
+            self._bad_pos += len(text)
+            self._line_head = self._held_head
+
+    def _scan(self, wanted: Sequence[re.Pattern[str]], pos: int,
+              bad: Sequence[tuple[str, re.Pattern[str]]]) -> _Hit | int:
+        """Look for the earliest match, line by line: ``wanted`` from ``pos``, ``bad`` from
+        ``self._bad_pos``. Returns the hit (index < len(wanted) for a wanted pattern,
+        len(wanted) + j for bad pattern j), or the position a later scan must resume from
+        (the start of the unfinished last line).
+
+        The unfinished last line is searched with a NUL appended, and a match that reaches
+        the NUL does not count: such a match depends on where the line ends (``$``, a
+        greedy ``.*``), so it must wait for the line end."""
+        buf = self._buf
+        bad_pos = self._bad_pos
+        line = buf.rfind("\n", 0, min(pos, bad_pos)) + 1
+        end_of_buf = len(buf)
+        while line < end_of_buf:
+            nl = buf.find("\n", line)
+            if nl >= 0:
+                text, base, stop = buf, 0, nl
+            else:  # unfinished line
+                text, base = buf[line:] + "\0", line
+                stop = len(text) - 1
+            best: _Hit | None = None
+            jobs: list[tuple[int, int, Sequence[re.Pattern[str]]]] = []
+            line_end = nl if nl >= 0 else end_of_buf
+            if line_end >= pos:
+                jobs.append((0, max(line, pos), wanted))
+            if line_end >= bad_pos:
+                jobs.append((len(wanted), max(line, bad_pos), [r for _, r in bad]))
+            for first, frm, regexes in jobs:
+                for k, regex in enumerate(regexes):
+                    m = regex.search(text, frm - base, stop if nl >= 0 else len(text))
+                    if m is None or m.end() > stop:
+                        continue
+                    if best is None or m.start() + base < best.start:
+                        best = _Hit(first + k, m, m.start() + base, m.end() + base, line)
+            if best is not None:
+                return best
+            if nl < 0:
+                break
+            line = nl + 1
+        return line
 
     def _wait(
         self,
@@ -393,54 +517,57 @@ class Console:
         """Wait for the first of ``wanted`` (or, with ``eof_ok``, end-of-file: index -1 and
         no match), failing on bad patterns, timeout and (without ``eof_ok``) end-of-file."""
         bad = self.bad_patterns.active()
-        patterns: list[Any] = [p for _, p in wanted] + [p for _, p in bad]
-        if eof_ok:
-            patterns.append(pexpect.EOF)
-        remaining = deadline.remaining()
-        try:
-            idx = self._child.expect_list(
-                patterns, timeout=None if remaining == float("inf") else remaining)
-        except pexpect.TIMEOUT:
-            raise BootTimeout(
-                f"timed out after {deadline.seconds:.1f} s waiting for {waiting_for!r}",
-                waiting_for=waiting_for, missing=[waiting_for], seconds=deadline.seconds,
-                log_path=self.log_path, log_tail=self.tail(),
-            ) from None
-        except pexpect.EOF:
-            self._eof = True
-            status = self._exit_status() if self._exit_status is not None else None
-            raise UnexpectedExit(
-                f"QEMU exited (status {status}) while waiting for {waiting_for!r}",
-                exitcode=status, missing=[waiting_for], log_path=self.log_path,
-                log_tail=self.tail(),
-            ) from None
-        before: str = self._child.before or ""
-        if eof_ok and idx == len(patterns) - 1:
-            self._eof = True
-            self._advance(before)
-            return -1, None
-        match: re.Match[str] = self._child.match
-        after: str = self._child.after or ""
-        line_start = self._line_prefix + before
-        self._advance(before + after)
-        if idx >= len(wanted):
-            name = bad[idx - len(wanted)][0]
-            line = self._complete_line(line_start.rsplit("\n", 1)[-1] + after)
-            raise BadPattern(
-                f"bad pattern {name!r} seen while waiting for {waiting_for!r}: {line.strip()!r}",
-                pattern_name=name, matched_line=line, log_path=self.log_path,
-                log_tail=self.tail(),
-            )
-        return idx, match
+        regexes = [r for _, r in wanted]
+        self._unhold()
+        pos = 0
+        while True:
+            hit = self._scan(regexes, pos, bad)
+            if isinstance(hit, _Hit):
+                if hit.index >= len(wanted):
+                    self._raise_bad(bad[hit.index - len(wanted)][0], hit, waiting_for)
+                self._consume(hit.end)
+                self._sync_log()
+                return hit.index, hit.match
+            resume = hit
+            pos = max(pos, resume)
+            self._bad_pos = max(self._bad_pos, resume)
+            if resume >= _HOLD_AT:
+                self._hold(resume)
+                pos -= resume
+            if self._eof:
+                if eof_ok:
+                    self._sync_log()
+                    return -1, None
+                status = self._exit_status() if self._exit_status is not None else None
+                raise UnexpectedExit(
+                    f"QEMU exited (status {status}) while waiting for {waiting_for!r}",
+                    exitcode=status, missing=[waiting_for], log_path=self.log_path,
+                    log_tail=self.tail(),
+                )
+            remaining = deadline.remaining()
+            try:
+                if remaining <= 0:
+                    raise pexpect.TIMEOUT("deadline passed")
+                self._read(None if remaining == math.inf else remaining)
+            except pexpect.TIMEOUT:
+                raise BootTimeout(
+                    f"timed out after {deadline.seconds:.1f} s waiting for {waiting_for!r}",
+                    waiting_for=waiting_for, missing=[waiting_for], seconds=deadline.seconds,
+                    log_path=self.log_path, log_tail=self.tail(),
+                ) from None
 
-    def _complete_line(self, start: str) -> str:
-        """The rest of the line a bad pattern matched in, waiting briefly for it."""
-        if "\n" in start:
-            return start.split("\n", 1)[0]
-        with contextlib.suppress(pexpect.TIMEOUT, pexpect.EOF, OSError):
-            self._child.expect_list([re.compile("\n")], timeout=0.5)
-            rest = self._child.before or ""
-            self._advance(rest + "\n")
-            return start + rest
-        pending: str = self._child.buffer
-        return start + pending.split("\n", 1)[0]
+    def _raise_bad(self, name: str, hit: _Hit, waiting_for: str) -> NoReturn:
+        """Raise BadPattern for ``match``, with its whole line (waiting briefly for the rest
+        of the line when it is still being printed)."""
+        grace = Deadline(_LINE_GRACE, multiplier=1.0)
+        with contextlib.suppress(pexpect.TIMEOUT, OSError, ValueError):
+            while "\n" not in self._buf[hit.end:] and not self._eof and not grace.expired:
+                self._read(grace.remaining())
+        head = self._line_head if hit.line_start == 0 else ""
+        line = head + self._buf[hit.line_start:].split("\n", 1)[0]
+        self._consume(len(self._buf))
+        raise BadPattern(
+            f"bad pattern {name!r} seen while waiting for {waiting_for!r}: {line.strip()!r}",
+            pattern_name=name, matched_line=line, log_path=self.log_path,
+            log_tail=self.tail(),
+        )

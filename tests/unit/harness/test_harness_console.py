@@ -282,3 +282,47 @@ def test_drain_forgets_what_it_checked(pair: tuple[Console, socket.socket]) -> N
     console.drain(0.2)
     with pytest.raises(BootTimeout):
         console.expect("marker", Deadline(0.2))
+
+
+def test_line_end_anchor_waits_for_the_line_end(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"size=0x8")
+
+    def finish() -> None:
+        time.sleep(0.2)
+        guest.sendall(b"000000\r\n")
+
+    threading.Thread(target=finish).start()
+    m = console.expect(r"size=(0x[0-9a-f]+)$", Deadline(5))
+    assert m.group(1) == "0x8000000"
+
+
+def test_prompt_without_line_end_is_seen(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"U-Boot 2023.01\r\n=> ")
+    m = console.expect("^=> ", Deadline(5))
+    assert m.group(0) == "=> "
+
+
+def test_greedy_match_waits_for_the_whole_line(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"(XEN) Xen version 4.17")
+
+    def finish() -> None:
+        time.sleep(0.2)
+        guest.sendall(b".7 (Debian)\r\r\n")
+
+    threading.Thread(target=finish).start()
+    m = console.expect(r"Xen version (.*)", Deadline(5))
+    assert m.group(1) == "4.17.7 (Debian)"
+
+
+def test_match_after_earlier_match_on_same_line(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"=> abc abc\n")
+    console.expect("abc", Deadline(5))
+    console.expect("abc", Deadline(5))
+    with pytest.raises(BootTimeout):
+        console.expect("abc", Deadline(0.2))
+    with pytest.raises(BootTimeout):  # ^ only at a real line start, not after a match
+        console.expect("^ abc", Deadline(0.2))
