@@ -199,3 +199,19 @@ def test_truncated_kernel_fails_with_a_bad_pattern(debian_guests: GuestSet,
     assert info.value.pattern_name in ("xen-panic", "xen-setup-failed")
     assert time.monotonic() - start < timeout / 3
     assert info.value.log_path is not None and Path(info.value.log_path).is_file()
+
+
+def test_missing_tftp_file_fails_in_uboot(debian_guests: GuestSet, tmp_path: Path) -> None:
+    """Scenario 7c: a module that vanished after generation: U-Boot's failed ``tftpb`` is
+    named at once (a U-Boot script would otherwise carry on after the failed command)."""
+    gone = debian_guests.directory / "initrd-gone"
+    gone.write_bytes((debian_guests.directory / debian_guests.initrd).read_bytes())
+    values = scenario_config(debian_guests, dom0_marker=None,
+                             domus=[DomUSpec("NOINITRD", mem_mb=128, vcpus=1)])
+    values["DOMU_RAMDISK"] = [gone.name]
+    gen = generate(write_scenario(debian_guests, "s7c", values), debian_guests.directory)
+    gone.unlink()
+    with pytest.raises(BadPattern) as info:
+        run_boot(gen, log_dir=tmp_path, timeout=300.0)
+    assert info.value.pattern_name == "uboot-tftp-error"
+    assert "File not found" in info.value.matched_line
