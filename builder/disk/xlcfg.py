@@ -22,11 +22,12 @@ from typing import Any
 import fdt
 
 from builder.errors import ConfigError, FormatError
+from builder.xen.devices import partition_device
+
+__all__ = ["Passthrough", "XlDomain", "partition_device", "passthrough_from_dtb", "render_xl"]
 
 PAGE_SHIFT = 12
 _GIC_OFFSET = {0: 32, 1: 16}  # SPI, PPI
-_DEV_PREFIX = {"mmc": "mmcblk", "scsi": "sd", "sata": "sd", "usb": "sd", "virtio": "vd",
-               "nvme": "nvme"}
 
 
 @dataclass(frozen=True)
@@ -57,32 +58,6 @@ class XlDomain:
     @property
     def file_name(self) -> str:
         return f"{self.name}.cfg"
-
-
-def partition_device(load_cmd: str, number: int, *, field: str = "LOAD_CMD") -> str:
-    """dom0's device name for partition ``number`` of the disk that ``load_cmd`` loads from.
-
-    ``load mmc 0:1`` gives ``/dev/mmcblk0p<n>``, ``scsi``/``sata``/``usb`` give
-    ``/dev/sd<a+dev><n>``, ``virtio`` gives ``/dev/vd<a+dev><n>``, ``nvme`` gives
-    ``/dev/nvme<dev>n1p<n>``. Raises :class:`ConfigError` for anything else.
-    """
-    words = load_cmd.split()
-    iface = next((w for w in words if w in _DEV_PREFIX), None)
-    devpart = words[-1] if words else ""
-    dev_text = devpart.split(":")[0]
-    if iface is None or not dev_text.isdigit():
-        raise ConfigError("cannot tell the disk from the load command (want e.g. "
-                          "'load mmc 0:1', 'load virtio 0:1', 'load scsi 0:1')", field=field,
-                          value=load_cmd)
-    dev = int(dev_text)
-    if iface == "mmc":
-        return f"/dev/mmcblk{dev}p{number}"
-    if iface == "nvme":
-        return f"/dev/nvme{dev}n1p{number}"
-    if dev > 25:
-        raise ConfigError("device number too large for a /dev/sdX name", field=field,
-                          value=load_cmd)
-    return f"/dev/{_DEV_PREFIX[iface]}{chr(ord('a') + dev)}{number}"
 
 
 def _words(node: Any, name: str) -> list[int] | None:

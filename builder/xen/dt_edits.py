@@ -16,11 +16,10 @@ upstream node names (``dom0@ADDR``, ``module@ADDR``) and these changes:
 
 from __future__ import annotations
 
-import re
-
 from builder.errors import ConfigError
 from builder.formats.fdt import DeviceTree
 from builder.xen.config import DomU, ImageBuilderConfig, Region
+from builder.xen.devices import boot_partition, partition_device
 from builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
 from builder.xen.plan import Module, XenLayout
 
@@ -44,16 +43,11 @@ def _regions(regions: tuple[Region, ...]) -> Cells:
 
 def root_device(load_cmd: str | None, part_offset: int) -> str:
     """The Linux device of rootfs partition ``part_offset`` after the boot partition named
-    in ``LOAD_CMD`` (``load mmc 0:1`` -> ``/dev/mmcblk0p2``; ``scsi 0:1`` -> ``/dev/sda2``).
-    Raises :class:`ConfigError` when LOAD_CMD names no mmc/scsi ``dev:part``."""
-    m = re.search(r"\b(mmc|scsi)\s+(\d+):(\d+)", load_cmd or "")
-    if m is None:
-        raise ConfigError("a rootfs partition needs LOAD_CMD like 'load mmc 0:1' or "
-                          "'load scsi 0:1'", field="LOAD_CMD", value=load_cmd)
-    dev, part = int(m.group(2)), int(m.group(3)) + part_offset
-    if m.group(1) == "mmc":
-        return f"/dev/mmcblk{dev}p{part}"
-    return f"/dev/sd{chr(ord('a') + dev)}{part}"
+    in ``LOAD_CMD`` (``load mmc 0:1`` -> ``/dev/mmcblk0p2``; ``virtio 0:1`` -> ``/dev/vda2``).
+    Raises :class:`ConfigError` when LOAD_CMD names no disk ``dev:part``."""
+    part = boot_partition(load_cmd) + part_offset
+    assert load_cmd is not None  # boot_partition raised otherwise
+    return partition_device(load_cmd, part)
 
 
 def _with_root(cmd: str, rootfs: str | None, load_cmd: str | None) -> str:
