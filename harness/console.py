@@ -12,7 +12,7 @@ removed, so ``\r\n`` (U-Boot) and ``\r\r\n`` (Xen) both end a line at ``\n``. ``
 ``$`` match at the line's start and end, and no match ever crosses a line end (a pattern
 containing ``\n`` never matches; use :meth:`Console.expect_ordered` for several lines). The
 line being printed is matched too, before its end arrives, so a prompt such as ``=> `` is
-seen at once. Each character is examined once per wait, so the cost of a wait grows with
+seen at once. Each character is examined about once per wait, so the cost of a wait grows with
 what the guest prints, not with how long it has been printing.
 
 pexpect does the reading (poll, decode, log); the matching is ours. The serial log on disk
@@ -482,6 +482,8 @@ class Console:
             nl = buf.find("\n", line)
             if nl >= 0:
                 text, base, stop = buf, 0, nl
+            elif self._eof:  # the last line will never be finished: take it as it is
+                text, base, stop = buf, 0, end_of_buf
             else:  # unfinished line
                 text, base = buf[line:] + "\0", line
                 stop = len(text) - 1

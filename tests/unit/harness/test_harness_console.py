@@ -326,3 +326,11 @@ def test_match_after_earlier_match_on_same_line(pair: tuple[Console, socket.sock
         console.expect("abc", Deadline(0.2))
     with pytest.raises(BootTimeout):  # ^ only at a real line start, not after a match
         console.expect("^ abc", Deadline(0.2))
+
+
+def test_last_line_without_newline_counts_at_exit(pair: tuple[Console, socket.socket]) -> None:
+    console, guest = pair
+    guest.sendall(b"first\nresult=42")
+    guest.close()
+    m = console.expect(r"result=(\d+)$", Deadline(5))
+    assert m.group(1) == "42"
