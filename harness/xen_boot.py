@@ -248,24 +248,29 @@ def _int(value: object) -> int:
     return value
 
 
+def _load_key(index: int, file: object) -> str:
+    return f"load {index}: {file} @"
+
+
 def expected_layout(gen: Generated) -> dict[str, int]:
-    """Flat name -> value layout from the report: every loaded file's address, and each
-    domain's kernel and ramdisk module address (ramdisk size too) as Xen reports them."""
+    """Flat name -> value layout from the report: every TFTP load in order (the typed one
+    first: the script, or the FIT), and each domain's kernel and ramdisk module address
+    (ramdisk size too) as Xen reports them. Loads are keyed by their position, so a file
+    loaded twice (one kernel for several domains) is checked at each address."""
     out: dict[str, int] = {}
     domids = gen.layout.get("domids", {})
     if not isinstance(domids, dict):
         domids = {}
     if gen.fit:
-        fit_addr = gen.layout.get("fit_addr")
         fit_file = gen.load_line.split(";")[0].split()[-1]
-        out[f"load {fit_file} @"] = _int(fit_addr)
+        out[_load_key(1, fit_file)] = _int(gen.layout.get("fit_addr"))
     else:
-        out[f"load {SCRIPT_BASE}.scr @"] = _int(gen.layout.get("script_addr"))
-    for m in gen.modules:
+        out[_load_key(1, f"{SCRIPT_BASE}.scr")] = _int(gen.layout.get("script_addr"))
+    for n, m in enumerate(gen.modules, start=2):
         role = str(m.get("role"))
         addr = _int(m.get("addr"))
         if not gen.fit:
-            out[f"load {m.get('file')} @"] = addr
+            out[_load_key(n, m.get("file"))] = addr
         dom: str | None = None
         if role.startswith("dom0-"):
             dom = "d0"
@@ -283,8 +288,8 @@ def expected_layout(gen: Generated) -> dict[str, int]:
 def reported_layout(log: str, *, xen: bool) -> dict[str, int]:
     """The same flat layout, read from what U-Boot (TFTP loads) and Xen printed."""
     out: dict[str, int] = {}
-    for m in UBOOT_LOAD_RE.finditer(log):
-        out[f"load {m.group(1)} @"] = int(m.group(2), 16)
+    for n, m in enumerate(UBOOT_LOAD_RE.finditer(log), start=1):
+        out[_load_key(n, m.group(1))] = int(m.group(2), 16)
     if xen:
         for m in XEN_KERNEL_RE.finditer(log):
             out[f"d{m.group(1)} kernel module @"] = int(m.group(2), 16)

@@ -73,8 +73,8 @@ def _generated(modules: list[dict[str, object]], *, fit: bool = False) -> Genera
 def test_reported_layout_reads_uboot_and_xen_lines() -> None:
     got = reported_layout(UBOOT_LOG + XEN_LOG, xen=True)
     assert got == {
-        "load boot.scr @": 0x40200000,
-        "load Image.gz @": 0x40400000,
+        "load 1: boot.scr @": 0x40200000,
+        "load 2: Image.gz @": 0x40400000,
         "d1 kernel module @": 0x41200000,
         "d1 ramdisk module @": 0x41E00000,
         "d1 ramdisk size": 0x482F130C - 0x48200000,
@@ -89,7 +89,9 @@ def test_expected_layout_matches_the_same_boot() -> None:
          "domu": 0},
     ])
     expected = expected_layout(gen)
-    assert expected["load boot.scr @"] == 0x40200000
+    assert expected["load 1: boot.scr @"] == 0x40200000
+    assert expected["load 2: Image.gz @"] == 0x41200000
+    assert expected["load 3: initrd @"] == 0x41E00000
     assert expected["d1 kernel module @"] == 0x41200000
     assert expected["d1 ramdisk size"] == 0xF130C
     actual = reported_layout(UBOOT_LOG.replace("'Image.gz'.\nLoad address: 0x40400000",
@@ -106,7 +108,7 @@ def test_expected_layout_matches_the_same_boot() -> None:
 
 def test_fit_layout_expects_the_fit_load_only() -> None:
     gen = _generated([{"role": "xen", "file": "xen", "addr": 0x42E00000, "size": 1}], fit=True)
-    assert expected_layout(gen) == {"load boot.fit @": 0x44000000}
+    assert expected_layout(gen) == {"load 1: boot.fit @": 0x44000000}
 
 
 def test_console_patterns_need_the_whole_number() -> None:
@@ -190,3 +192,22 @@ def test_typed_line_sets_up_the_network_first() -> None:
     line = typed_line(_generated([]))
     assert re.fullmatch(r"setenv autoload no; setenv ipaddr 10\.0\.2\.15; setenv serverip "
                         r"10\.0\.2\.2; tftpb 0x40200000 boot\.scr; source 0x40200000", line)
+
+
+def _tftp(file: str, addr: int, size: int) -> str:
+    return (f"Filename '{file}'.\nLoad address: 0x{addr:x}\nLoading: *##\n\t 9 MiB/s\ndone\n"
+            f"Bytes transferred = {size} ({size:x} hex)\n")
+
+
+def test_a_file_loaded_twice_is_checked_at_each_address() -> None:
+    gen = _generated([
+        {"role": "dom0-kernel", "file": "Image", "addr": 0x40400000, "size": 100},
+        {"role": "domU-kernel", "file": "Image", "addr": 0x40600000, "size": 100, "domu": 0},
+    ])
+    good = _tftp("boot.scr", 0x40200000, 9) + _tftp("Image", 0x40400000, 100) + _tftp(
+        "Image", 0x40600000, 100)
+    expected = {k: v for k, v in expected_layout(gen).items() if k.startswith("load")}
+    assert layout_differences(expected, reported_layout(good, xen=False)) == []
+    bad = good.replace("Load address: 0x40600000", "Load address: 0x40800000")
+    (diff,) = layout_differences(expected, reported_layout(bad, xen=False))
+    assert diff.startswith("load 3: Image @") and "0x40800000" in diff
