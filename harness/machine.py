@@ -31,6 +31,7 @@ the kernel kills QEMU too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -41,13 +42,12 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from qemu.qmp import QMPError
-from qemu.qmp.legacy import QEMUMonitorProtocol
+from qemu.qmp import QMPClient, QMPError
 
 from harness.boards import Board
 from harness.console import BadPatterns, Console
@@ -69,6 +69,7 @@ _QMP_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 _PR_SET_PDEATHSIG = 1
+_T = TypeVar("_T")
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -76,6 +77,41 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class _QmpSession:
+    """A synchronous QMP session over a connected socket, every call bounded by a timeout.
+
+    qemu.qmp's own synchronous shim cannot bound the capabilities negotiation, and a wedged
+    QEMU must not wedge the shutdown that is meant to end it.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = QMPClient("bootproof")
+        self.timeout = timeout
+        try:
+            self._run(self._client.connect(sock))
+        except BaseException:
+            self.close()
+            raise
+
+    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return self._loop.run_until_complete(asyncio.wait_for(coro, self.timeout))
+
+    def cmd(self, name: str, **args: Any) -> Any:
+        """Run ``name`` and return its result (raises qemu.qmp errors, TimeoutError)."""
+        return self._run(self._client.execute(name, args or None))
+
+    def close(self) -> None:
+        """Disconnect (errors from a peer that is already gone are ignored); idempotent."""
+        if self._loop.is_closed():
+            return
+        try:
+            with contextlib.suppress(*_QMP_FAILURES):
+                self._run(self._client.disconnect())
+        finally:
+            self._loop.close()
 
 
 def pid_alive(pid: int) -> bool:
@@ -124,7 +160,7 @@ class QemuMachine:
         self.cmdline_path = self.log_dir / f"{name}.cmdline"
         self._proc: subprocess.Popen[bytes] | None = None
         self._console: Console | None = None
-        self._qmp: QEMUMonitorProtocol | None = None
+        self._qmp: _QmpSession | None = None
         self._qmp_sock: socket.socket | None = None
         self._stderr_file: IO[bytes] | None = None
         self.full_argv: list[str] = []
@@ -237,29 +273,26 @@ class QemuMachine:
                 output=self._stderr_text(), returncode=self._exit_status_soon(),
             )
 
-    def _client(self) -> QEMUMonitorProtocol | None:
-        """The negotiated QMP client; None when QMP is off or QEMU has already exited.
+    def _client(self, timeout: float | None = None) -> _QmpSession | None:
+        """The negotiated QMP session; None when QMP is off or QEMU has already exited.
 
         Raises :class:`~harness.errors.InfrastructureError` when QEMU is running but the
-        negotiation fails.
+        negotiation fails or takes longer than ``timeout`` (default QMP_TIMEOUT, scaled).
         """
         if self._qmp is not None or self._qmp_sock is None:
             return self._qmp
         sock, self._qmp_sock = self._qmp_sock, None
-        qmp = QEMUMonitorProtocol(sock)
         try:
-            qmp.connect()
+            qmp = _QmpSession(sock, timeout if timeout is not None
+                              else Deadline(QMP_TIMEOUT).seconds)
         except _QMP_FAILURES as exc:
-            with contextlib.suppress(*_QMP_FAILURES):
-                qmp.close()
             sock.close()
             if self._proc is not None and self._proc.poll() is not None:
                 return None  # the guest stopped QEMU already (e.g. a test finisher)
             raise InfrastructureError(
-                f"QMP negotiation failed: {exc}", program=self._argv[0], argv=self.full_argv,
-                output=self._stderr_text(),
+                f"QMP negotiation failed: {exc!r}", program=self._argv[0],
+                argv=self.full_argv, output=self._stderr_text(),
             ) from None
-        qmp.settimeout(QMP_TIMEOUT)
         self._qmp = qmp
         return qmp
 
@@ -336,10 +369,10 @@ class QemuMachine:
         try:
             if proc is not None and proc.poll() is None:
                 with contextlib.suppress(InfrastructureError):
-                    client = self._client()
+                    client = self._client(timeout)
                     if client is not None:
                         with contextlib.suppress(*_QMP_FAILURES):
-                            client.settimeout(timeout)
+                            client.timeout = timeout
                             client.cmd("quit")
                         self._reap(proc, timeout)
                 if proc.poll() is None:

@@ -207,3 +207,17 @@ def test_pid_alive_sees_running_and_reaped(guest_dir: Path, tmp_path: Path) -> N
             m.console.expect("never", Deadline(30))
         assert info.value.exitcode == -signal.SIGKILL
         assert not pid_alive(m.pid)
+
+
+def test_shutdown_of_a_wedged_qemu_escalates_to_kill(guest_dir: Path, tmp_path: Path) -> None:
+    m = _machine("hang", guest_dir, tmp_path)
+    with m:
+        m.console.expect("waiting forever", Deadline(30))
+        pid = m.pid
+        os.kill(pid, signal.SIGSTOP)  # answers neither QMP nor SIGTERM now
+        t0 = time.monotonic()
+        status = m.shutdown(timeout=1.0)
+        elapsed = time.monotonic() - t0
+    assert status == -signal.SIGKILL
+    assert not pid_alive(pid)
+    assert elapsed < 10  # QMP negotiation and SIGTERM each gave up after about 1 s
