@@ -2,8 +2,9 @@
 
 The flow, in ordered stages, each checked on the serial console:
 
-1. **generate**: ``uboot-script-gen -c CONFIG -d DIR -t tftp -o boot --map boot.map.json``
-   (``-f`` for FIT) builds ``boot.scr`` and the JSON layout report;
+1. **generate**: what ``uboot-script-gen -c CONFIG -d DIR -t tftp -o boot --map
+   boot.map.json`` (``-f`` for FIT) does, through its Python API: ``boot.scr`` and the JSON
+   layout report;
 2. **U-Boot prompt**: QEMU runs U-Boot (``-bios``) with the ``-d`` directory served by QEMU's
    built-in TFTP; the harness stops autoboot;
 3. **script loaded**: it types the load-and-source line the generator printed (echo checked);
@@ -25,7 +26,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +41,7 @@ from harness.deadline import Deadline
 from harness.errors import BootTimeout, InfrastructureError, LayoutMismatch, check_layout
 from harness.initramfs import MarkerReport, marker_pattern, parse_marker
 from harness.machine import QemuMachine
-from harness.toolchain import find_tool, run_tool
+from harness.toolchain import run_tool
 
 BOARD = "aarch64-virt"
 UBOOT_BIOS = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
@@ -130,44 +130,28 @@ class BootReport:
     qemu_exitcode: int | None = None  # after the harness stopped QEMU
 
 
-def uboot_script_gen() -> Path:
-    """The ``uboot-script-gen`` program beside this Python, else on PATH."""
-    local = Path(sys.executable).parent / "uboot-script-gen"
-    if local.is_file():
-        return local
-    return find_tool("uboot-script-gen")
-
-
-def generate(config: Path, directory: Path, *, fit: bool = False,
-             extra_args: Sequence[str] = ()) -> Generated:
-    """Run our ``uboot-script-gen`` on ``config`` with ``-d directory`` and TFTP loading.
+def generate(config: Path, directory: Path, *, fit: bool = False) -> Generated:
+    """Generate the boot set for ``config`` with ``-d directory`` and TFTP loading, exactly as
+    ``uboot-script-gen -c CONFIG -d DIR -t tftp -o boot --map boot.map.json [-f]`` does
+    (same code, called in-process so errors keep their type).
 
     Returns the set with its layout report and the line to type at U-Boot's prompt.
-    Raises :class:`ToolError` (with the generator's message) when it refuses the config,
-    e.g. when the images do not fit in RAM.
+    Raises :class:`~builder.errors.ConfigError` / :class:`~builder.errors.InputError` for a
+    bad config or missing files, :class:`~builder.errors.LayoutError` when the images do not
+    fit in RAM (nothing is written then), :class:`ToolError` when mkimage fails.
     """
-    cfg = load_config(config)
-    argv = [str(uboot_script_gen()), "-c", str(config), "-d", str(directory), "-t", "tftp",
-            "-o", SCRIPT_BASE, "--map", str(directory / MAP_NAME), *extra_args]
-    if fit:
-        argv.append("-f")
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise ToolError("uboot-script-gen refused the config", argv=argv, output=output,
-                        returncode=proc.returncode, path=config)
-    map_path = directory / MAP_NAME
-    try:
-        layout = json.loads(map_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"cannot read the layout report: {exc}", path=map_path) from exc
-    load_line = ""
-    for line in proc.stdout.splitlines():
-        if "source" in line and line.split()[:1] == ["tftpb"]:
-            load_line = line.strip()
+    from builder.xen import GenerateOptions, with_overrides
+    from builder.xen import generate as generate_set
+
+    cfg = with_overrides(load_config(config), load_cmd="tftp", output=SCRIPT_BASE, fit=fit)
+    result = generate_set(cfg, directory, GenerateOptions(map_file=directory / MAP_NAME))
+    layout = json.loads(result.layout.to_json())
+    load_line = next((h.strip() for h in result.hints
+                      if "source" in h and h.split()[:1] == ["tftpb"]), "")
     if not load_line:
-        raise ToolError("uboot-script-gen printed no load-and-source line", argv=argv,
-                        output=output)
+        raise ToolError("the generator gave no load-and-source line",
+                        output="\n".join(result.hints), path=config)
+    output = "\n".join([*result.hints, *result.notes, *result.warnings])
     return Generated(config=cfg, config_path=config, directory=directory, layout=layout,
                      load_line=load_line, fit=fit, output=output)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.errors import ToolError
+from builder.errors import LayoutError
 from harness.console import Console
 from harness.deadline import Deadline
 from harness.errors import BadPattern
@@ -175,10 +175,15 @@ def test_overflowing_ram_fails_at_build_time(debian_guests: GuestSet) -> None:
     """Scenario 7a: images that do not fit between MEMORY_START and MEMORY_END."""
     cfg = write_scenario(debian_guests, "s7a", scenario_config(
         debian_guests, domus=[DomUSpec("X")] * 2, memory_end=0x42000000))
-    with pytest.raises(ToolError) as info:
+    for stale in ("boot.scr", "boot.source", "boot.map.json"):
+        (debian_guests.directory / stale).unlink(missing_ok=True)
+    with pytest.raises(LayoutError) as info:
         generate(cfg, debian_guests.directory)
-    assert re.search(r"memory|MEMORY_END", str(info.value), re.IGNORECASE)
-    assert "s7a.cfg" in str(info.value)
+    assert re.search(r"MEMORY_END", str(info.value))
+    assert "0x42000000" in str(info.value)
+    # nothing half-written: no script, no layout report
+    for output in ("boot.scr", "boot.source", "boot.map.json"):
+        assert not (debian_guests.directory / output).exists()
 
 
 def test_truncated_kernel_fails_with_a_bad_pattern(debian_guests: GuestSet,
