@@ -32,4 +32,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
-echo "setup: done (.venv ready)"
+# Guest assets for the Xen boots: Debian's arm64 Xen, Linux and busybox (.deb, cached; no
+# network when the cache matches), and Xen built from Debian's source with our Kconfig fragment.
+.venv/bin/bootproof xen assets --build-xen
+echo "setup: done (.venv ready, guest assets cached)"
