@@ -5,7 +5,8 @@ QEMU through the virt test finisher; chatty.S prints 256 KB first, to weigh the 
 reading and matching) N times through QemuMachine + Console, and N times
 with a plain subprocess running the same board argv with ``-nographic``, reading its stdout
 until the last marker line, then waiting for QEMU to exit. Runs alternate between the two
-ways so host noise hits both alike. Prints the mean and median wall times and the overhead.
+ways, and which goes first, so host noise hits both alike. Prints the mean and median wall
+times and the overhead.
 
 Usage: python benchmarks/harness_overhead.py [--runs N] [--guest pass|chatty] [--no-qmp]
 Needs qemu-system-riscv32 and riscv64-unknown-elf-gcc.
@@ -90,8 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         harness_t: list[float] = []
         plain_t: list[float] = []
         for i in range(args.runs):
-            harness_t.append(boot_harness(qemu_argv, out / f"run{i}", not args.no_qmp))
-            plain_t.append(boot_plain(qemu_argv))
+            # alternate which way goes first, so neither always runs on a warmer machine
+            if i % 2 == 0:
+                harness_t.append(boot_harness(qemu_argv, out / f"run{i}", not args.no_qmp))
+                plain_t.append(boot_plain(qemu_argv))
+            else:
+                plain_t.append(boot_plain(qemu_argv))
+                harness_t.append(boot_harness(qemu_argv, out / f"run{i}", not args.no_qmp))
 
     def show(name: str, xs: list[float]) -> None:
         print(f"{name:<28} mean {statistics.mean(xs) * 1000:8.1f} ms   "
