@@ -22,9 +22,12 @@ from harness.errors import (
     BadPattern,
     BootTimeout,
     InfrastructureError,
+    LayoutMismatch,
     UnexpectedExit,
+    check_layout,
 )
 from harness.machine import QemuMachine, pid_alive
+from harness.pytest_plugin import MachineFactory
 
 __all__ = ["guest_dir"]  # the fixture, imported for pytest
 
@@ -77,7 +80,7 @@ def test_hanging_guest_times_out_with_log_tail(guest_dir: Path, tmp_path: Path) 
 
 def test_bad_pattern_is_reported_at_once(guest_dir: Path, tmp_path: Path) -> None:
     with _machine("bad", guest_dir, tmp_path) as m, pytest.raises(BadPattern) as info:
-        m.console.expect("GUEST DONE", Deadline(120))
+        m.console.expect("GUEST DONE", Deadline(30))
     # the guest hangs after the FAIL line: only the bad-pattern check can end this wait
     assert info.value.pattern_name == "fail"
     assert info.value.matched_line == "self-check 7: FAIL (expected 0x2a)"
@@ -221,3 +224,24 @@ def test_shutdown_of_a_wedged_qemu_escalates_to_kill(guest_dir: Path, tmp_path: 
     assert status == -signal.SIGKILL
     assert not pid_alive(pid)
     assert elapsed < 10  # QMP negotiation and SIGTERM each gave up after about 1 s
+
+
+def test_factory_fixture_boot_and_layout_check(guest_dir: Path,
+                                               qemu_machine_factory: MachineFactory) -> None:
+    """The shape of a boot test: build, boot, expect lines, compare the printed layout."""
+    require_tool(QEMU, CC)
+    elf = build_guest("pass", guest_dir)
+    board = load_board(TEST_BOARD)
+    machine = qemu_machine_factory(board, extra=["-kernel", str(elf)])
+    m = machine.console.expect(r"^layout: ram_start=(0x[0-9a-f]+) ram_size=(0x[0-9a-f]+)$",
+                               Deadline(30))
+    printed = {"ram_start": int(m.group(1), 16), "ram_size": int(m.group(2), 16)}
+    ram = board.region("ram")  # the board file plays the builder's layout report here
+    check_layout({"ram_start": ram.start, "ram_size": ram.size}, printed,
+                 log_path=machine.log_path, log_tail=machine.console.tail())
+    with pytest.raises(LayoutMismatch) as info:
+        check_layout({"ram_start": ram.start, "ram_size": 0x4000000}, printed)
+    assert info.value.differences == [
+        "ram_size: expected 0x4000000 (67108864), guest reported 0x8000000 (134217728)"]
+    assert machine.wait(30) == 0
+    assert machine.log_path.parent == qemu_machine_factory.log_dir
