@@ -27,7 +27,9 @@ def _fmt_value(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int):
-        return f"0x{value:x} ({value})" if value > 9 or value < 0 else str(value)
+        if value < 0:
+            return f"-0x{-value:x} ({value})" if value < -9 else str(value)
+        return f"0x{value:x} ({value})" if value > 9 else str(value)
     if isinstance(value, (str, bytes)):
         text = repr(value)
         return text if len(text) <= 120 else text[:117] + "..."

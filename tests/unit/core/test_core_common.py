@@ -23,6 +23,11 @@ def test_error_shows_numbers_in_hex_and_decimal() -> None:
     assert "0x80000000 (2147483648)" in str(err)
 
 
+def test_error_shows_negative_numbers_with_sign() -> None:
+    assert "-0x10 (-16)" in str(InputError("bad", field="delta", value=-16))
+    assert "delta=-1:" in str(InputError("bad", field="delta", value=-1))
+
+
 def test_error_without_location_is_just_the_message() -> None:
     assert str(InputError("nothing to do")) == "nothing to do"
 
