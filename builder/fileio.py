@@ -23,6 +23,8 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise InputError("output directory does not exist", path=directory)
+    if path.is_dir():
+        raise InputError("output is a directory, not a file", path=path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     return fd, Path(name)
 

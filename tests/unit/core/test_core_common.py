@@ -71,6 +71,17 @@ def test_atomic_write_into_missing_directory_is_input_error(tmp_path: Path) -> N
     assert "nope" in str(info.value)
 
 
+def test_output_that_is_a_directory_is_input_error(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.mkdir()
+    with pytest.raises(InputError) as info:
+        atomic_write(target, b"data")
+    assert str(target) in str(info.value) and "directory" in str(info.value)
+    with pytest.raises(InputError), OutputSet() as out:
+        out.write(target, b"data")
+    assert target.is_dir() and sorted(os.listdir(tmp_path)) == ["out.bin"]
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [("0x1000", 4096), ("0X10", 16), ("0b101", 5), ("010", 10), ("4_096", 4096), (" 7 ", 7)],
