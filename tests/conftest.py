@@ -23,15 +23,20 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require_tool(*names: str) -> None:
-    """Skip (locally) or fail (in CI) unless every program in ``names`` is on PATH."""
-    missing = [n for n in names if shutil.which(n) is None]
-    if not missing:
+def require(available: bool, reason: str) -> None:
+    """Skip (locally) or fail (in CI) with ``reason`` unless ``available``: what CI sets up
+    must never be missing there, and a skip must not pass for green."""
+    if available:
         return
-    reason = f"missing tool(s): {', '.join(missing)} (run ci/setup.sh)"
     if in_ci():
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def require_tool(*names: str) -> None:
+    """Skip (locally) or fail (in CI) unless every program in ``names`` is on PATH."""
+    missing = [n for n in names if shutil.which(n) is None]
+    require(not missing, f"missing tool(s): {', '.join(missing)} (run ci/setup.sh)")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require
 from xousargs_helpers import XOUS_FIXTURES, SynSection, digest, write_elf32
 
 from builder.xous.cli import create_image_main
@@ -151,8 +152,7 @@ def test_help_has_example(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_console_script(elfs: dict[str, Path], tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "create-image"
-    if not script.exists():
-        pytest.skip("create-image console script not installed in this environment")
+    require(script.exists(), "create-image console script not installed in this environment")
     out = tmp_path / "o.bin"
     proc = subprocess.run([str(script), str(out), "-k", str(elfs["kernel"]), "-i",
                            str(elfs["init"]), "-r", "0x40000000:0x100000"],
