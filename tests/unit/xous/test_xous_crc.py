@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.formats.crc16 import crc16_x25
@@ -31,6 +31,7 @@ def test_empty_input() -> None:
     assert crc16_x25(b"") == 0x0000
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=300))
 def test_matches_bitwise_definition(data: bytes) -> None:
     assert crc16_x25(data) == _bitwise_x25(data)
