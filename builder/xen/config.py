@@ -674,6 +674,8 @@ DTB_MAGIC = b"\xd0\x0d\xfe\xed"
 
 
 def _kind_of(head: bytes) -> str:
+    if not head:
+        return "empty"
     if head[:4] == DTB_MAGIC:
         return "dtb"
     if head[:2] == b"\x1f\x8b":

@@ -243,6 +243,7 @@ def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
     make_cpio_gz(tmp_path / "rd.cpio.gz")
     (tmp_path / "virt.dtb").write_bytes(b"\xd0\x0d\xfe\xed" + bytes(60))
     (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "empty").write_bytes(b"")
     good = BASE + "DOM0_KERNEL=Image\nDOM0_RAMDISK=rd.cpio.gz\n"
     checked = check_files(load_config(cfg_file(tmp_path, good), env={}), tmp_path)
     assert checked.kinds == {"xen": "arm64-image", "Image": "arm64-image",
@@ -252,6 +253,8 @@ def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
         ("DOM0_KERNEL=Image\nDOM0_RAMDISK=Image\n", "DOM0_RAMDISK", "expected a cpio"),
         ("DOM0_KERNEL=rd.cpio.gz\n", "DOM0_KERNEL", "expected a kernel"),
         ("DOM0_KERNEL=virt.dtb\n", "DOM0_KERNEL", "expected a kernel"),
+        ("DOM0_KERNEL=empty\n", "DOM0_KERNEL", "is empty, expected a kernel"),
+        ("XEN=empty\nDOM0_KERNEL=Image\n", "XEN", "is empty, expected a kernel"),
         ("DOM0_KERNEL=Image\nNUM_DOMUS=1\nDOMU_KERNEL[0]=Image\n"
          "DOMU_PASSTHROUGH_DTB[0]=Image\n", "DOMU_PASSTHROUGH_DTB[0]", "device tree"),
         ("DOM0_KERNEL=.\n", "DOM0_KERNEL", "not a regular file"),
