@@ -58,8 +58,13 @@ def run_tool(argv: Sequence[str], *, env: dict[str, str], path: Path | None = No
 
 
 def _blank(image: Path, size_bytes: int) -> None:
-    with open(image, "wb") as fh:
-        fh.truncate(size_bytes)
+    try:
+        with open(image, "wb") as fh:
+            fh.truncate(size_bytes)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "past the largest file size"
+        raise InputError(f"cannot make a filesystem image this large ({reason})",
+                         path=image, field="size", value=size_bytes) from exc
 
 
 def _fat_width(image: Path) -> int:

@@ -43,7 +43,7 @@ from builder.disk.archive import add_file, extract_archive
 from builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
 from builder.disk.plan import MIB, boot_partition_bytes, plan_partitions, rootfs_partition_bytes
 from builder.disk.xlcfg import partition_device, render_xl
-from builder.errors import InputError
+from builder.errors import InputError, OverflowError_
 from builder.fileio import atomic_output
 from builder.formats import partitions as pt
 from builder.report import size_text, table
@@ -245,6 +245,22 @@ def _build_filesystems(inputs: DiskInputs, work: Path, *, seed: str, epoch: int,
             raise
 
 
+def _check_dos_capacity(inputs: DiskInputs, *, slack_mib: int, pow2: bool) -> None:
+    """Refuse, before any filesystem is built, a DOS disk whose smallest possible size
+    (empty rootfs archives, so only the slack) is already past what the label can describe.
+    """
+    if inputs.scheme is not pt.Scheme.DOS:
+        return
+    sizes = [boot_partition_bytes(inputs.boot_bytes)]
+    sizes += [rootfs_partition_bytes(0, slack_mib)] * len(inputs.rootfs)
+    _, sectors = plan_partitions(sizes, pow2=pow2)
+    if sectors > 0xFFFFFFFF:  # 32-bit sector counts in the MBR: 2 TiB
+        raise OverflowError_(
+            f"every rootfs partition gets this slack: the disk would be over the 2 TiB a DOS "
+            f"label can describe ({len(inputs.rootfs)} rootfs); use a smaller -s or GPT=y",
+            field="-s", value=slack_mib)
+
+
 @contextlib.contextmanager
 def _workdir(parent: Path | None) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=".disk_image.", dir=parent))
@@ -257,17 +273,18 @@ def _workdir(parent: Path | None) -> Iterator[Path]:
 def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
                slack_mib: int = DEFAULT_SLACK_MIB, pow2: bool = False, prefix: str = "",
                load_cmd: str | None = None, workdir: Path | None = None,
-               epoch: int = DEFAULT_EPOCH) -> DiskLayout:
+               epoch: int = DEFAULT_EPOCH, json_path: Path | None = None) -> DiskLayout:
     """Build the disk image ``output`` from ``cfg`` (files under ``root``) and return its layout.
 
     ``slack_mib`` is ``-s``, ``pow2`` is ``-a``, ``prefix`` is ``-p``, ``load_cmd`` is
     ``-t`` (aliases already applied), ``workdir`` is ``-w`` (a private temporary directory
-    is made inside it and removed afterwards), ``epoch`` is ``SOURCE_DATE_EPOCH``.
+    is made inside it and removed afterwards), ``epoch`` is ``SOURCE_DATE_EPOCH``,
+    ``json_path`` (``--json``) receives the layout, committed together with the image.
     The same inputs always give the same bytes. Raises :class:`InputError`/
     :class:`ConfigError`/:class:`~builder.errors.FormatError` for bad inputs,
     :class:`LayoutError` when the table cannot hold the partitions, and
     :class:`~builder.errors.ToolError` when a filesystem tool fails; on any error no file
-    is left at ``output``.
+    is left at ``output`` or ``json_path``.
     """
     if slack_mib <= 0:
         raise InputError("slack must be a positive number of MiB", field="-s", value=slack_mib)
@@ -287,6 +304,14 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     if output.exists() and any(_same_file(output, src) for src in sources):
         raise InputError("output would overwrite one of the inputs", field="-o",
                          value=str(output))
+    if json_path is not None:
+        if json_path.resolve() == output.resolve():
+            raise InputError("the layout JSON and the image (-o) are the same file",
+                             field="--json", value=str(json_path))
+        if json_path.exists() and any(_same_file(json_path, src) for src in sources):
+            raise InputError("output would overwrite one of the inputs", field="--json",
+                             value=str(json_path))
+    _check_dos_capacity(inputs, slack_mib=slack_mib, pow2=pow2)
     with _workdir(workdir if workdir is not None else output_dir) as work:
         built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib)
         logical = scheme is pt.Scheme.DOS and len(built) > pt.MBR_MAX_PRIMARY
@@ -306,23 +331,21 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
                   for p, b in zip(parts, built, strict=True)),
             disk_id=pt.derive_disk_id(seed), disk_guid=pt.derive_guid(f"{seed}:disk"))
         writes = pt.table_writes(table_)
-        with atomic_output(output) as out:
-            fd = out.fileno()
-            os.ftruncate(fd, disk_sectors * SECTOR)
-            for offset, data in writes:
-                os.pwrite(fd, data, offset)
-            for part, b in zip(parts, built, strict=True):
-                splice(b.image, fd, part.offset)
-                b.image.unlink()
-    disk_id = (str(table_.disk_guid) if scheme is pt.Scheme.GPT
-               else f"0x{table_.disk_id:08x}")
-    xl_names = tuple(d.file_name for d in inputs.xl) if cfg.dom0_rootfs is not None else ()
-    return DiskLayout(str(output), scheme.value, disk_sectors * SECTOR, disk_id, tuple(parts),
-                      xl_names, inputs.warnings)
-
-
-def write_layout_json(layout: DiskLayout, path: Path) -> None:
-    """Write the layout as JSON to ``path`` (atomically)."""
-    from builder.fileio import atomic_write
-
-    atomic_write(path, json.dumps(layout.to_json(), indent=2) + "\n")
+        disk_id = (str(table_.disk_guid) if scheme is pt.Scheme.GPT
+                   else f"0x{table_.disk_id:08x}")
+        xl_names = tuple(d.file_name for d in inputs.xl) if cfg.dom0_rootfs is not None else ()
+        layout = DiskLayout(str(output), scheme.value, disk_sectors * SECTOR, disk_id,
+                            tuple(parts), xl_names, inputs.warnings)
+        # The JSON waits as a temporary file and is renamed only after the image was.
+        with OutputSet() as extra:
+            if json_path is not None:
+                extra.write(json_path, json.dumps(layout.to_json(), indent=2) + "\n")
+            with atomic_output(output) as out:
+                fd = out.fileno()
+                os.ftruncate(fd, disk_sectors * SECTOR)
+                for offset, data in writes:
+                    os.pwrite(fd, data, offset)
+                for part, b in zip(parts, built, strict=True):
+                    splice(b.image, fd, part.offset)
+                    b.image.unlink()
+    return layout

@@ -12,7 +12,7 @@ from disk_testutil import debugfs, ext4_read, fat_read, run
 
 from builder.disk import fs
 from builder.disk.archive import extract_archive
-from builder.errors import ToolError
+from builder.errors import InputError, ToolError
 from builder.formats.cpio import CpioEntry, Kind, write_newc
 
 MIB = 1 << 20
@@ -135,3 +135,15 @@ def test_ext4_too_small_is_a_tool_error(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="mke2fs"):
         fs.make_ext4(tmp_path / "s.img", 2 * MIB, tree, label="x", fs_uuid=uuid.uuid4(),
                      epoch=EPOCH)
+
+
+def test_ext4_larger_than_any_file_is_an_input_error(tmp_path: Path) -> None:
+    stage = tmp_path / "s"
+    stage.mkdir()
+    (tmp_path / "small.cpio").write_bytes(
+        write_newc([CpioEntry("a", Kind.FILE, data=b"a")]))
+    tree = extract_archive(tmp_path / "small.cpio", stage)
+    with pytest.raises(InputError) as err:
+        fs.make_ext4(tmp_path / "huge.img", 1 << 63, tree, label="x", fs_uuid=uuid.uuid4(),
+                     epoch=EPOCH)
+    assert "huge.img" in str(err.value) and str(1 << 63) in str(err.value)

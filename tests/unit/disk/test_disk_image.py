@@ -249,6 +249,17 @@ def test_bad_slack_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "-s" in capsys.readouterr().err
 
 
+def test_slack_past_a_dos_label_is_refused_before_building(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _inputs(tmp_path / "in")
+    slack = 1 << 20  # 1 TiB per rootfs partition, two of them: over the DOS label's 2 TiB
+    assert main(["-c", str(cfg), "-d", str(tmp_path / "in"), "-o", str(tmp_path / "x.img"),
+                 "-w", str(tmp_path), "-s", str(slack)]) == 2
+    err = capsys.readouterr().err
+    assert f"-s={slack:#x} ({slack})" in err and "DOS" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_sizes_follow_the_reference() -> None:
     # The reference's trace (spec section 5): 3 MiB extracted -> 4 MiB, x2 = 8, + 128 = 136.
     assert rootfs_partition_bytes(3 * MIB, 128) == 136 * MIB
