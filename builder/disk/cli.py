@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.cliutil import HelpFormatter, parse_int, run_main
-from builder.disk.image import DEFAULT_EPOCH, DEFAULT_SLACK_MIB, build_disk, write_layout_json
+from builder.disk.image import DEFAULT_EPOCH, DEFAULT_SLACK_MIB, build_disk
 from builder.errors import InputError
 from builder.xen.config import load_config, resolve_load_cmd
 
@@ -76,11 +76,9 @@ def run(args: argparse.Namespace) -> int:
     layout = build_disk(cfg, root, Path(args.output), slack_mib=slack, pow2=args.pow2,
                         prefix=args.prefix, load_cmd=load_cmd,
                         workdir=Path(args.workdir) if args.workdir else None,
-                        epoch=_epoch())
+                        epoch=_epoch(), json_path=Path(args.json) if args.json else None)
     for warning in cfg.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.json:
-        write_layout_json(layout, Path(args.json))
     if not args.quiet:
         sys.stdout.write(layout.report())
     return 0

@@ -44,7 +44,7 @@ from builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
 from builder.disk.plan import MIB, boot_partition_bytes, plan_partitions, rootfs_partition_bytes
 from builder.disk.xlcfg import partition_device, render_xl
 from builder.errors import InputError, OverflowError_
-from builder.fileio import atomic_output
+from builder.fileio import OutputSet, atomic_output
 from builder.formats import partitions as pt
 from builder.report import size_text, table
 from builder.xen.config import ImageBuilderConfig

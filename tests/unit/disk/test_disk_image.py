@@ -318,6 +318,30 @@ def test_output_never_overwrites_an_input(tmp_path: Path,
     assert kernel.read_bytes() == before
 
 
+def test_layout_json_never_overwrites_an_input_or_the_image(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool(*TOOLS)
+    cfg = _inputs(tmp_path / "in")
+    before = cfg.read_bytes()
+    base = ["-c", str(cfg), "-d", str(tmp_path / "in"), "-s", "8", "-q"]
+    image = tmp_path / "disk.img"
+    assert main([*base, "-o", str(image), "--json", str(cfg)]) == 2
+    assert "--json" in capsys.readouterr().err
+    assert cfg.read_bytes() == before
+    assert main([*base, "-o", str(image), "--json", str(image)]) == 2
+    assert "--json" in capsys.readouterr().err
+    _no_leftovers(tmp_path)
+
+
+def test_layout_json_that_cannot_be_written_leaves_no_image(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_tool(*TOOLS)
+    code, image = _build(tmp_path, "--json", str(tmp_path / "missing" / "layout.json"))
+    assert code == 2 and "missing" in capsys.readouterr().err
+    assert not image.exists()
+    _no_leftovers(tmp_path)
+
+
 def test_work_dir_is_used_and_cleaned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     require_tool(*TOOLS)
     work = tmp_path / "work"
