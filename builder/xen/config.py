@@ -314,7 +314,8 @@ class _Vars:
         v = self.raw(name, key)
         return v if v else None
 
-    def integer(self, name: str, key: str = "0", *, minimum: int = 0) -> int | None:
+    def integer(self, name: str, key: str = "0", *, minimum: int = 0,
+                maximum: int | None = None) -> int | None:
         v = self.text(name, key)
         if v is None:
             return None
@@ -323,6 +324,8 @@ class _Vars:
             raise self.err(name, key, v, "not a number (use 0x.., or decimal)")
         if n < minimum:
             raise self.err(name, key, v, f"must be at least {minimum}")
+        if maximum is not None and n > maximum:
+            raise self.err(name, key, v, f"must be at most {maximum} (one 32-bit DT cell)")
         return n
 
     def flag(self, name: str, key: str = "0") -> bool:
@@ -380,10 +383,19 @@ def parse_number(text: str) -> int | None:
     return None
 
 
+#: The largest value one 32-bit device-tree cell holds.
+CELL_MAX = 0xFFFFFFFF
+#: A shared-memory id is also part of a node name (``shared-mem-ID``): node-name characters.
+_SHM_ID = re.compile(r"[A-Za-z0-9,._+-]+")
+#: Characters that would end or break a U-Boot script line (all C0 controls but TAB, DEL).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _domu(v: _Vars, i: int, has_dom0: bool) -> tuple[DomU, list[str]]:
     k = str(i)
     static_mem = v.regions("DOMU_STATIC_MEM", k)
-    mem = v.integer("DOMU_MEM", k) or DEFAULT_DOMU_MEM_MB
+    # memory = <0 KiB>: the KiB count is one cell
+    mem = v.integer("DOMU_MEM", k, minimum=1, maximum=CELL_MAX // 1024) or DEFAULT_DOMU_MEM_MB
     warnings: list[str] = []
     if static_mem:
         total_mb = sum(r.size for r in static_mem) >> 20
@@ -418,6 +430,13 @@ def _domu(v: _Vars, i: int, has_dom0: bool) -> tuple[DomU, list[str]]:
                 v.raw("DOMU_SHARED_MEM", k),
                 "expected 'SHM-ID [HOST_ADDR] GUEST_ADDR SIZE'",
             )
+        if not _SHM_ID.fullmatch(words[0]):
+            raise v.err(
+                "DOMU_SHARED_MEM",
+                k,
+                v.raw("DOMU_SHARED_MEM", k),
+                f"SHM-ID {words[0]!r} names a DT node: use letters, digits and , . _ + -",
+            )
         vals = [n for n in nums if n is not None]
         host = vals[0] if len(vals) == 3 else None
         shared.append(SharedMem(words[0], host, vals[-2], vals[-1]))
@@ -432,12 +451,14 @@ def _domu(v: _Vars, i: int, has_dom0: bool) -> tuple[DomU, list[str]]:
     caps = v.text("DOMU_CAPS", k)
     if caps is not None:
         words = [c.strip() for c in caps.replace("|", " ").split()]
-        if not all(c in ("control", "hardware", "xenstore", "dom0") or c.isdigit() for c in words):
-            raise v.err("DOMU_CAPS", k, caps, "expected control|hardware|xenstore|dom0 or a number")
+        if not all(c in ("control", "hardware", "xenstore", "dom0")
+                   or (c.isdigit() and int(c) <= CELL_MAX) for c in words):
+            raise v.err("DOMU_CAPS", k, caps,
+                        "expected control|hardware|xenstore|dom0 or a 32-bit number")
     pt = v.text("DOMU_PASSTHROUGH", k)
     if pt is not None and pt not in ("enabled", "disabled"):
         raise v.err("DOMU_PASSTHROUGH", k, pt, "expected enabled or disabled")
-    vcpus = v.integer("DOMU_VCPUS", k, minimum=1) or 1
+    vcpus = v.integer("DOMU_VCPUS", k, minimum=1, maximum=CELL_MAX) or 1
     for vcpu, _cpus in affinity:
         if vcpu >= vcpus:
             raise v.err("DOMU_VCPU_HARD_AFFINITY", f"{i},{vcpu}", vcpu,
@@ -466,8 +487,8 @@ def _domu(v: _Vars, i: int, has_dom0: bool) -> tuple[DomU, list[str]]:
         shared_mem=tuple(shared),
         capabilities=caps,
         vcpu_affinity=tuple(sorted(affinity)),
-        nr_spis=v.integer("DOMU_NR_SPIS", k),
-        p2m_mem_mb=v.integer("DOMU_P2M_MEM_MB", k),
+        nr_spis=v.integer("DOMU_NR_SPIS", k, maximum=CELL_MAX),
+        p2m_mem_mb=v.integer("DOMU_P2M_MEM_MB", k, maximum=CELL_MAX),
         passthrough=pt,
         name=v.text("DOMU_NAME", k),
     )
@@ -498,10 +519,18 @@ def build_config(sv: ShellVars) -> ImageBuilderConfig:
     Raises :class:`ConfigError` naming the variable, its line and value for malformed
     numbers and lists, a bad ``BOOT_CMD``, a booted domU without kernel, XEN_CMD given
     together with DOM0_MEM/DOM0_VCPUS, PASSTHROUGH_DTS_REPO with a DOMU_PASSTHROUGH_DTB for
-    the same domU, and cpupool indexes that do not exist.
+    the same domU, cpupool indexes that do not exist, numbers too large for their 32-bit DT
+    cell, and control characters (a line break) in any ImageBuilder variable.
     """
     v = _Vars(sv)
     warnings = _unknown_warnings(sv)
+    for name, keys in sv.values.items():
+        for key, value in keys.items():
+            control = _CONTROL.search(value) if name in KNOWN else None
+            if control is not None:
+                raise v.err(name, key, value,
+                            f"contains control character {control.group()!r}: a line break would "
+                            "end the U-Boot command and run the rest as a new one")
     for name, keys in sv.values.items():
         if name in SCALARS and set(keys) != {"0"}:
             bad = sorted(set(keys) - {"0"})[0]

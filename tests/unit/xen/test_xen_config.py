@@ -226,6 +226,49 @@ def test_rejected_combinations(tmp_path: Path, extra: str, field: str, message: 
     assert err.value.path == str(tmp_path / "config")
 
 
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_MEM[0]=0\n", "DOMU_MEM[0]", "at least 1"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_MEM[0]=4194304\n", "DOMU_MEM[0]", "at most"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_VCPUS[0]=0x100000000\n", "DOMU_VCPUS[0]",
+         "at most"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_NR_SPIS[0]=99999999999\n", "DOMU_NR_SPIS[0]",
+         "at most"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_P2M_MEM_MB[0]=0x100000000\n",
+         "DOMU_P2M_MEM_MB[0]", "at most"),
+        ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_CAPS[0]="control|4294967296"\n', "DOMU_CAPS[0]",
+         "32-bit"),
+        ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_SHARED_MEM[0]="a;reset 0x60000000 0x1000"\n',
+         "DOMU_SHARED_MEM[0]", "SHM-ID"),
+        ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_SHARED_MEM[0]="a/b 0x60000000 0x1000"\n',
+         "DOMU_SHARED_MEM[0]", "SHM-ID"),
+        ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_CMD[0]="console=hvc0\nreset"\n', "DOMU_CMD[0]",
+         "control character"),
+        ('XEN_CMD="console=dtuart\rreset"\n', "XEN_CMD", "control character"),
+    ],
+)
+def test_values_the_script_cannot_carry(tmp_path: Path, extra: str, field: str,
+                                        message: str) -> None:
+    """Values that would be truncated in a 32-bit cell, or would split a U-Boot command
+    (``fdt mknod ... shared-mem-a;reset`` runs ``reset``), are errors naming the variable."""
+    path = cfg_file(tmp_path, BASE + extra)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(path, env={})
+    assert err.value.field == field
+    assert f"{path}:" in str(err.value)
+
+
+def test_values_at_the_cell_limits_are_accepted(tmp_path: Path) -> None:
+    extra = ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_MEM[0]=4194303\n"
+             "DOMU_NR_SPIS[0]=0xFFFFFFFF\nDOMU_SHARED_MEM[0]=\"my-shm_0.a 0x60000000 0x1000\"\n"
+             'DOMU_CMD[0]="console=hvc0\tquiet"\nUNRELATED="multi\nline"\n')
+    cfg = load_config(cfg_file(tmp_path, BASE + extra), env={})
+    d = cfg.domus[0]
+    assert (d.mem_mb, d.nr_spis, d.shared_mem[0].shm_id) == (4194303, 0xFFFFFFFF, "my-shm_0.a")
+    assert d.cmd == "console=hvc0\tquiet"
+
+
 def test_overrides(tmp_path: Path) -> None:
     cfg = load_config(cfg_file(tmp_path, BASE), env={})
     out = with_overrides(cfg, load_cmd="sd", output="out/b", fit=True, key="keys/dev")
