@@ -9,25 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from crc_model import crc16_x25_model as crc16_x25
 
 from harness.errors import BadPattern
 from harness.xous_boot import boot_args, build_example
 
 pytestmark = pytest.mark.e2e
-
-
-def crc16_x25(data: bytes) -> int:
-    """CRC-16/X-25 written from its definition (reflected 0x1021, init/xorout 0xffff)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
-
-
-def test_crc_helper_check_value() -> None:
-    assert crc16_x25(b"123456789") == 0x906E
 
 
 def tags(data: bytes) -> list[tuple[str, int, int]]:
