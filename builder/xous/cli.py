@@ -105,8 +105,9 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
     memory = memory_from_args(args)
     inits = [("IniE", p) for p in args.init] + [("IniF", p) for p in args.inif]
+    sources = [s for s in (args.csv, args.svd, *args.extra_svd) if s]
     layout = build_image(args.output, args.kernel, inits, memory, debug=args.debug,
-                         layout=args.layout, map_path=args.map)
+                         layout=args.layout, map_path=args.map, sources=sources)
     for warning in layout.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if not args.quiet:

@@ -341,17 +341,22 @@ def build_image(
     debug: bool = False,
     layout: str = "aligned",
     map_path: str | Path | None = None,
+    sources: Sequence[str | Path] = (),
 ) -> XousLayout:
     """Read the ELFs, plan the image and write it atomically to ``output``.
 
     ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. With ``map_path``
-    the layout JSON is written there too (both files appear, or neither). Returns the
-    layout of what was written. On any error nothing is written (an existing ``output``
-    is left untouched) and the project's error is raised; the inputs are only read.
+    the layout JSON is written there too (both files appear, or neither). ``sources`` are
+    the other files read (the memory descriptions): no output may replace them either.
+    Returns the layout of what was written. On any error nothing is written (an existing
+    ``output`` is left untouched) and the project's error is raised; the inputs are only read.
     """
     out_path = Path(output)
-    inputs = [Path(kernel), *(Path(p) for _, p in inits)]
+    inputs = [Path(kernel), *(Path(p) for _, p in inits), *(Path(s) for s in sources)]
     outputs = [out_path] + ([Path(map_path)] if map_path is not None else [])
+    if map_path is not None and Path(map_path).resolve() == out_path.resolve():
+        raise InputError("the layout map and the image are the same file", field="--map",
+                         value=str(map_path))
     for o in outputs:
         for p in inputs:
             if o.exists() and p.exists() and o.resolve() == p.resolve():

@@ -216,3 +216,31 @@ def test_map_failure_leaves_no_image(elfs: dict[str, Path], tmp_path: Path,
     assert "no-such-dir" in line
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.bin")]
+
+
+def test_output_never_replaces_a_memory_description(elfs: dict[str, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "csr.csv"
+    csv.write_bytes(Path(CSV).read_bytes())
+    svd, extra = tmp_path / "soc.svd", tmp_path / "extra.svd"
+    svd.write_bytes(Path(SVD).read_bytes())
+    extra.write_text("<device><vendorExtensions><memoryRegions/></vendorExtensions></device>\n")
+    before = _hashes(csv, svd, extra)
+    base = ["-k", str(elfs["kernel"]), "-i", str(elfs["init"])]
+    for argv in ([str(csv), *base, "-c", str(csv)],
+                 [str(tmp_path / "o.bin"), *base, "-c", str(csv), "--map", str(csv)],
+                 [str(svd), *base, "-s", str(svd)],
+                 [str(extra), *base, "-s", str(svd), "--extra-svd", str(extra)]):
+        line = _bad_run(argv, capsys)
+        assert "one of the inputs" in line
+    assert _hashes(csv, svd, extra) == before
+    assert not (tmp_path / "o.bin").exists()
+
+
+def test_map_and_image_cannot_be_the_same_file(elfs: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.bin"
+    line = _bad_run([str(out), "-k", str(elfs["kernel"]), "-i", str(elfs["init"]), "-c", CSV,
+                     "--map", str(out)], capsys)
+    assert "--map" in line
+    assert not out.exists()
