@@ -723,6 +723,8 @@ def _kind_of(head: bytes) -> str:
         return "elf"
     if head[:2] == b"MZ":
         return "pe"
+    if all(0x20 <= b < 0x7F or b in b"\t\n\r" for b in head) and any(b in b" \t\n" for b in head):
+        return "text"  # printable with blanks or line breaks: a script, a config, a README
     return "data"
 
 

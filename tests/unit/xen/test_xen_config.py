@@ -296,6 +296,8 @@ def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
         ("DOM0_KERNEL=Image\nDOM0_RAMDISK=Image\n", "DOM0_RAMDISK", "expected a cpio"),
         ("DOM0_KERNEL=rd.cpio.gz\n", "DOM0_KERNEL", "expected a kernel"),
         ("DOM0_KERNEL=virt.dtb\n", "DOM0_KERNEL", "expected a kernel"),
+        ("DOM0_KERNEL=notes.txt\n", "DOM0_KERNEL", "is text, expected a kernel"),
+        ("XEN=notes.txt\nDOM0_KERNEL=Image\n", "XEN", "is text, expected a kernel"),
         ("DOM0_KERNEL=empty\n", "DOM0_KERNEL", "is empty, expected a kernel"),
         ("XEN=empty\nDOM0_KERNEL=Image\n", "XEN", "is empty, expected a kernel"),
         ("DOM0_KERNEL=Image\nNUM_DOMUS=1\nDOMU_KERNEL[0]=Image\n"
