@@ -269,6 +269,21 @@ def test_values_at_the_cell_limits_are_accepted(tmp_path: Path) -> None:
     assert d.cmd == "console=hvc0\tquiet"
 
 
+def test_default_xen_cmd_with_colours_and_viommu(tmp_path: Path) -> None:
+    # spec: "console=dtuart dtuart=serial0 dom0_mem=<DOM0_MEM>M dom0_max_vcpus=<DOM0_VCPUS>
+    # bootscrub=0 vwfi=native sched=null <xc> <dc> <vi>" (we drop the empty parts' spaces)
+    extra = ('DOM0_KERNEL=Image\nDOM0_MEM=1024\nDOM0_VCPUS=2\nXEN_COLORS="0-3"\n'
+             'DOM0_COLORS="4-7"\nDOM0_VIOMMU=1\n')
+    cfg = load_config(cfg_file(tmp_path, BASE + extra), env={})
+    assert cfg.xen_cmd == ("console=dtuart dtuart=serial0 dom0_mem=1024M dom0_max_vcpus=2 "
+                           "bootscrub=0 vwfi=native sched=null xen_colors=0-3 dom0_colors=4-7 "
+                           "dom0_viommu=1")
+    assert not cfg.xen_cmd_given
+    with pytest.raises(ConfigError, match="colour range") as err:
+        load_config(cfg_file(tmp_path, BASE + 'XEN_COLORS="7-3"\n'), env={})
+    assert err.value.field == "XEN_COLORS"
+
+
 def test_overrides(tmp_path: Path) -> None:
     cfg = load_config(cfg_file(tmp_path, BASE), env={})
     out = with_overrides(cfg, load_cmd="sd", output="out/b", fit=True, key="keys/dev")
