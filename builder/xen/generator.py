@@ -234,7 +234,7 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     timestamp = uimage.build_timestamp(opts.env)
 
     outputs: dict[str, bytes] = dict(extra_outputs)
-    outputs[cfg.uboot_source] = source.encode()
+    _add_output(outputs, cfg, cfg.uboot_source, source.encode())
     if xen_file is not None and xen_file != cfg.xen:
         xm = layout.find("xen")
         assert xm is not None and cfg.xen is not None
@@ -249,7 +249,9 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     if fit:
         assert cfg.fit is not None and layout.fit_addr is not None
         its_name = (cfg.fit[: -len(".fit")] if cfg.fit.endswith(".fit") else cfg.fit) + ".its"
-        outputs.update(_build_fit(cfg, layout, root, its_name, outputs, opts, timestamp))
+        for name, data in _build_fit(cfg, layout, root, its_name, outputs, opts,
+                                     timestamp).items():
+            _add_output(outputs, cfg, name, data)
         hints = [
             f"Generated FIT {cfg.fit} with script {cfg.uboot_source}, to be loaded at or "
             f"after address 0x{layout.fit_addr:x}:",
@@ -257,9 +259,9 @@ def generate(cfg: ImageBuilderConfig, root: Path,
             f"source 0x{layout.fit_addr:x}:boot_scr",
         ]
     else:
-        outputs[cfg.uboot_script] = uimage.script_image(source.encode(),
-                                                        addr=layout.script_addr,
-                                                        timestamp=timestamp)
+        _add_output(outputs, cfg, cfg.uboot_script,
+                    uimage.script_image(source.encode(), addr=layout.script_addr,
+                                        timestamp=timestamp))
         hints = [
             f"Generated uboot script {cfg.uboot_script}, to be loaded at address "
             f"0x{layout.script_addr:X}:",
@@ -278,6 +280,16 @@ def generate(cfg: ImageBuilderConfig, root: Path,
                           tuple(notes), tuple(warnings))
 
 
+def _add_output(outputs: dict[str, bytes], cfg: ImageBuilderConfig, name: str | None,
+                data: bytes) -> None:
+    """Add output ``name``; two outputs under one name would silently lose one of them."""
+    assert name is not None
+    if name in outputs:
+        raise ConfigError("two outputs would be the same file: choose different names",
+                          path=cfg.path, field="output", value=name)
+    outputs[name] = data
+
+
 def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Mapping[str, int],
                                outputs: Mapping[str, bytes], map_file: Path | None) -> None:
     """Raise :class:`ConfigError` if an output would replace an input (the config, a file it
@@ -292,10 +304,15 @@ def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Mapp
     targets = [(rel, root / rel) for rel in outputs if rel != cfg.fit_enc_ub_dtb]
     if map_file is not None:
         targets.append((str(map_file), map_file))
+    seen: set[Path] = set()
     for rel, path in targets:
         if key(path) in taken:
             raise ConfigError("an output would overwrite an input file: choose another name",
                               path=cfg.path, field="output", value=rel)
+        if key(path) in seen:
+            raise ConfigError("two outputs would be the same file: choose different names",
+                              path=cfg.path, field="output", value=rel)
+        seen.add(key(path))
 
 
 def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name: str,

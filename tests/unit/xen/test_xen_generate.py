@@ -426,6 +426,22 @@ def test_outputs_never_overwrite_inputs(work: Path, gen: Gen, extra: str) -> Non
     assert {k: v for k, v in after.items() if k != "config"} == before
 
 
+@pytest.mark.parametrize(("extra", "map_name"), [
+    ("UBOOT_SOURCE=boot.scr\n", None),  # the script's source and its uImage in one file
+    ("", "boot.source"),
+    ("", "boot.scr"),
+])
+def test_two_outputs_never_share_a_file(work: Path, gen: Gen, extra: str,
+                                        map_name: str | None) -> None:
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    kw = {"map_file": work / map_name} if map_name else {}
+    with pytest.raises(ConfigError, match="same file") as info:
+        gen(DOM0 + extra, **kw)
+    assert str(info.value.value).endswith(map_name or "boot.scr")
+    after = {p.name: p.read_bytes() for p in work.iterdir()}
+    assert {k: v for k, v in after.items() if k != "config"} == before
+
+
 def test_xsm_policy_module(work: Path, gen: Gen) -> None:
     (work / "policy.bin").write_bytes(b"\x8c\xff\x7c\xf9" + bytes(5000))
     res = gen(DOM0 + "XEN_POLICY=policy.bin\n")
