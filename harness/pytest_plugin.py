@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.errors import ConfigError
 from harness.boards import Board
 from harness.console import DEFAULT_TAIL_LINES
 from harness.deadline import MULTIPLIER_ENV, parse_multiplier
@@ -51,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         parse_multiplier(str(value), field="--timeout-multiplier")
-    except Exception as exc:  # a usage error: report it the way pytest reports bad options
+    except ConfigError as exc:  # a usage error: report it the way pytest reports bad options
         raise pytest.UsageError(str(exc)) from None
     config.stash[_OLD_ENV_KEY] = os.environ.get(MULTIPLIER_ENV)
     os.environ[MULTIPLIER_ENV] = str(value)
