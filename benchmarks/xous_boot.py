@@ -10,9 +10,9 @@ For 1 and 8 init programs it builds the example args.bin, then measures (median 
   stdout on a pseudo-terminal read to the end (what a person typing it sees);
 and prints the harness's overhead against both (target: under 10 %). Runs are interleaved;
 each figure is shown as best-of-N (the intrinsic cost, robust on a busy machine) and as the
-median. The harness's console
-is a pseudo-terminal too, and QEMU writes the guest's UART one character at a time, which
-costs more on a terminal than on a pipe: compare the two hand-run columns.
+median. The harness reads the console through a pipe (harness/machine.py), so "by hand
+(pipe)" is the like-for-like comparison; QEMU writes the guest's UART one character at a
+time, which costs more on a terminal than on a pipe: compare the two hand-run columns.
 
 Usage: python benchmarks/xous_boot.py [--runs N]
 """
