@@ -40,6 +40,9 @@ def _expected_layout(args: argparse.Namespace, out: Any) -> XousLayout | None:
             raise InputError(f"cannot read the layout map: {exc.strerror}", path=path) from exc
         except json.JSONDecodeError as exc:
             raise FormatError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                              path=path) from exc
         try:
             return XousLayout.from_json(data)
         except FormatError as exc:

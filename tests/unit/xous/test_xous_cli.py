@@ -244,3 +244,14 @@ def test_map_and_image_cannot_be_the_same_file(elfs: dict[str, Path], tmp_path: 
                      "--map", str(out)], capsys)
     assert "--map" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe{}", b"{not json", b"[]\n"])
+def test_boot_with_a_broken_map_is_exit_2_before_any_boot(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    # the map is read before anything boots: the missing args.bin is never reached
+    assert bootproof_main(["xous", "boot", str(tmp_path / "none.bin"), "--map", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.json" in err[0] and "Traceback" not in err[0]
