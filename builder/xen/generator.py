@@ -332,6 +332,11 @@ def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name:
             raise InputError("expected KEYDIR/HINT", field="-k", value=cfg.fit_enc_key_dir)
         signing = fitfmt.Signing(hint)
         keydir = keydir or "."
+        key = root / keydir / f"{hint}.key"
+        if not key.is_file():
+            # mkimage 2023.01 only prints "Failed to sign" and still exits 0
+            raise InputError("no private key to sign the FIT with", path=key, field="-k",
+                             value=cfg.fit_enc_key_dir)
 
     def images(resolve: dict[str, str]) -> list[fitfmt.FitImage]:
         out = []

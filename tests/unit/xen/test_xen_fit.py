@@ -10,18 +10,25 @@ import pytest
 from conftest import require_tool
 from xen_testlib import (
     DOM0,
+    EPOCH,
+    HEAD,
     TWO_DOMUS,
     Gen,
+    dtc_compile,
     fdt_children,
     fdtget,
     fdtget_cells,
     fdtget_strings,
     gen,
     host_dtb,
+    make_cpio_gz,
+    make_image,
     work,
 )
 
-from builder.errors import LayoutError
+from builder.errors import InputError, LayoutError
+from builder.xen.config import load_config, with_overrides
+from builder.xen.generator import GenerateOptions, generate
 
 __all__ = ["gen", "host_dtb", "work"]
 
@@ -96,3 +103,30 @@ def test_signed_fit(work: Path, gen: Gen) -> None:
     ub = work / "u-boot.dtb"
     assert fdtget_strings(ub, "/signature/key-dev", "required") == ["image"]
     assert fdtget_strings(ub, "/signature/key-dev", "algo") == ["sha1,rsa2048"]
+
+
+@pytest.fixture
+def plain_board(tmp_path: Path) -> Path:
+    """A -d directory with a small board DTB compiled by dtc (no QEMU needed)."""
+    (tmp_path / "board.dts").write_text(
+        '/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>; compatible = "t,board";\n'
+        '  memory@40000000 { device_type = "memory"; reg = <0 0x40000000 0 0x40000000>; };\n'
+        "  chosen { }; };\n")
+    dtc_compile(tmp_path / "board.dts", tmp_path / "virt.dtb")
+    make_image(tmp_path / "xen", 0x20000)
+    make_image(tmp_path / "Image", 0x40000)
+    make_cpio_gz(tmp_path / "rootfs.cpio.gz")
+    return tmp_path
+
+
+def test_signing_without_the_key_is_an_error_and_writes_nothing(plain_board: Path) -> None:
+    # mkimage 2023.01 prints "Failed to sign" and exits 0: the FIT would go out unsigned
+    (plain_board / "keys").mkdir()
+    (plain_board / "config").write_text(HEAD + DOM0)
+    before = sorted(p.name for p in plain_board.iterdir())
+    cfg = with_overrides(load_config(plain_board / "config", env={}), output="boot", fit=True,
+                         key="keys/dev")
+    with pytest.raises(InputError) as err:
+        generate(cfg, plain_board, GenerateOptions(env=EPOCH))
+    assert err.value.field == "-k" and "keys/dev.key" in str(err.value)
+    assert sorted(p.name for p in plain_board.iterdir()) == before
