@@ -818,6 +818,8 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
         check(f"DOMU_PASSTHROUGH_DTB[{d.index}]", d.passthrough_dtb, ("dtb",), "a device tree blob")
     for n, ov in enumerate(cfg.dt_overlays):
         check(f"DT_OVERLAY[{n}]", ov, ("dtb",), "a device tree overlay blob")
+    # -u: mkimage -K writes the public key into it (a missing one was a traceback)
+    check("FIT_ENC_UB_DTB", cfg.fit_enc_ub_dtb, ("dtb",), "U-Boot's control device tree blob")
     if cfg.bitstream is not None:
         check("BITSTREAM", cfg.bitstream, ("data", "elf"), "an FPGA bitstream")
     if cfg.append_extra_cmds is not None:

@@ -318,6 +318,8 @@ def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
         ("DOM0_KERNEL=Image\nNUM_DOMUS=1\nDOMU_KERNEL[0]=Image\n"
          "DOMU_PASSTHROUGH_DTB[0]=Image\n", "DOMU_PASSTHROUGH_DTB[0]", "device tree"),
         ("DOM0_KERNEL=.\n", "DOM0_KERNEL", "not a regular file"),
+        ("FIT_ENC_UB_DTB=missing.dtb\n", "FIT_ENC_UB_DTB", "does not exist"),
+        ("FIT_ENC_UB_DTB=Image\n", "FIT_ENC_UB_DTB", "expected U-Boot's control device tree"),
         ('DOM0_KERNEL="my Image"\n', "DOM0_KERNEL", "cannot contain"),
         ("DOM0_KERNEL='Image;reset'\n", "DOM0_KERNEL", "cannot contain"),
     ]
