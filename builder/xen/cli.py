@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `uboot-script-gen ... | head`: the outputs are already written
+        return 0
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction

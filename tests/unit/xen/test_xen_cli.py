@@ -44,6 +44,16 @@ def test_unknown_option_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert 'Unknown option, see "uboot-script-gen -h"' in capsys.readouterr().err
 
 
+def test_closed_stdout_is_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder.xen.cli as cli
+
+    def reader_went_away(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_generate", reader_went_away)
+    assert main(["-c", "cfg", "-d", "."]) == 0
+
+
 def test_missing_arguments_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-d", "."]) == 1
     assert "-c CONFIG and -d DIR are required" in capsys.readouterr().err
