@@ -7,7 +7,6 @@ a machine-readable layout. No root needed. All logic lives in :mod:`builder.disk
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from builder.cliutil import HelpFormatter, parse_int, run_main
 from builder.disk.image import DEFAULT_EPOCH, DEFAULT_SLACK_MIB, build_disk
 from builder.errors import InputError
+from builder.reproducible import source_date_epoch
 from builder.xen.config import load_config, resolve_load_cmd
 
 DESCRIPTION = """\
@@ -55,16 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no layout report on stdout")
 
 
-def _epoch() -> int:
-    text = os.environ.get("SOURCE_DATE_EPOCH")
-    if text is None or text == "":
-        return DEFAULT_EPOCH
-    value = parse_int(text, field="SOURCE_DATE_EPOCH")
-    if value < 0:
-        raise InputError("must not be negative", field="SOURCE_DATE_EPOCH", value=text)
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the image described by parsed ``args``; print the report; return 0."""
     slack = parse_int(args.slack, field="-s")
@@ -76,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     layout = build_disk(cfg, root, Path(args.output), slack_mib=slack, pow2=args.pow2,
                         prefix=args.prefix, load_cmd=load_cmd,
                         workdir=Path(args.workdir) if args.workdir else None,
-                        epoch=_epoch(), json_path=Path(args.json) if args.json else None)
+                        epoch=source_date_epoch(default=DEFAULT_EPOCH),
+                        json_path=Path(args.json) if args.json else None)
     for warning in cfg.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:

@@ -8,17 +8,14 @@ Header (all fields big-endian)::
 
 A *script* image is a multi-file image with one file: the data is a table of big-endian
 u32 lengths ended by a zero word, then the script text (unpadded, as mkimage writes it).
-The timestamp is ``SOURCE_DATE_EPOCH`` when set, as mkimage does, so outputs are
-reproducible.
+The caller passes the timestamp (``builder.reproducible.source_date_epoch``, as mkimage
+reads ``SOURCE_DATE_EPOCH``), so outputs are reproducible.
 """
 
 from __future__ import annotations
 
-import os
 import struct
-import time
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from builder.errors import FormatError, InputError
@@ -46,18 +43,6 @@ class UImage:
     compression: int
     name: str
     data: bytes
-
-
-def build_timestamp(env: Mapping[str, str] | None = None) -> int:
-    """``SOURCE_DATE_EPOCH`` if set (must be a non-negative integer), else the time now."""
-    environ = os.environ if env is None else env
-    text = environ.get("SOURCE_DATE_EPOCH")
-    if text is None or text == "":
-        return int(time.time())
-    if not text.isdigit():
-        raise InputError("must be a non-negative integer", field="SOURCE_DATE_EPOCH",
-                         value=text)
-    return int(text)
 
 
 def encode(

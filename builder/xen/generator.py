@@ -25,6 +25,7 @@ from builder.fileio import OutputSet
 from builder.formats import fit as fitfmt
 from builder.formats import uimage
 from builder.formats.fdt import DeviceTree
+from builder.reproducible import source_date_epoch
 from builder.xen import fdtcmd
 from builder.xen.config import ImageBuilderConfig, Region, check_files
 from builder.xen.dt_edits import build_edits
@@ -231,7 +232,7 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     sopts = ScriptOptions(load_cmd=cfg.load_cmd, boot_cmd=cfg.boot_cmd, prefix=opts.prefix,
                           fit=fit, extra_cmds=extra_cmds, xen_mode=cfg.xen_mode)
     source = render_script(layout, edits, sopts)
-    timestamp = uimage.build_timestamp(opts.env)
+    timestamp = source_date_epoch(opts.env)
 
     outputs: dict[str, bytes] = dict(extra_outputs)
     _add_output(outputs, cfg, cfg.uboot_source, source.encode())

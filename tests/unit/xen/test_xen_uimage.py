@@ -12,6 +12,7 @@ from conftest import require_tool
 
 from builder.errors import FormatError, InputError
 from builder.formats import uimage
+from builder.reproducible import source_date_epoch
 
 SOURCE = b"tftpb 0x40400000 Image\nfdt addr 0x41800000\nbooti 0x41600000 - 0x41800000\n"
 
@@ -68,9 +69,11 @@ def test_truncated_and_bad_magic() -> None:
 
 
 def test_source_date_epoch() -> None:
-    assert uimage.build_timestamp({"SOURCE_DATE_EPOCH": "99"}) == 99
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "99"}) == 99
+    assert source_date_epoch({}, default=7) == 7
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": ""}, default=7) == 7
     with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
-        uimage.build_timestamp({"SOURCE_DATE_EPOCH": "soon"})
+        source_date_epoch({"SOURCE_DATE_EPOCH": "soon"})
 
 
 def test_mkimage_lists_our_kernel_image(tmp_path: Path) -> None:
