@@ -156,11 +156,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+APT_TIMEOUT = 900.0  # seconds for one apt-get call (an index update or a download)
+
+
 def _run(argv: Sequence[str], *, what: str) -> str:
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+        proc = subprocess.run(list(argv), capture_output=True, text=True, check=False,
+                              timeout=APT_TIMEOUT)
     except FileNotFoundError as exc:
         raise ToolError(f"{what}: program not found", argv=argv) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"{what}: no answer within {APT_TIMEOUT:.0f} s", argv=argv) from exc
     if proc.returncode != 0:
         raise ToolError(what, argv=argv, output=proc.stdout + proc.stderr,
                         returncode=proc.returncode)

@@ -165,8 +165,11 @@ def ensure_built_xen(
             tree = work / "src"
             # Every file was checked against the signed index above; the .dsc's own
             # signature cannot be checked without the uploaders' keys, hence --no-check.
-            subprocess.run(["dpkg-source", "--no-check", "-x", str(src_dir / dsc.filename),
-                            str(tree)], capture_output=True, check=True)
+            unpack = ["dpkg-source", "--no-check", "-x", str(src_dir / dsc.filename), str(tree)]
+            proc = subprocess.run(unpack, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise ToolError("unpacking the Xen source package failed", argv=unpack,
+                                output=proc.stdout + proc.stderr, returncode=proc.returncode)
             log = build_root / "last-build.log"
             log.write_text("")
             shutil.copyfile(fragment, tree / "xen" / ".config")
