@@ -379,7 +379,10 @@ def parse_number(text: str) -> int | None:
     if re.fullmatch(r"[0-9]+", t):
         if len(t) > 1 and t.startswith("0"):
             return None
-        return int(t)
+        try:
+            return int(t)
+        except ValueError:  # more digits than Python converts (4300): no config number
+            return None
     return None
 
 

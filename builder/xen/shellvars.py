@@ -401,6 +401,9 @@ _BINARY = {
     "%": 6,
 }
 _MASK = (1 << 64) - 1
+#: Parentheses and unary operators nested deeper than this are refused (a hostile config
+#: would otherwise exhaust Python's recursion limit).
+_MAX_NESTING = 100
 
 
 def _signed(v: int) -> int:
@@ -428,6 +431,7 @@ class _Arith:
                 self.tokens.append(("op", m.group(3)))
             pos = m.end()
         self.i = 0
+        self.depth = 0
 
     def parse(self) -> int:
         if not self.tokens:
@@ -473,6 +477,15 @@ class _Arith:
         return _signed(result)
 
     def unary(self) -> int:
+        self.depth += 1
+        try:
+            if self.depth > _MAX_NESTING:
+                raise _ArithError(f"nested more than {_MAX_NESTING} deep")
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> int:
         if self.i >= len(self.tokens):
             raise _ArithError("expression ends early")
         kind, text = self.tokens[self.i]
@@ -508,7 +521,10 @@ def _number(text: str) -> int:
         return int(text, 16)
     if len(text) > 1 and text.startswith("0"):
         raise _ArithError(f"{text}: a leading 0 means octal in bash; write 0x.. or decimal")
-    return int(text, 10)
+    try:
+        return int(text, 10)
+    except ValueError:  # more digits than Python converts (4300)
+        raise _ArithError(f"{len(text)}-digit number") from None
 
 
 def read_shell_vars(path: Path, *, env: Mapping[str, str]) -> ShellVars:

@@ -104,6 +104,9 @@ def test_rm_rf_home_is_an_error(tmp_path: Path) -> None:
         ("A=${B/x/y}\n", "unsupported", 1),
         ("A=$1\n", "positional", 1),
         ("A+=x\n", "appending", 1),
+        ("A=$((" + "(" * 3000 + "1" + ")" * 3000 + "))\n", "nested more than", 1),
+        ("A=$((" + "-" * 3000 + "1))\n", "nested more than", 1),
+        ("A=$((" + "7" * 5000 + "))\n", "5000-digit", 1),
     ],
 )
 def test_malformed_input(tmp_path: Path, text: str, message: str, line: int) -> None:
@@ -246,6 +249,8 @@ def test_rejected_combinations(tmp_path: Path, extra: str, field: str, message: 
         ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_CMD[0]="console=hvc0\nreset"\n', "DOMU_CMD[0]",
          "control character"),
         ('XEN_CMD="console=dtuart\rreset"\n', "XEN_CMD", "control character"),
+        ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_MEM[0]=" + "7" * 5000 + "\n", "DOMU_MEM[0]",
+         "not a number"),
     ],
 )
 def test_values_the_script_cannot_carry(tmp_path: Path, extra: str, field: str,
