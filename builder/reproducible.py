@@ -26,7 +26,10 @@ def source_date_epoch(env: Mapping[str, str] | None = None, *, default: int | No
     text = environ.get(VARIABLE, "").strip()
     if not text:
         return int(time.time()) if default is None else default
-    if not text.isdigit():
+    try:
+        if not (text.isascii() and text.isdigit()):  # str.isdigit() also takes "²", "١"
+            raise ValueError(text)
+        return int(text)  # ValueError past 4300 digits
+    except ValueError:
         raise InputError("must be a non-negative decimal integer (seconds since 1970)",
-                         field=VARIABLE, value=text)
-    return int(text)
+                         field=VARIABLE, value=text) from None

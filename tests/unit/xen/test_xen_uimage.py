@@ -72,8 +72,9 @@ def test_source_date_epoch() -> None:
     assert source_date_epoch({"SOURCE_DATE_EPOCH": "99"}) == 99
     assert source_date_epoch({}, default=7) == 7
     assert source_date_epoch({"SOURCE_DATE_EPOCH": ""}, default=7) == 7
-    with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
-        source_date_epoch({"SOURCE_DATE_EPOCH": "soon"})
+    for bad in ("soon", "-1", "0x10", "²", "7" * 5000):
+        with pytest.raises(InputError, match="SOURCE_DATE_EPOCH"):
+            source_date_epoch({"SOURCE_DATE_EPOCH": bad})
 
 
 def test_mkimage_lists_our_kernel_image(tmp_path: Path) -> None:
