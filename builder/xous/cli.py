@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from builder.cliutil import HelpFormatter, run_main
+from builder.cliutil import EXIT_FAILED, HelpFormatter, run_main
 from builder.errors import InputError
 from builder.xous.image import LAYOUTS, build_image
 from builder.xous.inspect import inspect_file
@@ -43,6 +43,9 @@ INSPECT_DESCRIPTION = """\
 Decode an args.bin (page-aligned or 2020 legacy layout): every tag with its CRC-16/X-25,
 memory regions, programs and their sections, payload ranges, and warnings for anything the
 Xous loader would reject.
+
+exit status: 0 when every CRC matches and nothing would be rejected, 1 otherwise (the
+full decode is printed either way), 2 when the file cannot be decoded at all.
 
 example:
   bootproof xous inspect args.bin
@@ -126,12 +129,21 @@ def _print_build_report(layout: XousLayout, memory: MemoryMap, output: str) -> N
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    """Decode and print an args.bin (table or JSON); raises FormatError on garbage."""
+    """Decode and print an args.bin (table or JSON); raises FormatError on garbage.
+
+    Returns 1 when a tag's CRC does not match or the loader would reject the image."""
     layout = inspect_file(args.args_bin)
     if args.json:
         print(json.dumps(layout.to_json(), indent=2))
     else:
         print(layout.to_table())
+    bad_crcs = [f"{t.tag}#{t.index}" for t in layout.tags if not t.crc_ok]
+    problems = ([f"CRC mismatch in {', '.join(bad_crcs)}"] if bad_crcs else []) + [
+        w for w in layout.warnings]
+    if problems:
+        print(f"{args.args_bin}: {len(problems)} problem(s): " + "; ".join(problems),
+              file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

@@ -255,3 +255,15 @@ def test_boot_with_a_broken_map_is_exit_2_before_any_boot(
     assert bootproof_main(["xous", "boot", str(tmp_path / "none.bin"), "--map", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.json" in err[0] and "Traceback" not in err[0]
+
+
+def test_inspect_exits_1_on_a_crc_mismatch_but_prints_everything(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = bytearray((XOUS_FIXTURES / "args-default-2020.bin").read_bytes())
+    data[0x1C + 8] ^= 0xFF  # first byte of the MREx body (the tag after XArg's 28 bytes)
+    bad = tmp_path / "bad-crc.bin"
+    bad.write_bytes(bytes(data))
+    assert bootproof_main(["xous", "inspect", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out and "XKrn" in captured.out
+    assert "bad-crc.bin" in captured.err and "CRC mismatch in MREx" in captured.err
