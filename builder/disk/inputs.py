@@ -18,7 +18,7 @@ from builder.disk.archive import archive_kind
 from builder.disk.xlcfg import XlDomain, partition_device, passthrough_from_dtb
 from builder.errors import ConfigError, InputError
 from builder.formats import partitions as pt
-from builder.xen.config import ImageBuilderConfig, check_files
+from builder.xen.config import ImageBuilderConfig, check_files, check_script_path
 
 DEFAULT_XL_CMD = "console=hvc0"
 
@@ -98,6 +98,8 @@ def collect_inputs(cfg: ImageBuilderConfig, root: Path, *, prefix: str = "",
     it names dom0's devices in the xl configs. Raises :class:`InputError` for a missing or
     mistyped file, :class:`ConfigError` for an unusable setting.
     """
+    if prefix:  # the boot script names these paths too (uboot-script-gen -p)
+        check_script_path(prefix, field="-p", what="a path prefix")
     if cfg.uboot_script is None:
         raise ConfigError("UBOOT_SCRIPT is not set: run uboot-script-gen first and name "
                           "its output in the config", path=cfg.path, field="UBOOT_SCRIPT")

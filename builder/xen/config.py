@@ -750,6 +750,16 @@ def file_kind(path: Path) -> str:
 
 
 _UNSAFE_NAME = re.compile(r"[\s;\"'$#\\]")
+
+
+def check_script_path(text: str, *, field: str, what: str = "file names") -> None:
+    """Refuse a path that the U-Boot shell would split or expand when it stands in a
+    ``load``/``tftpb`` line (blanks, quotes, ``;``, ``$``, ``#``, ``\\``).
+    Raises :class:`InputError` naming ``field`` and the text."""
+    if _UNSAFE_NAME.search(text):
+        raise InputError(f"{what} in a U-Boot script cannot contain blanks, quotes, "
+                         "';', '$', '#' or '\\'", path=text if what == "file names" else None,
+                         field=field, value=text)
 _KERNEL_KINDS = (
     "arm64-image",
     "arm-zimage",
@@ -786,9 +796,7 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
     def check(var: str, rel: str | None, allowed: tuple[str, ...], what: str) -> None:
         if rel is None:
             return
-        if _UNSAFE_NAME.search(rel):
-            raise InputError("file names in a U-Boot script cannot contain blanks, quotes, "
-                             "';', '$', '#' or '\\'", path=rel, field=var, value=rel)
+        check_script_path(rel, field=var)
         p = root / rel
         if not p.is_file():
             reason = "does not exist" if not p.exists() else "is not a regular file"

@@ -11,7 +11,6 @@ runs on the default path; ``fdtoverlay`` runs only to merge overlays offline and
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import struct
 import subprocess
@@ -27,7 +26,7 @@ from builder.formats import uimage
 from builder.formats.fdt import DeviceTree
 from builder.reproducible import source_date_epoch
 from builder.xen import fdtcmd
-from builder.xen.config import ImageBuilderConfig, Region, check_files
+from builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
 from builder.xen.dt_edits import build_edits
 from builder.xen.plan import FileInfo, XenLayout, plan
 from builder.xen.script import ScriptOptions, prefixed, render_script, resize_bytes
@@ -138,9 +137,8 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     opts = options or GenerateOptions()
     root = Path(root)
     _require(cfg)
-    if opts.prefix and re.search(r"[\s;\"'$#\\]", opts.prefix):
-        raise InputError("a path prefix cannot contain blanks, quotes, ';', '$', '#' or '\\'",
-                         field="-p", value=opts.prefix)
+    if opts.prefix:
+        check_script_path(opts.prefix, field="-p", what="a path prefix")
     assert cfg.device_tree is not None and cfg.load_cmd is not None
     assert cfg.uboot_source is not None and cfg.uboot_script is not None
     checked = check_files(cfg, root)

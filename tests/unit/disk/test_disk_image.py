@@ -189,6 +189,16 @@ def test_missing_file_is_an_error_and_leaves_nothing(tmp_path: Path,
     _no_leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("prefix", ["a b", "x;reset", "$boot"])
+def test_prefix_the_boot_script_could_not_use_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], prefix: str) -> None:
+    code, _ = _build(tmp_path, "-p", prefix)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "-p=" in err and prefix in err and "prefix" in err
+    _no_leftovers(tmp_path)
+
+
 def test_hostile_rootfs_is_an_error_and_leaves_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     require_tool(*TOOLS)
