@@ -302,9 +302,8 @@ class _Reader:
             expr = self.balanced_arith()
             return str(self.arith(self.expand_text(expr, line), line))
         if nxt == "{":
-            end = self.text.find("}", self.pos + 2)
-            nl = self.text.find("\n", self.pos + 2)
-            if end < 0 or (0 <= nl < end):
+            end = self.closing_brace(self.pos + 2)
+            if end < 0:
                 self.error("unterminated ${...}", "${", line)
             body = self.text[self.pos + 2 : end]
             self.advance(end + 1 - self.pos)
@@ -317,6 +316,25 @@ class _Reader:
             self.error("positional and special parameters are not supported", "$" + nxt, line)
         self.advance()
         return "$"
+
+    def closing_brace(self, start: int) -> int:
+        """Index of the ``}`` that closes a ``${`` whose body starts at ``start`` (nested
+        ``${...}`` in a default value count), or -1 when the line ends first."""
+        depth = 1
+        i = start
+        while i < len(self.text):
+            c = self.text[i]
+            if c == "\n":
+                return -1
+            if c == "$" and self.text.startswith("{", i + 1):
+                depth += 1
+                i += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    return i
+            i += 1
+        return -1
 
     def balanced_arith(self) -> str:
         """Return the text inside ``$(( ... ))`` and move past it."""

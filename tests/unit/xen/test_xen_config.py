@@ -56,6 +56,12 @@ def test_assignments_quotes_arrays_and_expansion(tmp_path: Path) -> None:
     assert sv.lines["DOMU_VCPUS"]["0"] == 11
 
 
+def test_nested_default_values(tmp_path: Path) -> None:
+    text = "B=bee\nX=${A:-${B:-x}}\nY=${A:-${C:-z}}\nZ=${B:-${C}}/k\n"
+    v = parse_shell_vars(text.encode(), path="c", env={}).values
+    assert (v["X"]["0"], v["Y"]["0"], v["Z"]["0"]) == ("bee", "z", "bee/k")
+
+
 @pytest.mark.parametrize(
     ("text", "construct"),
     [
