@@ -218,8 +218,10 @@ class _Reader:
         for part in parts:
             if not part:
                 self.error("empty array index", f"[{raw}]", line)
-            value = self.expand_text(part, line)
-            keys.append(str(self.arith(value, line)))
+            value = self.arith(self.expand_text(part, line), line)
+            if value < 0:  # bash counts from the end of the array: never what a config means
+                self.error("negative array index is not supported", f"[{raw}]", line)
+            keys.append(str(value))
         return ",".join(keys)
 
     # -- words -----------------------------------------------------------------------------
