@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from builder.errors import FormatError, InputError, ToolError
@@ -199,7 +200,7 @@ def compare_layouts(expected: XousLayout, booted: XousLayout) -> list[str]:
 
 
 #: Where args.bin can go: the board's memory-map range for each placement.
-PLACEMENTS = {"flash": "flash", "ram": "args_ram"}
+PLACEMENTS = MappingProxyType({"flash": "flash", "ram": "args_ram"})
 
 
 def flash_argv(board: Board, loader: Path, args_bin: Path, placement: str = "flash") -> list[str]:

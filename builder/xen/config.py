@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from builder.errors import ConfigError, InputError
 from builder.xen.shellvars import ShellVars, read_shell_vars
@@ -29,12 +30,12 @@ DEFAULT_LINUX_CMD = "earlycon console=ttyPS0,115200"
 DEFAULT_DOM0_MEM_MB = 1500
 DEFAULT_DOMU_MEM_MB = 512
 BOOT_CMDS = ("booti", "bootm", "bootz", "bootefi", "none")
-LOAD_CMD_ALIASES = {
+LOAD_CMD_ALIASES = MappingProxyType({
     "sd": "load mmc 0:1",
     "scsi": "load scsi 0:1",
     "usb": "fatload usb 0:1",
     "tftp": "tftpb",
-}
+})
 
 #: Every variable ImageBuilder (reference snapshot, upstream additions and ours) reads.
 SCALARS = frozenset(

@@ -16,6 +16,8 @@ upstream node names (``dom0@ADDR``, ``module@ADDR``) and these changes:
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from builder.errors import ConfigError
 from builder.formats.fdt import DeviceTree
 from builder.xen.config import DomU, ImageBuilderConfig, Region
@@ -23,7 +25,7 @@ from builder.xen.devices import boot_partition, partition_device
 from builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
 from builder.xen.plan import Module, XenLayout
 
-CAPS = {"control": 1, "hardware": 2, "xenstore": 4, "dom0": 7}
+CAPS = MappingProxyType({"control": 1, "hardware": 2, "xenstore": 4, "dom0": 7})
 
 
 def _hilo(v: int) -> tuple[int, int]:
