@@ -21,18 +21,26 @@ EXIT_INTERRUPTED = 130
 
 
 def run_main(
-    prog: str, body: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None
+    prog: str,
+    body: Callable[[Sequence[str] | None], int],
+    argv: Sequence[str] | None,
+    *,
+    error_exit: int | None = None,
 ) -> int:
-    """Run ``body(argv)`` and map the project's errors to one stderr line and an exit code."""
+    """Run ``body(argv)`` and map the project's errors to one stderr line and an exit code.
+
+    ``error_exit``, when given, is the status of every project error instead of the
+    per-class codes above (``uboot-script-gen`` exits 1 on any error, as ImageBuilder does).
+    """
     try:
         return body(argv)
-    except ToolError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_TOOL
     except BootproofError as exc:
-        code = getattr(exc, "exit_code", EXIT_USAGE)
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return int(code)
+        if error_exit is not None:
+            return error_exit
+        if isinstance(exc, ToolError):
+            return EXIT_TOOL
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

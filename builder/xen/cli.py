@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from builder.cliutil import HelpFormatter
-from builder.errors import BootproofError, InputError
+from builder.cliutil import HelpFormatter, run_main
+from builder.errors import InputError
 from builder.xen.config import load_config, with_overrides
 from builder.xen.generator import GenerateOptions, generate
 
@@ -98,18 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _main(argv: Sequence[str] | None) -> int:
+    return _generate(build_parser().parse_args(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``uboot-script-gen``: exit 0 on success, 1 on any error."""
-    args = build_parser().parse_args(argv)
-    try:
-        return _generate(args)
-    except BootproofError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `uboot-script-gen ... | head`: the outputs are already written
-        return 0
+    return run_main(PROG, _main, argv, error_exit=1)
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction

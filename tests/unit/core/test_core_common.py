@@ -108,6 +108,21 @@ def test_run_main_maps_errors_to_exit_codes(capsys: pytest.CaptureFixture[str]) 
     assert run_main("prog", bad_tool, None) == EXIT_TOOL
 
 
+def test_run_main_error_exit_replaces_every_error_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def bad_input(argv: object) -> int:
+        raise InputError("broken", field="-d", value="x")
+
+    def bad_tool(argv: object) -> int:
+        raise ToolError("mkimage failed", argv=["mkimage"])
+
+    assert run_main("gen", bad_input, None, error_exit=1) == 1
+    assert capsys.readouterr().err == "gen: error: -d='x': broken\n"
+    assert run_main("gen", bad_tool, None, error_exit=1) == 1
+    assert run_main("gen", lambda argv: 0, None, error_exit=1) == 0
+
+
 def test_table_aligns_columns() -> None:
     text = table(["name", "size"], [["a", 1], ["long", 1000]])
     lines = text.splitlines()
