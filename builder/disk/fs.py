@@ -14,13 +14,13 @@ caller (derived from ``SOURCE_DATE_EPOCH``); the tools run with ``TZ=UTC``,
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from builder.disk.archive import StagedTree
 from builder.errors import InputError, ToolError
+from builder.tools import run_tool
 
 FAT_EPOCH_FLOOR = 315532800  # 1980-01-01: FAT cannot store earlier times
 FAT32_MIN_BYTES = 64 << 20  # below this FAT32 has fewer clusters than the spec's minimum
@@ -37,24 +37,6 @@ def tool_env(epoch: int) -> dict[str, str]:
         "MTOOLS_SKIP_CHECK": "1",
     })
     return env
-
-
-def run_tool(argv: Sequence[str], *, env: dict[str, str], path: Path | None = None,
-             stdin: str | None = None) -> tuple[str, str]:
-    """Run ``argv`` (never through a shell) and return its stdout and stderr.
-
-    Raises :class:`ToolError` when the program is missing or exits non-zero.
-    """
-    try:
-        proc = subprocess.run(list(argv), env=env, input=stdin, capture_output=True,
-                              text=True, check=False)
-    except FileNotFoundError as exc:
-        raise ToolError(f"program not found: {argv[0]}", argv=argv, path=path) from exc
-    if proc.returncode != 0:
-        raise ToolError(f"{Path(argv[0]).name} failed", argv=argv,
-                        output=proc.stdout + proc.stderr, returncode=proc.returncode,
-                        path=path)
-    return proc.stdout, proc.stderr
 
 
 def _blank(image: Path, size_bytes: int) -> None:
@@ -142,8 +124,8 @@ def make_ext4(image: Path, size_bytes: int, tree: StagedTree, *, label: str,
     script = image.with_name(image.name + ".debugfs")
     script.write_text(_debugfs_script(tree, epoch))
     try:
-        _out, err = run_tool(["debugfs", "-w", "-f", str(script), str(image)], env=env,
-                             path=image)
+        err = run_tool(["debugfs", "-w", "-f", str(script), str(image)], env=env,
+                       path=image).stderr
     finally:
         script.unlink(missing_ok=True)
     # debugfs reports a failed command on stderr but still exits 0

@@ -13,18 +13,18 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import ConfigError, InputError, LayoutError, ToolError
+from builder.errors import ConfigError, InputError, LayoutError
 from builder.fileio import OutputSet
 from builder.formats import fit as fitfmt
 from builder.formats import uimage
 from builder.formats.fdt import DeviceTree
 from builder.reproducible import source_date_epoch
+from builder.tools import run_tool
 from builder.xen import fdtcmd
 from builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
 from builder.xen.dt_edits import build_edits
@@ -74,21 +74,6 @@ def _dtb_content_size(data: bytes) -> int:
     return int(off_strings + size_strings)
 
 
-def _run(argv: Sequence[str], cwd: Path, extra_env: Mapping[str, str] | None = None) -> None:
-    env = None
-    if extra_env:
-        env = dict(os.environ)
-        env.update(extra_env)
-    try:
-        proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False,
-                              env=env)
-    except FileNotFoundError as exc:
-        raise ToolError(f"{argv[0]} is not installed", argv=argv) from exc
-    if proc.returncode != 0:
-        raise ToolError(f"{Path(argv[0]).name} failed", argv=argv,
-                        output=proc.stdout + proc.stderr, returncode=proc.returncode)
-
-
 def _require(cfg: ImageBuilderConfig) -> None:
     if not cfg.load_cmd:
         raise ConfigError("LOAD_CMD is not set (set it in the config or pass -t)",
@@ -117,7 +102,7 @@ def _require(cfg: ImageBuilderConfig) -> None:
 def _merge_overlays(base: Path, overlays: Sequence[Path], tool: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="bootproof-ovl-") as tmp:
         out = Path(tmp) / "merged.dtb"
-        _run([tool, "-i", str(base), "-o", str(out), *map(str, overlays)], Path(tmp))
+        run_tool([tool, "-i", str(base), "-o", str(out), *map(str, overlays)], cwd=Path(tmp))
         return out.read_bytes()
 
 
@@ -382,8 +367,7 @@ def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name:
                 shutil.copyfile(root / cfg.fit_enc_ub_dtb, ub_copy)
                 argv += ["-K", str(ub_copy)]
         argv.append(str(tmp / "image.fit"))
-        env_epoch = str(timestamp)
-        _run(argv, tmp, {"SOURCE_DATE_EPOCH": env_epoch})
+        run_tool(argv, cwd=tmp, env={**os.environ, "SOURCE_DATE_EPOCH": str(timestamp)})
         result[cfg.fit] = (tmp / "image.fit").read_bytes()
         if ub_copy is not None and cfg.fit_enc_ub_dtb:
             result[cfg.fit_enc_ub_dtb] = ub_copy.read_bytes()

@@ -1,8 +1,9 @@
-"""The shared pieces: error messages, atomic outputs, integer parsing, report tables."""
+"""The shared pieces: error messages, atomic outputs, integer parsing, report tables, tools."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from builder.cliutil import EXIT_TOOL, EXIT_USAGE, parse_int, run_main
 from builder.errors import ConfigError, InputError, ToolError
 from builder.fileio import OutputSet, atomic_write
 from builder.report import size_text, table
+from builder.tools import run_tool
 
 
 def test_error_names_file_line_field_and_value() -> None:
@@ -134,3 +136,26 @@ def test_size_text() -> None:
     assert size_text(4096) == "0x1000 (4 KiB)"
     assert size_text(3 << 20) == "0x300000 (3 MiB)"
     assert size_text(100) == "0x64 (100 B)"
+
+
+def test_run_tool_returns_output_and_passes_env(tmp_path: Path) -> None:
+    code = "import os, sys; print(os.environ['X'], os.getcwd()); print('w', file=sys.stderr)"
+    proc = run_tool([sys.executable, "-c", code], cwd=tmp_path, env={"X": "y"})
+    assert proc.stdout.split() == ["y", str(tmp_path.resolve())]
+    assert proc.stderr == "w\n"
+
+
+def test_run_tool_failure_keeps_command_status_and_output(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import sys; print('bad header'); sys.exit(4)"]
+    with pytest.raises(ToolError) as info:
+        run_tool(argv, path=tmp_path / "in.img")
+    err = info.value
+    assert (err.argv, err.returncode, err.path) == (argv, 4, str(tmp_path / "in.img"))
+    assert err.output == "bad header\n"
+
+
+def test_run_tool_missing_program_is_a_tool_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-tool")
+    with pytest.raises(ToolError, match="program not found") as info:
+        run_tool([missing, "-x"])
+    assert info.value.argv == [missing, "-x"]
