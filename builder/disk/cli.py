@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.cliutil import HelpFormatter, parse_int, run_main
-from builder.disk.image import DEFAULT_EPOCH, DEFAULT_SLACK_MIB, build_disk
+from builder.disk.plan import DEFAULT_SLACK_MIB
 from builder.errors import InputError
-from builder.reproducible import source_date_epoch
-from builder.xen.config import load_config, resolve_load_cmd
 
 DESCRIPTION = """\
 Build a disk image (DOS label, or GPT with GPT=y in the config) whose partition 1 is a FAT
@@ -57,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the image described by parsed ``args``; print the report; return 0."""
+    # Imported here: `bootproof` registers this command on every run and must not pay for
+    # the disk and Xen modules unless it builds a disk.
+    from builder.disk.image import DEFAULT_EPOCH, build_disk
+    from builder.reproducible import source_date_epoch
+    from builder.xen.config import load_config, resolve_load_cmd
+
     slack = parse_int(args.slack, field="-s")
     root = Path(args.directory)
     if not root.is_dir():

@@ -41,7 +41,13 @@ from typing import Any
 from builder.disk import fs
 from builder.disk.archive import add_file, extract_archive
 from builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
-from builder.disk.plan import MIB, boot_partition_bytes, plan_partitions, rootfs_partition_bytes
+from builder.disk.plan import (
+    DEFAULT_SLACK_MIB,
+    MIB,
+    boot_partition_bytes,
+    plan_partitions,
+    rootfs_partition_bytes,
+)
 from builder.disk.xlcfg import partition_device, render_xl
 from builder.errors import InputError, OverflowError_
 from builder.fileio import OutputSet, atomic_output
@@ -50,7 +56,6 @@ from builder.report import size_text, table
 from builder.xen.config import ImageBuilderConfig
 
 SECTOR = pt.SECTOR
-DEFAULT_SLACK_MIB = 128
 DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the first time FAT can store
 
 

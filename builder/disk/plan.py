@@ -22,6 +22,7 @@ FIRST_LBA = 2048
 BOOT_HEADROOM = 16 * MIB
 DISK_HEADROOM = 16 * MIB
 ALIGN = 2 * MIB
+DEFAULT_SLACK_MIB = 128  # -s: MiB added to every rootfs partition
 
 
 def round_up(value: int, align: int) -> int:

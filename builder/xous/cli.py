@@ -15,9 +15,8 @@ from typing import Any
 
 from builder.cliutil import EXIT_FAILED, HelpFormatter, run_main
 from builder.errors import InputError
-from builder.xous.image import LAYOUTS, build_image
 from builder.xous.inspect import inspect_file
-from builder.xous.layout import Region, XousLayout
+from builder.xous.layout import LAYOUTS, Region, XousLayout
 from builder.xous.regions import (
     DEFAULT_RAM_NAME,
     MemoryMap,
@@ -106,6 +105,9 @@ def memory_from_args(args: argparse.Namespace) -> MemoryMap:
 
 def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
+    # Imported here: the ELF reader (pyelftools) is not needed by `inspect` or `--help`.
+    from builder.xous.image import build_image
+
     memory = memory_from_args(args)
     inits = [("IniE", p) for p in args.init] + [("IniF", p) for p in args.inif]
     sources = [s for s in (args.csv, args.svd, *args.extra_svd) if s]

@@ -31,6 +31,7 @@ from builder.formats.crc16 import crc16_x25
 from builder.xous.inspect import loader_warnings
 from builder.xous.layout import (
     FLAG_NOCOPY,
+    LAYOUTS,
     Kernel,
     Program,
     Section,
@@ -56,7 +57,6 @@ from builder.xous.tags import (
 )
 
 PAGE = 4096
-LAYOUTS = ("aligned", "legacy")
 _CHUNK = 1 << 20
 
 

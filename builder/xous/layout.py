@@ -18,6 +18,8 @@ from builder.errors import FormatError
 from builder.report import hexa, size_text, table
 
 JSON_FORMAT = "xous-args"
+#: The payload layouts of :attr:`XousLayout.layout`.
+LAYOUTS = ("aligned", "legacy")
 
 FLAG_WRITE = 0x01
 FLAG_NOCOPY = 0x02

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -159,3 +160,16 @@ def test_run_tool_missing_program_is_a_tool_error(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="program not found") as info:
         run_tool([missing, "-x"])
     assert info.value.argv == [missing, "-x"]
+
+
+def test_command_line_start_up_leaves_the_build_code_unloaded() -> None:
+    # Every `bootproof` run registers all subcommands; building them must not load the
+    # ELF reader or the disk builder (`create-image --help` neither).
+    code = (
+        "import sys, harness.cli, builder.xous.cli; harness.cli.build_parser(); "
+        "print(' '.join(m for m in ('elftools', 'builder.elf', 'builder.xous.image', "
+        "'builder.disk.image') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == ""
