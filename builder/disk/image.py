@@ -56,7 +56,7 @@ from builder.report import size_text, table
 from builder.xen.config import ImageBuilderConfig
 
 SECTOR = pt.SECTOR
-DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the first time FAT can store
+DEFAULT_EPOCH = fs.FAT_EPOCH_FLOOR  # without SOURCE_DATE_EPOCH: the first time FAT stores
 
 
 _FAT_KINDS = {12: pt.PartKind.FAT12, 16: pt.PartKind.FAT16, 32: pt.PartKind.FAT32}
