@@ -34,9 +34,9 @@ from builder.xous.layout import (
     LAYOUTS,
     Kernel,
     Program,
-    Section,
     TagInfo,
     XousLayout,
+    place_sections,
 )
 from builder.xous.regions import MemoryMap
 from builder.xous.tags import (
@@ -238,22 +238,16 @@ def _check_xip_phase(prog: MiniElf, load_offset: int) -> None:
 
 
 def _program(p: InitProgram, pid: int, load_offset: int) -> Program:
-    sections = []
-    pos = load_offset
-    for s in p.prog.sections:
-        if s.flags & FLAG_NOCOPY:
-            sections.append(Section(s.virt, s.size, s.flags, None))
-        else:
-            sections.append(Section(s.virt, s.size, s.flags, pos))
-            pos += s.size
+    sections, payload_size = place_sections(
+        load_offset, ((s.virt, s.size, s.flags) for s in p.prog.sections))
     return Program(
         kind=p.kind,
         pid=pid,
         name=p.prog.name,
         load_offset=load_offset,
         entrypoint=p.prog.entry,
-        payload_size=pos - load_offset,
-        sections=tuple(sections),
+        payload_size=payload_size,
+        sections=sections,
     )
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 from builder.errors import FormatError, InputError
 from builder.formats.crc16 import crc16_x25
 from builder.xous.layout import (
-    FLAG_NOCOPY,
     Kernel,
     Program,
     Region,
-    Section,
     TagInfo,
     XousLayout,
+    place_sections,
 )
 
 PAGE = 4096
@@ -165,16 +164,9 @@ def decode(data: bytes, *, path: str | None = None) -> XousLayout:
 
     programs = []
     for pid, (kind, load, entry, secs) in enumerate(raw_programs, start=2):
-        sections = []
-        pos = load
-        for virt, size, flags in secs:
-            if flags & FLAG_NOCOPY:
-                sections.append(Section(virt, size, flags, None))
-            else:
-                sections.append(Section(virt, size, flags, pos))
-                pos += size
-        programs.append(Program(kind, pid, names.get(pid, ""), load, entry, pos - load,
-                                tuple(sections)))
+        sections, payload_size = place_sections(load, secs)
+        programs.append(Program(kind, pid, names.get(pid, ""), load, entry, payload_size,
+                                sections))
 
     result = XousLayout(
         layout=_detect_layout(block_len, kernel, programs, seen_pnam),

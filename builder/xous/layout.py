@@ -10,7 +10,7 @@ args base the loader adds ``load_offset`` values to).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +105,6 @@ class Section:
     def flag_names(self) -> tuple[str, ...]:
         return flag_names(self.flags)
 
-    @property
-    def nocopy(self) -> bool:
-        return bool(self.flags & FLAG_NOCOPY)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "vaddr": self.vaddr,
@@ -117,6 +113,25 @@ class Section:
             "flag_names": list(self.flag_names),
             "file_offset": self.file_offset,
         }
+
+
+def place_sections(
+    load_offset: int, sections: Iterable[tuple[int, int, int]]
+) -> tuple[tuple[Section, ...], int]:
+    """Where a program's sections (VA, size, flags) sit in args.bin, as the loader copies them.
+
+    Each section but the NOCOPY ones takes the next ``size`` payload bytes from
+    ``load_offset``. Returns the sections and the payload size.
+    """
+    placed = []
+    pos = load_offset
+    for vaddr, size, flags in sections:
+        if flags & FLAG_NOCOPY:
+            placed.append(Section(vaddr, size, flags, None))
+        else:
+            placed.append(Section(vaddr, size, flags, pos))
+            pos += size
+    return tuple(placed), pos - load_offset
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from xousargs_helpers import XOUS_FIXTURES
 
 from builder.errors import FormatError
 from builder.xous.inspect import inspect_file
-from builder.xous.layout import Section, XousLayout
+from builder.xous.layout import FLAG_NOCOPY, Section, XousLayout, place_sections
 
 
 def test_flag_names() -> None:
@@ -47,3 +47,11 @@ def test_table_mentions_everything() -> None:
     text = inspect_file(XOUS_FIXTURES / "args-default-2020.bin").to_table()
     for word in ("XArg", "MREx", "IniE", "XKrn", "SrEx", "VexD", "0xffd80000", "0x000059fc"):
         assert word in text
+
+
+def test_place_sections_gives_nocopy_sections_no_payload_bytes() -> None:
+    secs = [(0x1000, 0x10, 0), (0x2000, 0x20, FLAG_NOCOPY), (0x3000, 0x8, 0)]
+    placed, payload = place_sections(0x100, secs)
+    assert [s.file_offset for s in placed] == [0x100, None, 0x110]
+    assert [(s.vaddr, s.size, s.flags) for s in placed] == secs
+    assert payload == 0x18
