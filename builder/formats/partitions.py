@@ -210,11 +210,6 @@ def mbr_writes(table: PartitionTable) -> list[tuple[int, bytes]]:
     return writes
 
 
-def mbr_bytes(table: PartitionTable) -> bytes:
-    """The 512-byte MBR for ``table`` (scheme DOS). Raises as :func:`validate`."""
-    return mbr_writes(table)[0][1]
-
-
 def protective_mbr(disk_sectors: int) -> bytes:
     """The GPT protective MBR: one 0xEE partition covering the disk (capped at 2 TiB)."""
     size = min(disk_sectors - 1, 0xFFFFFFFF)
