@@ -17,11 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import fdt
 
 from builder.errors import ConfigError, FormatError
+from builder.formats.fdt import DeviceTree
 from builder.xen.devices import partition_device
 
 __all__ = ["Passthrough", "XlDomain", "partition_device", "passthrough_from_dtb", "render_xl"]
@@ -60,11 +58,12 @@ class XlDomain:
         return f"{self.name}.cfg"
 
 
-def _words(node: Any, name: str) -> list[int] | None:
-    if not node.exist_property(name):
-        return None
-    prop = node.get_property(name)
-    return [int(x) for x in getattr(prop, "data", [])]
+def _cells(tree: DeviceTree, node: str, name: str, path: str | Path) -> list[int] | None:
+    try:
+        return tree.cells(node, name)
+    except FormatError as exc:  # a length that is not whole cells: name the file too
+        exc.path = str(path)
+        raise
 
 
 def _join(cells: Sequence[int]) -> int:
@@ -81,20 +80,19 @@ def passthrough_from_dtb(data: bytes, *, path: str | Path, field: str) -> Passth
     has no ``/passthrough`` node, or has ``xen,reg``/``interrupts`` of the wrong length.
     """
     try:
-        tree = fdt.parse_dtb(data)
-    except Exception as exc:  # the fdt package raises plain Exceptions on bad blobs
-        raise FormatError(f"not a valid DTB: {exc}", path=path, field=field) from exc
-    if not tree.exist_node("/passthrough"):
+        tree = DeviceTree.from_bytes(data, path=str(path))
+    except FormatError as exc:
+        raise FormatError(f"not a valid DTB: {exc.message}", path=path, field=field) from exc
+    if not tree.exists("/passthrough"):
         raise FormatError("passthrough DTB has no /passthrough node", path=path, field=field)
-    top = tree.get_node("/passthrough")
-    acells = (_words(top, "#address-cells") or [2])[0]
-    scells = (_words(top, "#size-cells") or [2])[0]
+    acells = (tree.cells("/passthrough", "#address-cells") or [2])[0]
+    scells = (tree.cells("/passthrough", "#size-cells") or [2])[0]
     iomem: list[tuple[int, int, int]] = []
     dtdev: list[str] = []
     irqs: list[int] = []
-    for node in top.nodes:
-        where = f"/passthrough/{node.name}"
-        reg = _words(node, "xen,reg")
+    for name in tree.children("/passthrough"):
+        where = f"/passthrough/{name}"
+        reg = _cells(tree, where, "xen,reg", path)
         if reg is not None:
             step = 2 * acells + scells
             if not reg or len(reg) % step:
@@ -106,10 +104,10 @@ def passthrough_from_dtb(data: bytes, *, path: str | Path, field: str) -> Passth
                 gaddr = _join(reg[i + acells + scells:i + step])
                 pages = (size + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
                 iomem.append((addr >> PAGE_SHIFT, pages, gaddr >> PAGE_SHIFT))
-        if node.exist_property("xen,path") and not node.exist_property(
-                "xen,force-assign-without-iommu"):
-            dtdev.extend(str(s) for s in node.get_property("xen,path").data)
-        ints = _words(node, "interrupts")
+        dev_path = tree.strings(where, "xen,path")
+        if dev_path is not None and tree.get(where, "xen,force-assign-without-iommu") is None:
+            dtdev.extend(dev_path)
+        ints = _cells(tree, where, "interrupts", path)
         if ints is not None:
             if len(ints) % 3:
                 raise FormatError("interrupts is not a list of 3-cell GIC specifiers",

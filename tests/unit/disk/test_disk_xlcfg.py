@@ -71,6 +71,34 @@ def test_passthrough_errors(tmp_path: Path) -> None:
         passthrough_from_dtb(bad.read_bytes(), path=bad, field="F")
 
 
+def test_passthrough_cells_that_look_like_text_are_read_as_cells(tmp_path: Path) -> None:
+    # Every byte of this xen,reg is printable but the last, so a type-guessing DTB reader
+    # takes it for a string; it is three cells (#address-cells = #size-cells = 1).
+    require_tool("dtc")
+    dtb = write_dts(tmp_path, "text", """/dts-v1/;
+/ {
+    passthrough {
+        #address-cells = <1>;
+        #size-cells = <1>;
+        dev@41414141 { xen,reg = <0x41414141 0x41414141 0x41414100>; };
+    };
+};
+""")
+    got = passthrough_from_dtb(dtb.read_bytes(), path=dtb, field="F")
+    # hand-computed: 0x41414141 >> 12 = 0x41414; 0x41414141 bytes are 0x41415 pages.
+    assert got.iomem == ((0x41414, 0x41415, 0x41414),)
+
+
+def test_passthrough_property_of_partial_cells_names_the_file(tmp_path: Path) -> None:
+    require_tool("dtc")
+    dtb = write_dts(tmp_path, "odd", """/dts-v1/;
+/ { passthrough { dev { interrupts = [00 00 00 00 3f]; }; }; };
+""")
+    with pytest.raises(FormatError, match="32-bit cells") as info:
+        passthrough_from_dtb(dtb.read_bytes(), path=dtb, field="F")
+    assert info.value.path == str(dtb)
+
+
 @pytest.mark.parametrize(("load", "number", "device"), [
     ("load mmc 0:1", 3, "/dev/mmcblk0p3"),
     ("load mmc 1:1", 2, "/dev/mmcblk1p2"),
