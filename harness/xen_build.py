@@ -13,7 +13,6 @@ with the same fragment reuses the newest such build without network access.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -79,10 +78,6 @@ def missing_options(fragment: dict[str, str], config_text: str) -> list[str]:
     return [f"{k}={v}" for k, v in fragment.items() if have.get(k) != v]
 
 
-def _fragment_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _cached(build_root: Path, frag_sha: str) -> BuiltXen | None:
     best: tuple[float, BuiltXen] | None = None
     for info_path in build_root.glob("*/build.json"):
@@ -134,7 +129,7 @@ def ensure_built_xen(
     """
     root = cache_root() if root is None else root
     options = parse_fragment(fragment)
-    frag_sha = _fragment_hash(fragment)
+    frag_sha = sha256_file(fragment)
     build_root = root / "xen-build"
     build_root.mkdir(parents=True, exist_ok=True)
     with cache_lock(root, "xen-build"):
