@@ -429,7 +429,7 @@ def demo(workdir: Path) -> int:
     """Build the bundled Xous example (test kernel + small, multi-page and XIP init
     programs) with the builder, boot it under the loader model, and print each verified
     stage and the verified layout. Returns 0; boot failures raise (see :func:`boot_args`)."""
-    from harness.xous_boot_cli import print_result
+    from harness.xous_boot_cli import print_result, print_stage
 
     print("== Xous: build the example args.bin (kernel + 3 init programs, --csv)")
     example = build_example(workdir, count=3, memory="csv")
@@ -437,7 +437,7 @@ def demo(workdir: Path) -> int:
     print("== Xous: boot it under the loader model (qemu-system-riscv32 -M virt)")
     result = boot_args(example.args_bin, log_dir=workdir / "logs",
                        expected_layout=example.expected_layout(),
-                       on_stage=lambda n, d: print(f"  [ok] {n:<12} {d}", flush=True))
+                       on_stage=print_stage)
     for marker, elf in zip(result.markers, example.programs, strict=True):
         want = elf_checksum(elf)
         if marker.checksum != want:
@@ -446,6 +446,6 @@ def demo(workdir: Path) -> int:
                 f"{elf.name} gives 0x{want:08x}",
                 differences=[f"programs[pid={marker.pid}].checksum"],
                 log_path=result.log_path)
-        print(f"  [ok] checksum     PID {marker.pid} {marker.name}: 0x{want:08x} equals its ELF")
+        print_stage("checksum", f"PID {marker.pid} {marker.name}: 0x{want:08x} equals its ELF")
     print_result(result, sys.stdout)
     return 0

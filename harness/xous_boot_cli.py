@@ -56,6 +56,11 @@ def _expected_layout(args: argparse.Namespace, out: Any) -> XousLayout | None:
         return None
 
 
+def print_stage(name: str, detail: str, out: Any = None) -> None:
+    """One verified stage, as the boot reports it (``out`` defaults to stdout)."""
+    print(f"  [ok] {name:<12} {detail}", file=out or sys.stdout, flush=True)
+
+
 def print_result(result: XousBootResult, out: Any) -> None:
     """Print the verified layout (the loader's view) and where it jumped."""
     j = result.jump
@@ -85,14 +90,12 @@ def run_boot(args: argparse.Namespace) -> int:
     expected = _expected_layout(args, out)
     print(f"Booting {args_bin} on {args.board} (serial log in {log_dir})", file=out)
 
-    def stage(name: str, detail: str) -> None:
-        print(f"  [ok] {name:<12} {detail}", file=out, flush=True)
-
     result = boot_args(args_bin, log_dir=log_dir, expected_layout=expected,
                        expectations=args.expect, board=args.board, timeout=args.timeout,
-                       on_stage=stage, placement=args.place)
+                       on_stage=lambda name, detail: print_stage(name, detail, out),
+                       placement=args.place)
     for text in args.expect:
-        print(f"  [ok] {'expect':<12} seen: {text!r}", file=out)
+        print_stage("expect", f"seen: {text!r}", out)
     print_result(result, out)
     return 0
 
