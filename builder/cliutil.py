@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from builder.errors import BootproofError, ToolError
+from builder.errors import BootproofError, InputError, ToolError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -60,8 +60,6 @@ def parse_int(text: str, *, field: str, path: str | None = None) -> int:
             return int(s[2:], 8)
         return int(s, 10)
     except ValueError:
-        from builder.errors import InputError
-
         raise InputError("not a number (use 0x.., 0b.. or decimal)", path=path, field=field,
                          value=text) from None
 
