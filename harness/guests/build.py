@@ -74,12 +74,11 @@ def init_spec(name: str, kind: InitKind = "small", variant: int = 0) -> GuestSpe
 
 
 def default_cache_dir() -> Path:
-    """``$BOOTPROOF_CACHE/guests``, else ``$XDG_CACHE_HOME/bootproof/guests`` (~/.cache)."""
-    root = os.environ.get("BOOTPROOF_CACHE")
-    if root:
-        return Path(root) / "guests"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "bootproof" / "guests"
+    """``guests/`` in the bootproof cache (:func:`harness.assets.cache_root`: ``$BOOTPROOF_CACHE``,
+    else ``$XDG_CACHE_HOME/bootproof``, else ``~/.cache/bootproof``)."""
+    from harness.assets import cache_root  # imported here: it loads urllib, needed by few
+
+    return cache_root() / "guests"
 
 
 def _key(spec: GuestSpec, compiler: Path) -> str:

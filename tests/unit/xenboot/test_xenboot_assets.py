@@ -45,6 +45,19 @@ def test_cache_root_order() -> None:
     assert cache_root({"HOME": "/h"}) == Path("/h/.cache/bootproof")
 
 
+def test_guest_build_cache_follows_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.guests.build import default_cache_dir
+
+    monkeypatch.setenv("HOME", "/h")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/x")
+    monkeypatch.setenv("BOOTPROOF_CACHE", "/c")
+    assert default_cache_dir() == Path("/c/guests")
+    monkeypatch.delenv("BOOTPROOF_CACHE")
+    assert default_cache_dir() == Path("/x/bootproof/guests")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == Path("/h/.cache/bootproof/guests")
+
+
 def test_parse_print_uris_line() -> None:
     # the shape apt-get download --print-uris prints (epoch escaped as %3a in the file name)
     line = ("'http://deb.debian.org/debian/pool/main/b/busybox/busybox-static_1.35.0-4%2bb1"
