@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from builder.errors import FormatError, InputError, ToolError
+from builder.errors import FormatError, InputError
 from builder.xous.layout import Kernel, Program, Region, Section, TagInfo, XousLayout
 from harness.boards import CONFIGS_DIR, Board, load_board
 from harness.console import BadPatterns
@@ -379,10 +379,11 @@ def build_example(workdir: Path, *, count: int = 3, memory: str = "csv", debug: 
     ``workdir`` with the builder (``--csv`` or ``--svd`` of the riscv32 virt board; ``-d``
     when ``debug``).
 
-    Raises InfrastructureError (cross compiler missing), ToolError (a build failed) or
-    ValueError (bad ``count``/``memory``).
+    Raises InfrastructureError (cross compiler missing), the builder's own errors (an image
+    that cannot be built) or ValueError (bad ``count``/``memory``).
     """
-    from builder.xous.cli import create_image_main
+    from builder.xous.image import build_image
+    from builder.xous.regions import read_csr_csv, read_svd, reduce_regions
 
     if memory not in ("csv", "svd"):
         raise ValueError(f"memory must be 'csv' or 'svd', not {memory!r}")
@@ -395,18 +396,11 @@ def build_example(workdir: Path, *, count: int = 3, memory: str = "csv", debug: 
     workdir.mkdir(parents=True, exist_ok=True)
     args_bin = workdir / "args.bin"
     map_json = workdir / "args.json"
-    argv = [str(args_bin), "-k", str(kernel)]
-    for elf in inits:
-        argv += ["-i", str(elf)]
-    for elf in inifs:
-        argv += ["-f", str(elf)]
-    argv += ["--csv" if memory == "csv" else "--svd",
-             str(BOARD_CSV if memory == "csv" else BOARD_SVD), "--map", str(map_json), "-q"]
-    if debug:
-        argv.append("-d")
-    status = create_image_main(argv)
-    if status != 0:
-        raise ToolError(f"create-image failed with status {status}", argv=argv)
+    source = BOARD_CSV if memory == "csv" else BOARD_SVD
+    regions = read_csr_csv(source) if memory == "csv" else read_svd(source)
+    build_image(args_bin, kernel,
+                [*(("IniE", elf) for elf in inits), *(("IniF", elf) for elf in inifs)],
+                reduce_regions(regions, source=str(source)), debug=debug, map_path=map_json)
     return Example(args_bin, map_json, kernel, tuple(inits), tuple(inifs))
 
 
