@@ -93,6 +93,12 @@ def test_parse_int_has_no_octal_surprise(text: str, value: int) -> None:
     assert parse_int(text, field="f") == value
 
 
+@pytest.mark.parametrize("text", ["0x-5", "-5", "+5", "", "0x", "0b2", "１２", "1e3", "0x1 0"])
+def test_parse_int_refuses_signs_and_odd_digits(text: str) -> None:
+    with pytest.raises(InputError):
+        parse_int(text, field="f")
+
+
 def test_parse_int_error_names_field_and_value() -> None:
     with pytest.raises(InputError) as info:
         parse_int("0xZZ", field="--ram", path="cmdline")
