@@ -48,12 +48,13 @@ from builder.disk.plan import (
     plan_partitions,
     rootfs_partition_bytes,
 )
-from builder.disk.xlcfg import partition_device, render_xl
+from builder.disk.xlcfg import render_xl
 from builder.errors import InputError, OverflowError_
 from builder.fileio import OutputSet, atomic_output
 from builder.formats import partitions as pt
 from builder.report import size_text, table
 from builder.xen.config import ImageBuilderConfig
+from builder.xen.devices import partition_device
 
 SECTOR = pt.SECTOR
 DEFAULT_EPOCH = fs.FAT_EPOCH_FLOOR  # without SOURCE_DATE_EPOCH: the first time FAT stores

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.disk.archive import archive_kind
-from builder.disk.xlcfg import XlDomain, partition_device, passthrough_from_dtb
+from builder.disk.xlcfg import XlDomain, passthrough_from_dtb
 from builder.errors import ConfigError, InputError
 from builder.formats import partitions as pt
 from builder.xen.config import ImageBuilderConfig, check_files, check_script_path
+from builder.xen.devices import partition_device
 
 DEFAULT_XL_CMD = "console=hvc0"
 

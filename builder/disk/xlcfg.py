@@ -20,9 +20,6 @@ from pathlib import Path
 
 from builder.errors import ConfigError, FormatError
 from builder.formats.fdt import DeviceTree
-from builder.xen.devices import partition_device
-
-__all__ = ["Passthrough", "XlDomain", "partition_device", "passthrough_from_dtb", "render_xl"]
 
 PAGE_SHIFT = 12
 _GIC_OFFSET = {0: 32, 1: 16}  # SPI, PPI

@@ -15,6 +15,21 @@ _DEV_PREFIX = {"mmc": "mmcblk", "scsi": "sd", "sata": "sd", "usb": "sd", "virtio
                "nvme": "nvme"}
 
 
+_DISK_HINT = "want e.g. 'load mmc 0:1', 'load virtio 0:1' or 'load scsi 0:1'"
+
+
+def _disk(load_cmd: str | None, field: str) -> tuple[str, int, int | None]:
+    """``(interface, device, partition or None)`` from a load command's ``IFACE DEV[:PART]``.
+    Raises :class:`ConfigError` when the command names no disk."""
+    words = (load_cmd or "").split()
+    iface = next((w for w in words if w in _DEV_PREFIX), None)
+    m = re.fullmatch(r"(\d+)(?::(\d+))?", words[-1]) if words else None
+    if iface is None or m is None:
+        raise ConfigError(f"cannot tell the disk from the load command ({_DISK_HINT})",
+                          field=field, value=load_cmd)
+    return iface, int(m.group(1)), None if m.group(2) is None else int(m.group(2))
+
+
 def partition_device(load_cmd: str, number: int, *, field: str = "LOAD_CMD") -> str:
     """dom0's device name for partition ``number`` of the disk that ``load_cmd`` loads from.
 
@@ -22,15 +37,7 @@ def partition_device(load_cmd: str, number: int, *, field: str = "LOAD_CMD") -> 
     ``/dev/sd<a+dev><n>``, ``virtio`` gives ``/dev/vd<a+dev><n>``, ``nvme`` gives
     ``/dev/nvme<dev>n1p<n>``. Raises :class:`ConfigError` for anything else.
     """
-    words = load_cmd.split()
-    iface = next((w for w in words if w in _DEV_PREFIX), None)
-    devpart = words[-1] if words else ""
-    dev_text = devpart.split(":")[0]
-    if iface is None or not dev_text.isdigit():
-        raise ConfigError("cannot tell the disk from the load command (want e.g. "
-                          "'load mmc 0:1', 'load virtio 0:1', 'load scsi 0:1')", field=field,
-                          value=load_cmd)
-    dev = int(dev_text)
+    iface, dev, _ = _disk(load_cmd, field)
     if iface == "mmc":
         return f"/dev/mmcblk{dev}p{number}"
     if iface == "nvme":
@@ -41,10 +48,13 @@ def partition_device(load_cmd: str, number: int, *, field: str = "LOAD_CMD") -> 
     return f"/dev/{_DEV_PREFIX[iface]}{chr(ord('a') + dev)}{number}"
 
 
-def boot_partition(load_cmd: str | None, *, field: str = "LOAD_CMD") -> int:
-    """The partition number in ``load_cmd``'s ``dev:part`` (``load mmc 0:1`` -> 1)."""
-    m = re.search(r"\b\d+:(\d+)\b", load_cmd or "")
-    if m is None:
-        raise ConfigError("a rootfs partition needs LOAD_CMD like 'load mmc 0:1', "
-                          "'load virtio 0:1' or 'load scsi 0:1'", field=field, value=load_cmd)
-    return int(m.group(1))
+def rootfs_device(load_cmd: str | None, part_offset: int, *, field: str = "LOAD_CMD") -> str:
+    """The device of the partition ``part_offset`` places after the boot partition that
+    ``load_cmd`` names (``load mmc 0:1``, offset 1 -> ``/dev/mmcblk0p2``). Raises
+    :class:`ConfigError` when the command names no disk or no partition."""
+    _, _, part = _disk(load_cmd, field)
+    if part is None:
+        raise ConfigError(f"the load command names no boot partition ({_DISK_HINT})",
+                          field=field, value=load_cmd)
+    assert load_cmd is not None  # _disk raised otherwise
+    return partition_device(load_cmd, part + part_offset, field=field)

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from builder.errors import ConfigError
 from builder.formats.fdt import DeviceTree
 from builder.xen.config import DomU, ImageBuilderConfig, Region
-from builder.xen.devices import boot_partition, partition_device
+from builder.xen.devices import rootfs_device
 from builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
 from builder.xen.plan import Module, XenLayout
 
@@ -47,9 +47,7 @@ def root_device(load_cmd: str | None, part_offset: int) -> str:
     """The Linux device of rootfs partition ``part_offset`` after the boot partition named
     in ``LOAD_CMD`` (``load mmc 0:1`` -> ``/dev/mmcblk0p2``; ``virtio 0:1`` -> ``/dev/vda2``).
     Raises :class:`ConfigError` when LOAD_CMD names no disk ``dev:part``."""
-    part = boot_partition(load_cmd) + part_offset
-    assert load_cmd is not None  # boot_partition raised otherwise
-    return partition_device(load_cmd, part)
+    return rootfs_device(load_cmd, part_offset)
 
 
 def _with_root(cmd: str, rootfs: str | None, load_cmd: str | None) -> str:

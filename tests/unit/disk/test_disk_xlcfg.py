@@ -11,11 +11,11 @@ from disk_testutil import write_dts
 from builder.disk.xlcfg import (
     Passthrough,
     XlDomain,
-    partition_device,
     passthrough_from_dtb,
     render_xl,
 )
 from builder.errors import ConfigError, FormatError
+from builder.xen.devices import partition_device
 
 PASSTHROUGH_DTS = """/dts-v1/;
 / {

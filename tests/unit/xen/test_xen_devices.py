@@ -22,7 +22,7 @@ def test_root_device_follows_the_load_command(load_cmd: str, offset: int, device
     assert root_device(load_cmd, offset) == device
 
 
-@pytest.mark.parametrize("load_cmd", ["tftpb", None, "load foo"])
+@pytest.mark.parametrize("load_cmd", ["tftpb", None, "load foo", "load mmc 0", "load mmc 0:x"])
 def test_root_device_needs_a_disk(load_cmd: str | None) -> None:
     with pytest.raises(ConfigError) as info:
         root_device(load_cmd, 1)
