@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.boards import load_board  # noqa: E402
-from harness.deadline import Deadline  # noqa: E402
-from harness.machine import QemuMachine  # noqa: E402
-from harness.toolchain import run_tool  # noqa: E402
+from bootproof.harness.core.boards import load_board  # noqa: E402
+from bootproof.harness.core.deadline import Deadline  # noqa: E402
+from bootproof.harness.core.machine import QemuMachine  # noqa: E402
+from bootproof.harness.core.toolchain import run_tool  # noqa: E402
 
 GUESTS = ROOT / "tests" / "unit" / "harness" / "guests"
 BOARD = ROOT / "tests" / "unit" / "harness" / "boards" / "rv32-virt-test.toml"

@@ -28,9 +28,8 @@ from pathlib import Path
 
 import pexpect
 
-from harness.boards import load_board
-from harness.initramfs import marker_pattern
-from harness.xen_boot import (
+from bootproof.harness.core.boards import load_board
+from bootproof.harness.xen.flow import (
     BOARD,
     DomUSpec,
     Generated,
@@ -43,6 +42,7 @@ from harness.xen_boot import (
     typed_line,
     write_scenario,
 )
+from bootproof.harness.xen.initramfs import marker_pattern
 
 MARKERS = ("DOM0", "DOMU1", "DOMU2")
 ROOT = Path(__file__).resolve().parent.parent

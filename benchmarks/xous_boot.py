@@ -10,7 +10,7 @@ For 1 and 8 init programs it builds the example args.bin, then measures (median 
   stdout on a pseudo-terminal read to the end (what a person typing it sees);
 and prints the harness's overhead against both (target: under 10 %). Runs are interleaved;
 each figure is shown as best-of-N (the intrinsic cost, robust on a busy machine) and as the
-median. The harness reads the console through a pipe (harness/machine.py), so "by hand
+median. The harness reads the console through a pipe (harness/core/machine.py), so "by hand
 (pipe)" is the like-for-like comparison; QEMU writes the guest's UART one character at a
 time, which costs more on a terminal than on a pipe: compare the two hand-run columns.
 
@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.boards import load_board
-from harness.guests.build import build_loader
-from harness.xous_boot import DEFAULT_BOARD, boot_args, build_example, flash_argv
+from bootproof.harness.core.boards import load_board
+from bootproof.harness.guests.build import build_loader
+from bootproof.harness.xous.flow import DEFAULT_BOARD, boot_args, build_example, flash_argv
 
 
 def by_hand(argv: list[str]) -> float:

@@ -107,9 +107,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from builder.xous.image import build_image
-    from builder.xous.layout import Region
-    from builder.xous.regions import MemoryMap
+    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.layout import Region
+    from bootproof.builder.xous.regions import MemoryMap
 
     script = Path(sys.executable).parent / "create-image"
     with tempfile.TemporaryDirectory(prefix="xous-bench-") as tmp:
@@ -132,7 +132,7 @@ def main() -> int:
             build_times.append(t)
             rss.append(peak)
         out_size = out.stat().st_size
-        _, true_rss = timed_child([sys.executable, "-c", "import builder.xous.cli"])
+        _, true_rss = timed_child([sys.executable, "-c", "import bootproof.builder.xous.cli"])
 
         mem = MemoryMap(Region("SrIn", 0x40000000, 0x8000000), (), 0x8000)
         todo = [("IniE", p) for p in inits]
@@ -148,7 +148,7 @@ def main() -> int:
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert (d / "inproc.bin").read_bytes() == out.read_bytes()
-        startup = min(timed_child([sys.executable, "-c", "import builder.xous.cli"])[0]
+        startup = min(timed_child([sys.executable, "-c", "import bootproof.builder.xous.cli"])[0]
                       for _ in range(args.repeat))
 
     cat_t, build_t = min(cat_times), min(build_times)

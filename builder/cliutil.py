@@ -1,7 +1,7 @@
 """What every bootproof command line shares: error reporting and exit codes.
 
 Exit codes: 0 success; 1 the check a command performs failed (e.g. a boot did not show
-what was expected); 2 bad input or usage (a :class:`~builder.errors.BootproofError`);
+what was expected); 2 bad input or usage (a :class:`~bootproof.builder.errors.BootproofError`);
 3 an external tool or the machine failed; 130 interrupted.
 """
 
@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from builder.errors import BootproofError, InputError, ToolError
+from bootproof.builder.errors import BootproofError, InputError, ToolError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -20,7 +20,7 @@ from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_SH_TYPE_BASE
 
-from builder.errors import FormatError
+from bootproof.builder.errors import FormatError
 
 # What pyelftools can raise on damaged input (it wraps most as ELFParseError).
 _PARSE_ERRORS = (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError,

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from builder.errors import InputError
+from bootproof.builder.errors import InputError
 
 
 def _temp_beside(path: Path) -> tuple[int, Path]:

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from builder.errors import InputError
+from bootproof.builder.errors import InputError
 
 VARIABLE = "SOURCE_DATE_EPOCH"
 

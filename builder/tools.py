@@ -1,7 +1,7 @@
 """Running an external program from the builder (mkimage, fdtoverlay, mkfs.vfat, mke2fs...).
 
 One way to run a tool and report its failure: an argument list (never a shell string),
-output captured as text, and a :class:`~builder.errors.ToolError` that keeps the command
+output captured as text, and a :class:`~bootproof.builder.errors.ToolError` that keeps the command
 line, its exit status and its output when the program is missing or exits non-zero.
 """
 
@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from builder.errors import ToolError
+from bootproof.builder.errors import ToolError
 
 
 def run_tool(

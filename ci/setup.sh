@@ -32,6 +32,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+# mypy cannot see through the editable install's import hook: give it the folders under
+# their import names (bootproof.builder, bootproof.harness), as the wheel installs them.
+mkdir -p build/typecheck/bootproof
+ln -sfn ../../../builder build/typecheck/bootproof/builder
+ln -sfn ../../../harness build/typecheck/bootproof/harness
 # Guest assets for the Xen boots: Debian's arm64 Xen, Linux and busybox (.deb, cached; no
 # network when the cache matches), and Xen built from Debian's source with our Kconfig fragment.
 .venv/bin/bootproof xen assets --build-xen

@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from builder.cliutil import HelpFormatter, run_main
+from bootproof.builder.cliutil import HelpFormatter, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from builder.disk import cli as disk_cli
-    from builder.xen import cli as xen_cli
-    from builder.xous import cli as xous_cli
-    from harness import demo, xen_boot_cli, xous_boot_cli
+    from bootproof.builder.disk import cli as disk_cli
+    from bootproof.builder.xen import cli as xen_cli
+    from bootproof.builder.xous import cli as xous_cli
+    from bootproof.harness import demo
+    from bootproof.harness.xen import cli as xen_boot_cli
+    from bootproof.harness.xous import cli as xous_boot_cli
 
     parser = argparse.ArgumentParser(
         prog="bootproof",

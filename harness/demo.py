@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.cliutil import EXIT_FAILED, EXIT_OK
-from harness.errors import BootFailure
+from bootproof.builder.cliutil import EXIT_FAILED, EXIT_OK
+from bootproof.harness.core.errors import BootFailure
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
@@ -58,7 +58,8 @@ def _example(title: str, run: Callable[[], int]) -> int:
 
 
 def _run_in(workdir: Path, args: argparse.Namespace) -> int:
-    from harness import xen_boot, xous_boot
+    from bootproof.harness.xen import flow as xen_boot
+    from bootproof.harness.xous import flow as xous_boot
 
     results = []
     if args.only in (None, "xous"):

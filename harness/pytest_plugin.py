@@ -1,14 +1,14 @@
 """pytest plugin: boot tests that read like the work they do.
 
-Enable it with ``pytest_plugins = ["harness.pytest_plugin"]`` in a conftest. It adds:
+Enable it with ``pytest_plugins = ["bootproof.harness.pytest_plugin"]`` in a conftest. It adds:
 
-* ``--timeout-multiplier X``: scales every :class:`~harness.deadline.Deadline` (it sets
-  ``BOOTPROOF_TIMEOUT_MULTIPLIER`` for the session, so commands run by tests see it too).
+* ``--timeout-multiplier X``: scales every :class:`~bootproof.harness.core.deadline.Deadline` (it
+  sets ``BOOTPROOF_TIMEOUT_MULTIPLIER`` for the session, so commands run by tests see it too).
 * ``boot_log_dir``: a per-test directory for serial logs and QEMU output. When a test that
   used it fails, the report gets a "boot logs" section with the directory and the tail of
   every serial log in it.
 * ``qemu_machine_factory``: ``factory(board_or_argv, *, extra=(), name=None, qmp=True)``
-  creates and launches a :class:`~harness.machine.QemuMachine` logging into
+  creates and launches a :class:`~bootproof.harness.core.machine.QemuMachine` logging into
   ``boot_log_dir``; at teardown every machine is shut down and the test errors if any QEMU
   process is still alive (checked by PID).
 
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ConfigError
-from harness.boards import Board
-from harness.console import DEFAULT_TAIL_LINES
-from harness.deadline import MULTIPLIER_ENV, parse_multiplier
-from harness.machine import QemuMachine, pid_alive
+from bootproof.builder.errors import ConfigError
+from bootproof.harness.core.boards import Board
+from bootproof.harness.core.console import DEFAULT_TAIL_LINES
+from bootproof.harness.core.deadline import MULTIPLIER_ENV, parse_multiplier
+from bootproof.harness.core.machine import QemuMachine, pid_alive
 
 _LOG_DIR_KEY = pytest.StashKey[Path]()
 _OLD_ENV_KEY = pytest.StashKey[str | None]()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["bootproof.harness.pytest_plugin"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

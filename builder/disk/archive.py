@@ -2,10 +2,10 @@
 
 The staging directory is only a carrier for ``mke2fs -d``: ownership, permissions and
 times are recorded per entry in a :class:`StagedTree` and applied to the filesystem
-afterwards (:mod:`builder.disk.fs`), so extraction works without root and gives the same
+afterwards (:mod:`bootproof.builder.disk.fs`), so extraction works without root and gives the same
 result whoever runs it.
 
-Refused with a :class:`~builder.errors.FormatError` naming the archive and the member:
+Refused with a :class:`~bootproof.builder.errors.FormatError` naming the archive and the member:
 absolute member paths, ``..`` components, paths that pass through a symlink or a file,
 relative symlinks whose target climbs out of the root, hard links to anything but an
 earlier regular file, device nodes and sockets, bad magic, truncated or corrupt gzip
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from builder.errors import FormatError, InputError
-from builder.formats.cpio import CpioEntry, Kind, iter_newc
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.formats.cpio import CpioEntry, Kind, iter_newc
 
 ARCHIVE_SUFFIXES = (".cpio", ".cpio.gz", ".tar.gz")
 DIR_BYTES = 4096  # what ``du -sb`` counts for a directory on the usual Linux filesystems

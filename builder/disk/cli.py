@@ -1,7 +1,7 @@
 """``disk_image`` and ``bootproof xen disk``: a partitioned disk image from an ImageBuilder config.
 
 Flags follow the reference's ``disk_image`` (``-c -d -t -w -s -a -o -p``); ``--json`` adds
-a machine-readable layout. No root needed. All logic lives in :mod:`builder.disk.image`.
+a machine-readable layout. No root needed. All logic lives in :mod:`bootproof.builder.disk.image`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.cliutil import HelpFormatter, parse_int, run_main
-from builder.disk.plan import DEFAULT_SLACK_MIB
-from builder.errors import InputError
+from bootproof.builder.cliutil import HelpFormatter, parse_int, run_main
+from bootproof.builder.disk.plan import DEFAULT_SLACK_MIB
+from bootproof.builder.errors import InputError
 
 DESCRIPTION = """\
 Build a disk image (DOS label, or GPT with GPT=y in the config) whose partition 1 is a FAT
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     """Build the image described by parsed ``args``; print the report; return 0."""
     # Imported here: `bootproof` registers this command on every run and must not pay for
     # the disk and Xen modules unless it builds a disk.
-    from builder.disk.image import DEFAULT_EPOCH, build_disk
-    from builder.reproducible import source_date_epoch
-    from builder.xen.config import load_config, resolve_load_cmd
+    from bootproof.builder.disk.image import DEFAULT_EPOCH, build_disk
+    from bootproof.builder.reproducible import source_date_epoch
+    from bootproof.builder.xen.config import load_config, resolve_load_cmd
 
     slack = parse_int(args.slack, field="-s")
     root = Path(args.directory)

@@ -8,7 +8,7 @@
 Reproducible: the volume id, filesystem UUID, hash seed and every timestamp come from the
 caller (derived from ``SOURCE_DATE_EPOCH``); the tools run with ``TZ=UTC``,
 ``SOURCE_DATE_EPOCH`` and ``E2FSPROGS_FAKE_TIME`` set. Tool failures raise
-:class:`~builder.errors.ToolError` with the command and its output.
+:class:`~bootproof.builder.errors.ToolError` with the command and its output.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from builder.disk.archive import StagedTree
-from builder.errors import InputError, ToolError
-from builder.tools import run_tool
+from bootproof.builder.disk.archive import StagedTree
+from bootproof.builder.errors import InputError, ToolError
+from bootproof.builder.tools import run_tool
 
 FAT_EPOCH_FLOOR = 315532800  # 1980-01-01: FAT cannot store earlier times
 FAT32_MIN_BYTES = 64 << 20  # below this FAT32 has fewer clusters than the spec's minimum

@@ -2,19 +2,19 @@
 
 Pipeline (each step raises before anything is written to the output path):
 
-1. **collect** (:mod:`builder.disk.inputs`): the boot files the script loads (kernels,
+1. **collect** (:mod:`bootproof.builder.disk.inputs`): the boot files the script loads (kernels,
    ramdisks, DTBs, overlays, Xen, boot.scr/boot.source, aux files, bitstream, FIT) with
    their paths inside the boot partition (``-p`` prefix honoured), the rootfs archives,
-   and one :class:`~builder.disk.xlcfg.XlDomain` per domU.
-2. **stage**: extract each rootfs archive safely (:mod:`builder.disk.archive`); the xl
+   and one :class:`~bootproof.builder.disk.xlcfg.XlDomain` per domU.
+2. **stage**: extract each rootfs archive safely (:mod:`bootproof.builder.disk.archive`); the xl
    configs (and passthrough DTBs) go into dom0's ``/etc/xen``.
-3. **plan** (:mod:`builder.disk.plan`, pure): sizes as the reference computes them (boot:
+3. **plan** (:mod:`bootproof.builder.disk.plan`, pure): sizes as the reference computes them (boot:
    file sizes + 16 MiB rounded up to 2 MiB; rootfs: extracted size rounded up to 2 MiB,
    doubled, plus the slack; disk: partitions + 16 MiB, optionally a power of two).
-4. **build** each filesystem as its own file (:mod:`builder.disk.fs`).
+4. **build** each filesystem as its own file (:mod:`bootproof.builder.disk.fs`).
 5. **assemble**: a sparse output file, the partition table written in Python, and each
    filesystem file spliced in at its offset (``copy_file_range`` over its data extents),
-   all through :func:`~builder.fileio.atomic_output`, so an error leaves no image behind.
+   all through :func:`~bootproof.builder.fileio.atomic_output`, so an error leaves no image behind.
 
 Deviations from the reference, on purpose: no root, loop devices or mounts; the DOS label
 really gets its partitions (the reference asked for "logical" ones without an extended
@@ -38,23 +38,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.disk import fs
-from builder.disk.archive import add_file, extract_archive
-from builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
-from builder.disk.plan import (
+from bootproof.builder.disk import fs
+from bootproof.builder.disk.archive import add_file, extract_archive
+from bootproof.builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
+from bootproof.builder.disk.plan import (
     DEFAULT_SLACK_MIB,
     MIB,
     boot_partition_bytes,
     plan_partitions,
     rootfs_partition_bytes,
 )
-from builder.disk.xlcfg import render_xl
-from builder.errors import InputError, OverflowError_
-from builder.fileio import OutputSet, atomic_output
-from builder.formats import partitions as pt
-from builder.report import size_text, table
-from builder.xen.config import ImageBuilderConfig
-from builder.xen.devices import partition_device
+from bootproof.builder.disk.xlcfg import render_xl
+from bootproof.builder.errors import InputError, OverflowError_
+from bootproof.builder.fileio import OutputSet, atomic_output
+from bootproof.builder.formats import partitions as pt
+from bootproof.builder.report import size_text, table
+from bootproof.builder.xen.config import ImageBuilderConfig
+from bootproof.builder.xen.devices import partition_device
 
 SECTOR = pt.SECTOR
 DEFAULT_EPOCH = fs.FAT_EPOCH_FLOOR  # without SOURCE_DATE_EPOCH: the first time FAT stores
@@ -287,9 +287,9 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     is made inside it and removed afterwards), ``epoch`` is ``SOURCE_DATE_EPOCH``,
     ``json_path`` (``--json``) receives the layout, committed together with the image.
     The same inputs always give the same bytes. Raises :class:`InputError`/
-    :class:`ConfigError`/:class:`~builder.errors.FormatError` for bad inputs,
+    :class:`ConfigError`/:class:`~bootproof.builder.errors.FormatError` for bad inputs,
     :class:`LayoutError` when the table cannot hold the partitions, and
-    :class:`~builder.errors.ToolError` when a filesystem tool fails; on any error no file
+    :class:`~bootproof.builder.errors.ToolError` when a filesystem tool fails; on any error no file
     is left at ``output`` or ``json_path``.
     """
     if slack_mib <= 0:

@@ -2,7 +2,7 @@
 
 :func:`collect_inputs` lists the boot files (with their paths inside the boot partition,
 ``-p`` prefix first), the rootfs archives in partition order, and one
-:class:`~builder.disk.xlcfg.XlDomain` per domU with dom0's device names; it checks that
+:class:`~bootproof.builder.disk.xlcfg.XlDomain` per domU with dom0's device names; it checks that
 every named file exists and has the type the reference demands. Nothing is written.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.disk.archive import archive_kind
-from builder.disk.xlcfg import XlDomain, passthrough_from_dtb
-from builder.errors import ConfigError, InputError
-from builder.formats import partitions as pt
-from builder.xen.config import ImageBuilderConfig, check_files, check_script_path
-from builder.xen.devices import partition_device
+from bootproof.builder.disk.archive import archive_kind
+from bootproof.builder.disk.xlcfg import XlDomain, passthrough_from_dtb
+from bootproof.builder.errors import ConfigError, InputError
+from bootproof.builder.formats import partitions as pt
+from bootproof.builder.xen.config import ImageBuilderConfig, check_files, check_script_path
+from bootproof.builder.xen.devices import partition_device
 
 DEFAULT_XL_CMD = "console=hvc0"
 

@@ -7,15 +7,15 @@
   logical partition for its extended boot record), plus 16 MiB, optionally rounded up to a
   power of two MiB (``-a``).
 
-No I/O here. Raises :class:`~builder.errors.LayoutError` for sizes that are not whole MiB.
+No I/O here. Raises :class:`~bootproof.builder.errors.LayoutError` for sizes that are not whole MiB.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from builder.errors import LayoutError
-from builder.formats.partitions import SECTOR
+from bootproof.builder.errors import LayoutError
+from bootproof.builder.formats.partitions import SECTOR
 
 MIB = 1 << 20
 FIRST_LBA = 2048

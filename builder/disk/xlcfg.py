@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import ConfigError, FormatError
-from builder.formats.fdt import DeviceTree
+from bootproof.builder.errors import ConfigError, FormatError
+from bootproof.builder.formats.fdt import DeviceTree
 
 PAGE_SHIFT = 12
 _GIC_OFFSET = {0: 32, 1: 16}  # SPI, PPI

@@ -7,7 +7,7 @@ default), and the ``TRAILER!!!`` record ends the archive.
 
 Reader: :func:`iter_newc` reads entries from a binary stream (``070701``, or ``070702``
 whose checksum field is ignored) up to the trailer, checking the magic, the hex fields, the
-name terminator and truncation. Raises :class:`~builder.errors.FormatError` naming the
+name terminator and truncation. Raises :class:`~bootproof.builder.errors.FormatError` naming the
 archive, the member and the offset.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.errors import FormatError
+from bootproof.builder.errors import FormatError
 
 MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"

@@ -21,7 +21,7 @@ from pathlib import Path
 import fdt as _fdt
 from fdt.items import new_property
 
-from builder.errors import FormatError
+from bootproof.builder.errors import FormatError
 
 MAGIC = 0xD00DFEED
 

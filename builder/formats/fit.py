@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from builder.errors import LayoutError
+from bootproof.builder.errors import LayoutError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Identifiers are deterministic: :func:`derive_guid` and :func:`derive_disk_id` tu
 text (for example the image name plus ``SOURCE_DATE_EPOCH``) into a GUID or a 32-bit DOS
 disk identifier, so the same inputs give the same bytes.
 
-Raises :class:`~builder.errors.LayoutError` subclasses for partitions that do not fit.
+Raises :class:`~bootproof.builder.errors.LayoutError` subclasses for partitions that do not fit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 
-from builder.errors import LayoutError, OverflowError_, OverlapError
+from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
 
 SECTOR = 512
 GPT_ENTRIES = 128

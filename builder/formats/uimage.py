@@ -8,7 +8,7 @@ Header (all fields big-endian)::
 
 A *script* image is a multi-file image with one file: the data is a table of big-endian
 u32 lengths ended by a zero word, then the script text (unpadded, as mkimage writes it).
-The caller passes the timestamp (``builder.reproducible.source_date_epoch``, as mkimage
+The caller passes the timestamp (``bootproof.builder.reproducible.source_date_epoch``, as mkimage
 reads ``SOURCE_DATE_EPOCH``), so outputs are reproducible.
 """
 
@@ -18,7 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from builder.errors import FormatError, InputError
+from bootproof.builder.errors import FormatError, InputError
 
 MAGIC = 0x27051956
 HEADER = struct.Struct(">IIIIIIIBBBB32s")

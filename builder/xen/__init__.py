@@ -7,16 +7,17 @@ Public API::
     result = generate(cfg, Path("boot"), GenerateOptions(map_file=Path("map.json")))
     result.layout                                        # XenLayout (modules, addresses)
 
-Modules: :mod:`~builder.xen.shellvars` (bash-subset reader), :mod:`~builder.xen.config`
-(typed config, file checks), :mod:`~builder.xen.plan` (pure address planning),
-:mod:`~builder.xen.dt_edits` (``/chosen`` edits as data), :mod:`~builder.xen.fdtcmd`
-(``fdt`` commands: render, parse, replay offline), :mod:`~builder.xen.script` (boot.source
-text), :mod:`~builder.xen.generator` (I/O and outputs), :mod:`~builder.xen.cli`.
+Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader),
+:mod:`~bootproof.builder.xen.config` (typed config, file checks), :mod:`~bootproof.builder.xen.plan`
+(pure address planning), :mod:`~bootproof.builder.xen.dt_edits` (``/chosen`` edits as data),
+:mod:`~bootproof.builder.xen.fdtcmd` (``fdt`` commands: render, parse, replay offline),
+:mod:`~bootproof.builder.xen.script` (boot.source text), :mod:`~bootproof.builder.xen.generator`
+(I/O and outputs), :mod:`~bootproof.builder.xen.cli`.
 """
 
-from builder.xen.config import ImageBuilderConfig, load_config, with_overrides
-from builder.xen.generator import GenerateOptions, GenerateResult, generate
-from builder.xen.plan import Module, XenLayout
+from bootproof.builder.xen.config import ImageBuilderConfig, load_config, with_overrides
+from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
+from bootproof.builder.xen.plan import Module, XenLayout
 
 __all__ = [
     "GenerateOptions",

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from builder.cliutil import HelpFormatter, run_main
-from builder.errors import InputError
-from builder.xen.config import load_config, with_overrides
-from builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.cliutil import HelpFormatter, run_main
+from bootproof.builder.errors import InputError
+from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.generator import GenerateOptions, generate
 
 PROG = "uboot-script-gen"
 DESCRIPTION = """\

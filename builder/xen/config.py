@@ -1,10 +1,10 @@
 """ImageBuilder configs, read safely into typed, frozen objects.
 
-:func:`load_config` reads a config with :mod:`builder.xen.shellvars` (nothing is executed)
+:func:`load_config` reads a config with :mod:`bootproof.builder.xen.shellvars` (nothing is executed)
 and validates it into :class:`ImageBuilderConfig`: numbers parsed, per-domU variables
 gathered into :class:`DomU` objects, the combinations the reference rejects turned into
-:class:`~builder.errors.ConfigError` s, and unknown variables reported as warnings with the
-nearest known name. File *contents* are checked later, by :func:`check_files`, because
+:class:`~bootproof.builder.errors.ConfigError` s, and unknown variables reported as warnings with
+the nearest known name. File *contents* are checked later, by :func:`check_files`, because
 the paths in a config are relative to the ``-d`` directory of the command line.
 
 Both ``uboot-script-gen`` and the disk-image builder read configs through this module.
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from builder.errors import ConfigError, InputError
-from builder.xen.shellvars import ShellVars, read_shell_vars
+from bootproof.builder.errors import ConfigError, InputError
+from bootproof.builder.xen.shellvars import ShellVars, read_shell_vars
 
 DEFAULT_DOM0_CMD = "console=hvc0 earlycon=xen earlyprintk=xen clk_ignore_unused"
 DEFAULT_DOMU_CMD = "console=ttyAMA0"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from builder.errors import ConfigError
+from bootproof.builder.errors import ConfigError
 
 _DEV_PREFIX = {"mmc": "mmcblk", "scsi": "sd", "sata": "sd", "usb": "sd", "virtio": "vd",
                "nvme": "nvme"}

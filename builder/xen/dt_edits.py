@@ -1,4 +1,4 @@
-"""The ``/chosen`` edits of a dom0less boot, as data (:mod:`builder.xen.fdtcmd` edits).
+"""The ``/chosen`` edits of a dom0less boot, as data (:mod:`bootproof.builder.xen.fdtcmd` edits).
 
 :func:`build_edits` is pure: config + layout + the host tree (read for cpu phandles)
 in, edit list out. It emits what ImageBuilder's ``uboot-script-gen`` emits, with the
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from builder.errors import ConfigError
-from builder.formats.fdt import DeviceTree
-from builder.xen.config import DomU, ImageBuilderConfig, Region
-from builder.xen.devices import rootfs_device
-from builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
-from builder.xen.plan import Module, XenLayout
+from bootproof.builder.errors import ConfigError
+from bootproof.builder.formats.fdt import DeviceTree
+from bootproof.builder.xen.config import DomU, ImageBuilderConfig, Region
+from bootproof.builder.xen.devices import rootfs_device
+from bootproof.builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
+from bootproof.builder.xen.plan import Module, XenLayout
 
 CAPS = MappingProxyType({"control": 1, "hardware": 2, "xenstore": 4, "dom0": 7})
 

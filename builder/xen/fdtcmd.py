@@ -5,7 +5,7 @@ An edit is :class:`Mknod` or :class:`SetProp` with a typed value (:class:`Cells`
 carries; :func:`parse_script` reads such lines back the way U-Boot's shell and ``fdt``
 command do (quotes removed, ``\\`` escapes, ``<...>`` cells with C base detection, so
 ``010`` is octal and ``8005`` decimal); :func:`apply` replays edits on a
-:class:`~builder.formats.fdt.DeviceTree` with libfdt's semantics (a new node becomes the
+:class:`~bootproof.builder.formats.fdt.DeviceTree` with libfdt's semantics (a new node becomes the
 *first* child of its parent; setting a property on a missing node is an error).
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from builder.errors import FormatError
-from builder.formats.fdt import DeviceTree, cells_bytes, strings_bytes
+from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.fdt import DeviceTree, cells_bytes, strings_bytes
 
 
 @dataclass(frozen=True)

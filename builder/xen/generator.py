@@ -3,7 +3,7 @@
 :func:`generate` is the Python API behind ``uboot-script-gen``: it checks the input files,
 reads the host DTB, plans the layout (every check done before anything is written),
 builds the edits and the script, and writes every output through one
-:class:`~builder.fileio.OutputSet`, so a failure leaves nothing behind. No subprocess
+:class:`~bootproof.builder.fileio.OutputSet`, so a failure leaves nothing behind. No subprocess
 runs on the default path; ``fdtoverlay`` runs only to merge overlays offline and
 ``mkimage`` only in FIT mode.
 """
@@ -18,18 +18,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import ConfigError, InputError, LayoutError
-from builder.fileio import OutputSet
-from builder.formats import fit as fitfmt
-from builder.formats import uimage
-from builder.formats.fdt import DeviceTree
-from builder.reproducible import source_date_epoch
-from builder.tools import run_tool
-from builder.xen import fdtcmd
-from builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
-from builder.xen.dt_edits import build_edits
-from builder.xen.plan import FileInfo, XenLayout, plan
-from builder.xen.script import ScriptOptions, prefixed, render_script, resize_bytes
+from bootproof.builder.errors import ConfigError, InputError, LayoutError
+from bootproof.builder.fileio import OutputSet
+from bootproof.builder.formats import fit as fitfmt
+from bootproof.builder.formats import uimage
+from bootproof.builder.formats.fdt import DeviceTree
+from bootproof.builder.reproducible import source_date_epoch
+from bootproof.builder.tools import run_tool
+from bootproof.builder.xen import fdtcmd
+from bootproof.builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
+from bootproof.builder.xen.dt_edits import build_edits
+from bootproof.builder.xen.plan import FileInfo, XenLayout, plan
+from bootproof.builder.xen.script import ScriptOptions, prefixed, render_script, resize_bytes
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def generate(cfg: ImageBuilderConfig, root: Path,
 
     ``root`` is the ``-d`` directory: config paths and outputs are relative to it.
     Raises :class:`ConfigError`/:class:`InputError` for bad configs and inputs,
-    :class:`~builder.errors.LayoutError` when the layout does not fit, and
+    :class:`~bootproof.builder.errors.LayoutError` when the layout does not fit, and
     :class:`ToolError` when fdtoverlay or mkimage fail; in every case nothing is written.
     """
     opts = options or GenerateOptions()

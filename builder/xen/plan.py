@@ -24,9 +24,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
-from builder.report import hexa, size_text, table
-from builder.xen.config import ImageBuilderConfig, Region
+from bootproof.builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
+from bootproof.builder.report import hexa, size_text, table
+from bootproof.builder.xen.config import ImageBuilderConfig, Region
 
 SCRIPT_FLOOR = 0xC00000
 FIT_OVERHEAD = 0x10000

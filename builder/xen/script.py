@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from builder.xen.fdtcmd import Edit, render
-from builder.xen.plan import Module, XenLayout
+from bootproof.builder.xen.fdtcmd import Edit, render
+from bootproof.builder.xen.plan import Module, XenLayout
 
 #: ImageBuilder's fixed ``fdt resize 1024``, which U-Boot parses as hex: 0x1024 bytes.
 DEFAULT_RESIZE = 0x1024

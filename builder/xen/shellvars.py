@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.errors import ConfigError
+from bootproof.builder.errors import ConfigError
 
 MAX_FILE_BYTES = 4 << 20
 MAX_LINE_CHARS = 64 << 10

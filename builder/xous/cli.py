@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from builder.cliutil import EXIT_FAILED, HelpFormatter, run_main
-from builder.errors import InputError
-from builder.xous.inspect import inspect_file
-from builder.xous.layout import LAYOUTS, Region, XousLayout
-from builder.xous.regions import (
+from bootproof.builder.cliutil import EXIT_FAILED, HelpFormatter, run_main
+from bootproof.builder.errors import InputError
+from bootproof.builder.xous.inspect import inspect_file
+from bootproof.builder.xous.layout import LAYOUTS, Region, XousLayout
+from bootproof.builder.xous.regions import (
     DEFAULT_RAM_NAME,
     MemoryMap,
     RegionMap,
@@ -106,7 +106,7 @@ def memory_from_args(args: argparse.Namespace) -> MemoryMap:
 def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
     # Imported here: the ELF reader (pyelftools) is not needed by `inspect` or `--help`.
-    from builder.xous.image import build_image
+    from bootproof.builder.xous.image import build_image
 
     memory = memory_from_args(args)
     inits = [("IniE", p) for p in args.init] + [("IniF", p) for p in args.inif]

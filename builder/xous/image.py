@@ -24,12 +24,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.elf import read_elf
-from builder.errors import AlignmentError, InputError, OverflowError_
-from builder.fileio import atomic_output, atomic_write
-from builder.formats.crc16 import crc16_x25
-from builder.xous.inspect import loader_warnings
-from builder.xous.layout import (
+from bootproof.builder.elf import read_elf
+from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
+from bootproof.builder.fileio import atomic_output, atomic_write
+from bootproof.builder.formats.crc16 import crc16_x25
+from bootproof.builder.xous.inspect import loader_warnings
+from bootproof.builder.xous.layout import (
     FLAG_NOCOPY,
     LAYOUTS,
     Kernel,
@@ -38,8 +38,8 @@ from builder.xous.layout import (
     XousLayout,
     place_sections,
 )
-from builder.xous.regions import MemoryMap
-from builder.xous.tags import (
+from bootproof.builder.xous.regions import MemoryMap
+from bootproof.builder.xous.tags import (
     XKRN_LEN,
     KernelProgram,
     MiniElf,

@@ -11,9 +11,9 @@ import struct
 from dataclasses import replace
 from pathlib import Path
 
-from builder.errors import FormatError, InputError
-from builder.formats.crc16 import crc16_x25
-from builder.xous.layout import (
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.formats.crc16 import crc16_x25
+from bootproof.builder.xous.layout import (
     Kernel,
     Program,
     Region,

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from builder.errors import FormatError
-from builder.report import hexa, size_text, table
+from bootproof.builder.errors import FormatError
+from bootproof.builder.report import hexa, size_text, table
 
 JSON_FORMAT = "xous-args"
 #: The payload layouts of :attr:`XousLayout.layout`.

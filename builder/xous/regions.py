@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.cliutil import parse_int
-from builder.errors import ConfigError, FormatError, InputError, OverlapError
-from builder.xous.layout import Region
+from bootproof.builder.cliutil import parse_int
+from bootproof.builder.errors import ConfigError, FormatError, InputError, OverlapError
+from bootproof.builder.xous.layout import Region
 
 PAGE = 4096
 U32_MAX = 0xFFFF_FFFF

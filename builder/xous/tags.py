@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.elf import ElfImage, ElfSection
-from builder.errors import AlignmentError, FormatError, InputError, OverflowError_
-from builder.xous.layout import (
+from bootproof.builder.elf import ElfImage, ElfSection
+from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
+from bootproof.builder.xous.layout import (
     FLAG_EH_FRAME,
     FLAG_EH_HEADER,
     FLAG_EXECUTE,
@@ -31,7 +31,7 @@ from builder.xous.layout import (
     FLAG_WRITE,
     Region,
 )
-from builder.xous.regions import fourcc_bytes
+from bootproof.builder.xous.regions import fourcc_bytes
 
 PAGE = 4096
 SECTION_SIZE_LIMIT = 1 << 24

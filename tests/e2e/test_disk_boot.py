@@ -27,13 +27,12 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.formats.cpio import CpioEntry, Kind, write_newc
-from harness.assets import ensure_guest_assets
-from harness.boards import load_board
-from harness.deadline import Deadline
-from harness.initramfs import initramfs_entries, marker_pattern
-from harness.machine import QemuMachine
-from harness.xen_boot import (
+from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
+from bootproof.harness.core.boards import load_board
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.xen.assets import ensure_guest_assets
+from bootproof.harness.xen.flow import (
     BOARD,
     DOMU_CMD,
     UBOOT_BIOS,
@@ -42,6 +41,7 @@ from harness.xen_boot import (
     config_text,
     prepare_guest_set,
 )
+from bootproof.harness.xen.initramfs import initramfs_entries, marker_pattern
 
 pytestmark = pytest.mark.e2e
 

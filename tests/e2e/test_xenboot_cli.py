@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from harness.cli import main
-from harness.xen_boot import DomUSpec, GuestSet, prepare_guest_set, scenario_config, write_scenario
+from bootproof.harness.cli import main
+from bootproof.harness.xen.flow import (
+    DomUSpec,
+    GuestSet,
+    prepare_guest_set,
+    scenario_config,
+    write_scenario,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """Xen dom0less under QEMU aarch64 + U-Boot, end to end, from configs through our generator.
 
 Every scenario writes an ImageBuilder config, runs ``uboot-script-gen`` on it and boots the
-result with :func:`harness.xen_boot.run_boot`, which checks the stages in order (U-Boot
+result with :func:`bootproof.harness.xen.flow.run_boot`, which checks the stages in order (U-Boot
 prompt, script loaded, Xen banner, one ``LOADING DOMU`` line per domU with the config's cpus
 and memory), every domain's marker line (cpus and RAM seen from inside the guest), and the
 addresses U-Boot and Xen report against the generator's layout report.
@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.errors import LayoutError
-from harness.console import Console
-from harness.deadline import Deadline
-from harness.errors import BadPattern
-from harness.machine import pid_alive
-from harness.xen_boot import (
+from bootproof.builder.errors import LayoutError
+from bootproof.harness.core.console import Console
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import BadPattern
+from bootproof.harness.core.machine import pid_alive
+from bootproof.harness.xen.flow import (
     DomUSpec,
     GuestSet,
     generate,

@@ -9,7 +9,7 @@ import pytest
 from conftest import require_tool
 from elftools.elf.elffile import ELFFile
 
-from harness.guests.build import build_init, build_kernel, build_loader, init_spec
+from bootproof.harness.guests.build import build_init, build_kernel, build_loader, init_spec
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, require_tool
 
-from builder.xous.inspect import inspect_file
-from harness.xous_boot import boot_args
+from bootproof.builder.xous.inspect import inspect_file
+from bootproof.harness.xous.flow import boot_args
 
 pytestmark = pytest.mark.e2e
 

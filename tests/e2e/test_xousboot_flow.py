@@ -11,9 +11,9 @@ import pytest
 from conftest import require_tool
 from elftools.elf.elffile import ELFFile
 
-from builder.xous.layout import XousLayout
-from harness.errors import BadPattern, LayoutMismatch, UnexpectedExit
-from harness.xous_boot import KERNEL_BANNER, Example, boot_args, build_example
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.harness.core.errors import BadPattern, LayoutMismatch, UnexpectedExit
+from bootproof.harness.xous.flow import KERNEL_BANNER, Example, boot_args, build_example
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +116,7 @@ def test_missing_expectation_fails_the_boot(tmp_path: Path, guest_cache: Path) -
 def test_cli_boot_exit_status(tmp_path: Path, guest_cache: Path,
                               monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main
+    from bootproof.harness.cli import main
 
     monkeypatch.setenv("BOOTPROOF_CACHE", str(guest_cache))
     example = build_example(tmp_path / "img", count=3, cache_dir=guest_cache / "guests")
@@ -134,7 +134,7 @@ def test_cli_boot_exit_status(tmp_path: Path, guest_cache: Path,
 
 def test_demo(tmp_path: Path, guest_cache: Path, monkeypatch: pytest.MonkeyPatch,
               capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.xous_boot import demo
+    from bootproof.harness.xous.flow import demo
 
     monkeypatch.setenv("BOOTPROOF_CACHE", str(guest_cache))
     assert demo(tmp_path) == 0

@@ -10,8 +10,8 @@ import pytest
 from conftest import require_tool
 from crc_model import crc16_x25_model as crc16_x25
 
-from harness.errors import BadPattern
-from harness.xous_boot import boot_args, build_example
+from bootproof.harness.core.errors import BadPattern
+from bootproof.harness.xous.flow import boot_args, build_example
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,7 @@ def test_decreasing_section_addresses(tmp_path: Path, image: tuple[bytes, Path])
 def test_cli_reports_the_loader_error(tmp_path: Path, image: tuple[bytes, Path],
                                       monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main
+    from bootproof.harness.cli import main
 
     data, _ = image
     _, off, _ = next(t for t in tags(data) if t[0] == "XKrn")

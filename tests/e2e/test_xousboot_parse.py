@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from builder.errors import FormatError
-from builder.xous.layout import Section
-from harness.xous_boot import compare_layouts, layout_from_loader
+from bootproof.builder.errors import FormatError
+from bootproof.builder.xous.layout import Section
+from bootproof.harness.xous.flow import compare_layouts, layout_from_loader
 
 REPORT = """\r
 Xous loader model (bootproof) v1\r

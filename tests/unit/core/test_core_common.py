@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.cliutil import EXIT_TOOL, EXIT_USAGE, parse_int, run_main
-from builder.errors import ConfigError, InputError, ToolError
-from builder.fileio import OutputSet, atomic_write
-from builder.report import size_text, table
-from builder.tools import run_tool
+from bootproof.builder.cliutil import EXIT_TOOL, EXIT_USAGE, parse_int, run_main
+from bootproof.builder.errors import ConfigError, InputError, ToolError
+from bootproof.builder.fileio import OutputSet, atomic_write
+from bootproof.builder.report import size_text, table
+from bootproof.builder.tools import run_tool
 
 
 def test_error_names_file_line_field_and_value() -> None:
@@ -172,9 +172,10 @@ def test_command_line_start_up_leaves_the_build_code_unloaded() -> None:
     # Every `bootproof` run registers all subcommands; building them must not load the
     # ELF reader or the disk builder (`create-image --help` neither).
     code = (
-        "import sys, harness.cli, builder.xous.cli; harness.cli.build_parser(); "
-        "print(' '.join(m for m in ('elftools', 'builder.elf', 'builder.xous.image', "
-        "'builder.disk.image') if m in sys.modules))"
+        "import sys, bootproof.harness.cli, bootproof.builder.xous.cli; "
+        "bootproof.harness.cli.build_parser(); "
+        "print(' '.join(m for m in ('elftools', 'bootproof.builder.elf', "
+        "'bootproof.builder.xous.image', 'bootproof.builder.disk.image') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.disk.archive import DIR_BYTES, extract_archive
-from builder.errors import FormatError, InputError
-from builder.formats.cpio import CpioEntry, Kind, write_newc
+from bootproof.builder.disk.archive import DIR_BYTES, extract_archive
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 
 
 def _tree(tmp: Path) -> Path:

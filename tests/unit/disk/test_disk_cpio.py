@@ -11,8 +11,8 @@ from conftest import require_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.errors import FormatError
-from builder.formats.cpio import CpioEntry, Kind, read_newc, write_newc
+from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.cpio import CpioEntry, Kind, read_newc, write_newc
 
 ENTRIES = [
     CpioEntry("bin", Kind.DIR, 0o755),

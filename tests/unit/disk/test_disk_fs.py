@@ -10,10 +10,10 @@ import pytest
 from conftest import require_tool
 from disk_testutil import debugfs, ext4_read, fat_read, run
 
-from builder.disk import fs
-from builder.disk.archive import extract_archive
-from builder.errors import InputError, ToolError
-from builder.formats.cpio import CpioEntry, Kind, write_newc
+from bootproof.builder.disk import fs
+from bootproof.builder.disk.archive import extract_archive
+from bootproof.builder.errors import InputError, ToolError
+from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 
 MIB = 1 << 20
 EPOCH = 1700000000  # 2023-11-14T22:13:20Z

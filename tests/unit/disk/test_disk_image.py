@@ -19,9 +19,13 @@ from disk_testutil import (
     write_dts,
 )
 
-from builder.disk.cli import main
-from builder.disk.plan import boot_partition_bytes, plan_partitions, rootfs_partition_bytes
-from builder.formats.cpio import CpioEntry, Kind, write_newc
+from bootproof.builder.disk.cli import main
+from bootproof.builder.disk.plan import (
+    boot_partition_bytes,
+    plan_partitions,
+    rootfs_partition_bytes,
+)
+from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 
 MIB = 1 << 20
 TOOLS = ("sfdisk", "mkfs.vfat", "mcopy", "mmd", "fsck.vfat", "mke2fs", "debugfs", "e2fsck",
@@ -286,7 +290,7 @@ def test_sizes_follow_the_reference() -> None:
 
 def test_umbrella_command_builds_the_same_image(tmp_path: Path) -> None:
     require_tool(*TOOLS)
-    from harness.cli import main as bootproof
+    from bootproof.harness.cli import main as bootproof
 
     code, image = _build(tmp_path / "a", "-q")
     assert code == 0

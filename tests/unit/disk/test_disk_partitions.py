@@ -1,4 +1,4 @@
-"""MBR and GPT tables written by builder.formats.partitions, read back by sfdisk."""
+"""MBR and GPT tables written by bootproof.builder.formats.partitions, read back by sfdisk."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from disk_testutil import run, sfdisk_json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builder.errors import LayoutError, OverflowError_, OverlapError
-from builder.formats import partitions as pt
+from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
+from bootproof.builder.formats import partitions as pt
 
 MIB_SECTORS = 2048
 

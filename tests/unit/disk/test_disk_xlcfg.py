@@ -8,14 +8,14 @@ import pytest
 from conftest import require_tool
 from disk_testutil import write_dts
 
-from builder.disk.xlcfg import (
+from bootproof.builder.disk.xlcfg import (
     Passthrough,
     XlDomain,
     passthrough_from_dtb,
     render_xl,
 )
-from builder.errors import ConfigError, FormatError
-from builder.xen.devices import partition_device
+from bootproof.builder.errors import ConfigError, FormatError
+from bootproof.builder.xen.devices import partition_device
 
 PASSTHROUGH_DTS = """/dts-v1/;
 / {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.toolchain import run_tool
+from bootproof.harness.core.toolchain import run_tool
 
 HERE = Path(__file__).resolve().parent
 GUESTS_SRC = HERE / "guests"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from harness_testlib import TEST_BOARD
 
-from builder.errors import ConfigError
-from harness.boards import CONFIGS_DIR, Board, load_board
+from bootproof.builder.errors import ConfigError
+from bootproof.harness.core.boards import CONFIGS_DIR, Board, load_board
 
 GOOD = """
 [board]

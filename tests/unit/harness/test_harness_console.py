@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.console import DEFAULT_BAD_PATTERNS, BadPatterns, Console
-from harness.deadline import Deadline
-from harness.errors import BadPattern, BootTimeout, UnexpectedExit
+from bootproof.harness.core.console import DEFAULT_BAD_PATTERNS, BadPatterns, Console
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import BadPattern, BootTimeout, UnexpectedExit
 
 
 @pytest.fixture

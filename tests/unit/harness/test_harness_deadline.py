@@ -7,8 +7,13 @@ import time
 
 import pytest
 
-from builder.errors import ConfigError
-from harness.deadline import MULTIPLIER_ENV, Deadline, parse_multiplier, timeout_multiplier
+from bootproof.builder.errors import ConfigError
+from bootproof.harness.core.deadline import (
+    MULTIPLIER_ENV,
+    Deadline,
+    parse_multiplier,
+    timeout_multiplier,
+)
 
 
 def test_multiplier_defaults_to_one(monkeypatch: pytest.MonkeyPatch) -> None:

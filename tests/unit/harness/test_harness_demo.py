@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from harness import xen_boot, xous_boot
-from harness.cli import main
-from harness.errors import BadPattern
+from bootproof.harness.cli import main
+from bootproof.harness.core.errors import BadPattern
+from bootproof.harness.xen import flow as xen_boot
+from bootproof.harness.xous import flow as xous_boot
 
 
 def test_a_failed_example_does_not_stop_the_next(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from builder.cliutil import run_main
-from builder.errors import BootproofError
-from harness.errors import (
+from bootproof.builder.cliutil import run_main
+from bootproof.builder.errors import BootproofError
+from bootproof.harness.core.errors import (
     BadPattern,
     BootFailure,
     BootTimeout,

@@ -15,10 +15,10 @@ import pytest
 from conftest import require_tool
 from harness_testlib import CC, QEMU, TEST_BOARD, build_guest, guest_dir
 
-from builder.cliutil import run_main
-from harness.boards import load_board
-from harness.deadline import Deadline
-from harness.errors import (
+from bootproof.builder.cliutil import run_main
+from bootproof.harness.core.boards import load_board
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import (
     BadPattern,
     BootTimeout,
     InfrastructureError,
@@ -26,8 +26,8 @@ from harness.errors import (
     UnexpectedExit,
     check_layout,
 )
-from harness.machine import QemuMachine, pid_alive
-from harness.pytest_plugin import MachineFactory
+from bootproof.harness.core.machine import QemuMachine, pid_alive
+from bootproof.harness.pytest_plugin import MachineFactory
 
 __all__ = ["guest_dir"]  # the fixture, imported for pytest
 

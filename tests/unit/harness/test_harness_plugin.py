@@ -12,7 +12,7 @@ import pytest
 from conftest import require_tool
 from harness_testlib import CC, QEMU, TEST_BOARD, build_guest, guest_dir
 
-from harness.machine import pid_alive
+from bootproof.harness.core.machine import pid_alive
 
 __all__ = ["guest_dir"]
 
@@ -20,8 +20,8 @@ INNER = '''
 import os
 from pathlib import Path
 
-from harness.boards import load_board
-from harness.deadline import Deadline
+from bootproof.harness.core.boards import load_board
+from bootproof.harness.core.deadline import Deadline
 
 BOARD = load_board(os.environ["BP_BOARD"])
 EXTRA = ["-kernel", os.environ["BP_ELF"]]
@@ -40,7 +40,7 @@ def test_hang_fails_with_logs(qemu_machine_factory, boot_log_dir):
 
 def test_leak_is_detected(monkeypatch, qemu_machine_factory):
     # monkeypatch first: it is undone after the factory's teardown check
-    from harness.machine import QemuMachine
+    from bootproof.harness.core.machine import QemuMachine
     m = qemu_machine_factory(BOARD, extra=EXTRA, name="leaky")
     Path(os.environ["BP_PIDS"], "leaky").write_text(str(m.pid))
     monkeypatch.setattr(QemuMachine, "shutdown", lambda self, timeout=0: None)
@@ -56,7 +56,8 @@ def _run_inner(tmp_path: Path, env_extra: dict[str, str],
     env.pop("BOOTPROOF_TIMEOUT_MULTIPLIER", None)
     env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-p", "bootproof.harness.pytest_plugin", "-p",
+        "no:cacheprovider",
          "-q", "--rootdir", str(inner), "--basetemp", str(tmp_path / "inner-tmp"), *args,
          str(inner)],
         cwd=inner, env=env, capture_output=True, text=True, timeout=300, check=False,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ToolError
-from harness.errors import InfrastructureError
-from harness.toolchain import APT_PACKAGES, find_tool, run_tool
+from bootproof.builder.errors import ToolError
+from bootproof.harness.core.errors import InfrastructureError
+from bootproof.harness.core.toolchain import APT_PACKAGES, find_tool, run_tool
 
 
 @pytest.mark.parametrize(

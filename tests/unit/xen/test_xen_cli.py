@@ -12,7 +12,7 @@ import pytest
 from conftest import require
 from xen_testlib import DOM0, HEAD, TWO_DOMUS, apply_with_fdtput, fdtget_strings, host_dtb, work
 
-from builder.xen.cli import main
+from bootproof.builder.xen.cli import main
 
 __all__ = ["host_dtb", "work"]
 
@@ -45,7 +45,7 @@ def test_unknown_option_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_closed_stdout_is_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.xen.cli as cli
+    import bootproof.builder.xen.cli as cli
 
     def reader_went_away(args: object) -> int:
         raise BrokenPipeError(32, "Broken pipe")
@@ -84,7 +84,7 @@ def test_errors_exit_1_and_write_nothing(work: Path, capsys: pytest.CaptureFixtu
 
 
 def test_bootproof_xen_script(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main as bootproof
+    from bootproof.harness.cli import main as bootproof
 
     (work / "cfg").write_text(HEAD + DOM0)
     assert bootproof(["xen", "script", "-c", str(work / "cfg"), "-d", str(work)]) == 0

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from xen_testlib import make_cpio_gz, make_image
 
-from builder.errors import ConfigError, InputError
-from builder.xen.config import check_files, load_config, with_overrides
-from builder.xen.shellvars import parse_shell_vars
+from bootproof.builder.errors import ConfigError, InputError
+from bootproof.builder.xen.config import check_files, load_config, with_overrides
+from bootproof.builder.xen.shellvars import parse_shell_vars
 
 
 def cfg_file(tmp_path: Path, text: str | bytes) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from builder.errors import ConfigError
-from builder.xen.dt_edits import root_device
+from bootproof.builder.errors import ConfigError
+from bootproof.builder.xen.dt_edits import root_device
 
 
 @pytest.mark.parametrize(

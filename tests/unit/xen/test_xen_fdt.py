@@ -9,8 +9,8 @@ import pytest
 from conftest import require_tool
 from xen_testlib import DATA, dtc_compile, dts_text, fdtget_cells, host_dtb
 
-from builder.errors import FormatError
-from builder.formats.fdt import DeviceTree, MemRange
+from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.fdt import DeviceTree, MemRange
 
 __all__ = ["host_dtb"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from xen_testlib import DATA, dtc_compile
 
-from builder.errors import FormatError
-from builder.formats.fdt import DeviceTree
-from builder.xen.fdtcmd import (
+from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.fdt import DeviceTree
+from bootproof.builder.xen.fdtcmd import (
     Cells,
     Empty,
     Mknod,

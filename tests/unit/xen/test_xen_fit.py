@@ -26,9 +26,9 @@ from xen_testlib import (
     work,
 )
 
-from builder.errors import InputError, LayoutError
-from builder.xen.config import load_config, with_overrides
-from builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.errors import InputError, LayoutError
+from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.generator import GenerateOptions, generate
 
 __all__ = ["gen", "host_dtb", "work"]
 

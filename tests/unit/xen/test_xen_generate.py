@@ -32,12 +32,12 @@ from xen_testlib import (
     work,
 )
 
-from builder.errors import ConfigError, InputError, LayoutError, OverflowError_
-from builder.formats import uimage
-from builder.formats.fdt import DeviceTree
-from builder.xen import fdtcmd
-from builder.xen.config import load_config
-from builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.errors import ConfigError, InputError, LayoutError, OverflowError_
+from bootproof.builder.formats import uimage
+from bootproof.builder.formats.fdt import DeviceTree
+from bootproof.builder.xen import fdtcmd
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.generator import GenerateOptions, generate
 
 __all__ = ["gen", "host_dtb", "work"]
 

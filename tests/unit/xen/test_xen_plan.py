@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import LayoutError, OverflowError_, OverlapError
-from builder.xen.config import Region, load_config
-from builder.xen.plan import FileInfo, plan
+from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
+from bootproof.builder.xen.config import Region, load_config
+from bootproof.builder.xen.plan import FileInfo, plan
 
 CI_CONFIG = """\
 MEMORY_START=0x40000000

@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builder.errors import ConfigError
-from builder.xen.config import build_config, load_config
-from builder.xen.plan import FileInfo, plan
-from builder.xen.shellvars import parse_shell_vars
+from bootproof.builder.errors import ConfigError
+from bootproof.builder.xen.config import build_config, load_config
+from bootproof.builder.xen.plan import FileInfo, plan
+from bootproof.builder.xen.shellvars import parse_shell_vars
 
 ALPHABET = st.sampled_from([*"AB_=[]$(){}'\"`\\#;|&<> \n\t0x1-+*/%:", "NUM_DOMUS"])
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.errors import FormatError, InputError
-from builder.formats import uimage
-from builder.reproducible import source_date_epoch
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.formats import uimage
+from bootproof.builder.reproducible import source_date_epoch
 
 SOURCE = b"tftpb 0x40400000 Image\nfdt addr 0x41800000\nbooti 0x41600000 - 0x41800000\n"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.xen.config import load_config, with_overrides
-from builder.xen.generator import GenerateOptions, GenerateResult, generate
+from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
 
 DATA = Path(__file__).parent / "data"
 

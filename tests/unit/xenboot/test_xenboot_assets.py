@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.errors import FormatError, ToolError
-from harness import assets
-from harness.assets import (
+from bootproof.builder.errors import FormatError, ToolError
+from bootproof.harness.xen import assets
+from bootproof.harness.xen.assets import (
     BUSYBOX_PACKAGE,
     MANIFEST_NAME,
     XEN_PACKAGE,
@@ -46,7 +46,7 @@ def test_cache_root_order() -> None:
 
 
 def test_guest_build_cache_follows_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.guests.build import default_cache_dir
+    from bootproof.harness.guests.build import default_cache_dir
 
     monkeypatch.setenv("HOME", "/h")
     monkeypatch.setenv("XDG_CACHE_HOME", "/x")

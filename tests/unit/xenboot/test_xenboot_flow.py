@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ConfigError
-from builder.xen.config import load_config
-from harness.boards import load_board
-from harness.errors import layout_differences
-from harness.xen_boot import (
+from bootproof.builder.errors import ConfigError
+from bootproof.builder.xen.config import load_config
+from bootproof.harness.core.boards import load_board
+from bootproof.harness.core.errors import layout_differences
+from bootproof.harness.xen.flow import (
     LOADING_DOMU_RE,
     XEN_KERNEL_RE,
     DomUSpec,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from builder.errors import InputError
-from harness.initramfs import (
+from bootproof.builder.errors import InputError
+from bootproof.harness.xen.initramfs import (
     build_initramfs,
     marker_pattern,
     parse_marker,

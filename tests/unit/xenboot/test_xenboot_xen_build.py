@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import ConfigError
-from harness.xen_build import FRAGMENT, missing_options, parse_fragment
+from bootproof.builder.errors import ConfigError
+from bootproof.harness.xen.xen_build import FRAGMENT, missing_options, parse_fragment
 
 
 def test_bundled_fragment_has_the_dom0less_options() -> None:
@@ -56,8 +56,8 @@ def _fake_build(root: Path, fragment: Path, version: str) -> Path:
 
 
 def test_cached_build_is_reused_offline_and_keyed_by_fragment(tmp_path: Path) -> None:
-    from builder.errors import ToolError
-    from harness.xen_build import ensure_built_xen
+    from bootproof.builder.errors import ToolError
+    from bootproof.harness.xen.xen_build import ensure_built_xen
 
     frag = tmp_path / "frag.config"
     frag.write_text("CONFIG_A=y\n")
@@ -72,8 +72,8 @@ def test_cached_build_is_reused_offline_and_keyed_by_fragment(tmp_path: Path) ->
 
 
 def test_tampered_cached_build_is_not_used(tmp_path: Path) -> None:
-    from builder.errors import ToolError
-    from harness.xen_build import ensure_built_xen
+    from bootproof.builder.errors import ToolError
+    from bootproof.harness.xen.xen_build import ensure_built_xen
 
     frag = tmp_path / "frag.config"
     frag.write_text("CONFIG_A=y\n")

@@ -12,10 +12,10 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from xousargs_helpers import XOUS_FIXTURES, xous_elfs
 
-from builder.xous.image import build_image
-from builder.xous.inspect import inspect_file
-from builder.xous.layout import XousLayout
-from builder.xous.regions import read_csr_csv, read_svd, reduce_regions
+from bootproof.builder.xous.image import build_image
+from bootproof.builder.xous.inspect import inspect_file
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.regions import read_csr_csv, read_svd, reduce_regions
 
 __all__ = ["xous_elfs"]  # the session fixture, re-exported for pytest
 
@@ -208,8 +208,8 @@ def test_legacy_layout(xous_elfs: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_ram_only_has_no_mrex(xous_elfs: dict[str, Path], tmp_path: Path) -> None:
-    from builder.xous.layout import Region
-    from builder.xous.regions import MemoryMap
+    from bootproof.builder.xous.layout import Region
+    from bootproof.builder.xous.regions import MemoryMap
 
     out = tmp_path / "ram.bin"
     mem = MemoryMap(Region("SrIn", 0x40000000, 0x100000), (), 0x100)

@@ -12,8 +12,8 @@ import pytest
 from conftest import require
 from xousargs_helpers import XOUS_FIXTURES, SynSection, digest, write_elf32
 
-from builder.xous.cli import create_image_main
-from harness.cli import main as bootproof_main
+from bootproof.builder.xous.cli import create_image_main
+from bootproof.harness.cli import main as bootproof_main
 
 CSV = str(XOUS_FIXTURES / "betrusted-emulation-csr-2020.csv")
 SVD = str(XOUS_FIXTURES / "precursor-soc-pvt.svd")

@@ -6,7 +6,7 @@ from crc_model import crc16_x25_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.formats.crc16 import crc16_x25
+from bootproof.builder.formats.crc16 import crc16_x25
 
 
 def test_check_value() -> None:

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from xousargs_helpers import SynSection, write_elf32
 
-from builder.elf import read_elf
-from builder.errors import BootproofError, FormatError
-from builder.xous.tags import kernel_from_elf, minielf_from_elf
+from bootproof.builder.elf import read_elf
+from bootproof.builder.errors import BootproofError, FormatError
+from bootproof.builder.xous.tags import kernel_from_elf, minielf_from_elf
 
 with tempfile.TemporaryDirectory() as _d:
     BASE = write_elf32(Path(_d) / "base.elf", [

@@ -9,12 +9,12 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from xousargs_helpers import SynSection, write_elf32, xous_elfs
 
-from builder.elf import read_elf
-from builder.errors import AlignmentError, FormatError, InputError, OverflowError_
-from builder.xous.image import build_image
-from builder.xous.layout import Region
-from builder.xous.regions import MemoryMap, read_csr_csv, reduce_regions
-from builder.xous.tags import kernel_from_elf, minielf_from_elf
+from bootproof.builder.elf import read_elf
+from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
+from bootproof.builder.xous.image import build_image
+from bootproof.builder.xous.layout import Region
+from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, reduce_regions
+from bootproof.builder.xous.tags import kernel_from_elf, minielf_from_elf
 
 __all__ = ["xous_elfs"]
 

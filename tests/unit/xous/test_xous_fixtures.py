@@ -7,8 +7,8 @@ import struct
 import pytest
 from xousargs_helpers import XOUS_FIXTURES
 
-from builder.xous.inspect import decode, inspect_file
-from builder.xous.layout import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel, Region
+from bootproof.builder.xous.inspect import decode, inspect_file
+from bootproof.builder.xous.layout import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel, Region
 
 MREX_2020 = (
     Region("Audi", 0xE0000000, 0x1000),
@@ -97,7 +97,7 @@ def test_loader_rejections_become_warnings() -> None:
 
 @pytest.mark.parametrize("cut", [0, 5, 27, 100, 0xAC + 20])
 def test_truncated_fixture_is_format_error(cut: int) -> None:
-    from builder.errors import FormatError
+    from bootproof.builder.errors import FormatError
 
     data = (XOUS_FIXTURES / "args-default-2020.bin").read_bytes()[:cut]
     with pytest.raises(FormatError) as err:

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from xousargs_helpers import XOUS_FIXTURES
 
-from builder.errors import BootproofError
-from builder.xous.inspect import decode
+from bootproof.builder.errors import BootproofError
+from bootproof.builder.xous.inspect import decode
 
 FIXTURE = (XOUS_FIXTURES / "args-span-page-2020.bin").read_bytes()[:0x400]
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from xousargs_helpers import XOUS_FIXTURES
 
-from builder.errors import FormatError
-from builder.xous.inspect import inspect_file
-from builder.xous.layout import FLAG_NOCOPY, Section, XousLayout, place_sections
+from bootproof.builder.errors import FormatError
+from bootproof.builder.xous.inspect import inspect_file
+from bootproof.builder.xous.layout import FLAG_NOCOPY, Section, XousLayout, place_sections
 
 
 def test_flag_names() -> None:

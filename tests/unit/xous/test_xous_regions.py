@@ -7,9 +7,15 @@ from pathlib import Path
 import pytest
 from xousargs_helpers import XOUS_FIXTURES
 
-from builder.errors import BootproofError, ConfigError, FormatError, InputError, OverlapError
-from builder.xous.layout import Region
-from builder.xous.regions import (
+from bootproof.builder.errors import (
+    BootproofError,
+    ConfigError,
+    FormatError,
+    InputError,
+    OverlapError,
+)
+from bootproof.builder.xous.layout import Region
+from bootproof.builder.xous.regions import (
     add_extra_svd,
     make_name,
     parse_ram,

@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 from xousargs_helpers import SynSection, write_elf32
 
-from builder.elf import read_elf
-from builder.xous.image import InitProgram, align_size_up, build_image, plan_image, write_image
-from builder.xous.layout import Region
-from builder.xous.regions import MemoryMap
-from builder.xous.tags import kernel_from_elf, minielf_from_elf, pnam_body
+from bootproof.builder.elf import read_elf
+from bootproof.builder.xous.image import (
+    InitProgram,
+    align_size_up,
+    build_image,
+    plan_image,
+    write_image,
+)
+from bootproof.builder.xous.layout import Region
+from bootproof.builder.xous.regions import MemoryMap
+from bootproof.builder.xous.tags import kernel_from_elf, minielf_from_elf, pnam_body
 
 MEM = MemoryMap(Region("SrEx", 0x40000000, 0x1000000),
                 (Region("CSRs", 0xF0000000, 0x1000),), 0)

@@ -2,8 +2,8 @@
 
 Debian's binary hypervisor lacks static memory, boot-time cpupools and the null scheduler,
 which dom0less tests need. This module fetches the source package through a private apt
-state with ``deb-src`` lines (see :mod:`harness.assets`), verifies every file against the
-signed index, unpacks it with ``dpkg-source -x`` (Debian's patches applied), merges the
+state with ``deb-src`` lines (see :mod:`bootproof.harness.xen.assets`), verifies every file against
+the signed index, unpacks it with ``dpkg-source -x`` (Debian's patches applied), merges the
 fragment into ``xen/.config`` with ``olddefconfig``, checks that every ``=y`` option of the
 fragment survived, and cross-builds with ``aarch64-linux-gnu-``.
 
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from builder.errors import ConfigError, ToolError
-from builder.fileio import atomic_write
-from harness.assets import AptState, cache_lock, cache_root, download, sha256_file
+from bootproof.builder.errors import ConfigError, ToolError
+from bootproof.builder.fileio import atomic_write
+from bootproof.harness.xen.assets import AptState, cache_lock, cache_root, download, sha256_file
 
 SOURCE_PACKAGE = "xen"
 CROSS_COMPILE = "aarch64-linux-gnu-"
-FRAGMENT = Path(__file__).resolve().parent.parent / "qemu_configs" / "xen-dom0less.config"
+FRAGMENT = Path(__file__).resolve().parents[2] / "qemu_configs" / "xen-dom0less.config"
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ The flow, in ordered stages, each checked on the serial console:
 3. **script loaded**: it types the load-and-source line the generator printed (echo checked);
 4. **Xen banner**, then one ``LOADING DOMU`` line per booted domU whose ``cpus`` and
    ``memory`` must be what the config asked for (Linux mode: the Linux banner instead);
-5. **markers**: each domain's ``/init`` report line (see :mod:`harness.initramfs`) and any
-   extra ``--expect`` text, in any order;
+5. **markers**: each domain's ``/init`` report line (see
+   :mod:`bootproof.harness.xen.initramfs`) and any extra ``--expect`` text, in any order;
 6. **layout**: addresses U-Boot reported for every TFTP load and the module addresses and
    sizes Xen reported for every domain are compared with the layout report
-   (:class:`~harness.errors.LayoutMismatch` lists every difference).
+   (:class:`~bootproof.harness.core.errors.LayoutMismatch` lists every difference).
 
 Bad patterns (Xen or Linux panic, U-Boot TFTP and ``fdt`` errors...) fail the boot at once,
 naming the pattern. The harness stops QEMU itself at the end (a dom0less system has nobody
@@ -33,15 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from builder.errors import ConfigError, FormatError, InputError, ToolError
-from builder.xen.config import ImageBuilderConfig, load_config
-from harness.boards import Board, load_board
-from harness.console import BadPatterns, Console
-from harness.deadline import Deadline
-from harness.errors import BootTimeout, InfrastructureError, LayoutMismatch, check_layout
-from harness.initramfs import MarkerReport, marker_pattern, parse_marker
-from harness.machine import QemuMachine
-from harness.toolchain import run_tool
+from bootproof.builder.errors import ConfigError, FormatError, InputError, ToolError
+from bootproof.builder.xen.config import ImageBuilderConfig, load_config
+from bootproof.harness.core.boards import Board, load_board
+from bootproof.harness.core.console import BadPatterns, Console
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import (
+    BootTimeout,
+    InfrastructureError,
+    LayoutMismatch,
+    check_layout,
+)
+from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.toolchain import run_tool
+from bootproof.harness.xen.initramfs import MarkerReport, marker_pattern, parse_marker
 
 BOARD = "aarch64-virt"
 UBOOT_BIOS = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
@@ -136,12 +141,13 @@ def generate(config: Path, directory: Path, *, fit: bool = False) -> Generated:
     (same code, called in-process so errors keep their type).
 
     Returns the set with its layout report and the line to type at U-Boot's prompt.
-    Raises :class:`~builder.errors.ConfigError` / :class:`~builder.errors.InputError` for a
-    bad config or missing files, :class:`~builder.errors.LayoutError` when the images do not
-    fit in RAM (nothing is written then), :class:`ToolError` when mkimage fails.
+    Raises :class:`~bootproof.builder.errors.ConfigError` /
+    :class:`~bootproof.builder.errors.InputError` for a bad config or missing files,
+    :class:`~bootproof.builder.errors.LayoutError` when the images do not fit in RAM (nothing is
+    written then), :class:`ToolError` when mkimage fails.
     """
-    from builder.xen import GenerateOptions, with_overrides
-    from builder.xen import generate as generate_set
+    from bootproof.builder.xen import GenerateOptions, with_overrides
+    from bootproof.builder.xen import generate as generate_set
 
     cfg = with_overrides(load_config(config), load_cmd="tftp", output=SCRIPT_BASE, fit=fit)
     result = generate_set(cfg, directory, GenerateOptions(map_file=directory / MAP_NAME))
@@ -342,10 +348,12 @@ def run_boot(
     texts that must appear (any order, with the markers). ``post_checks`` are (stage name,
     function) pairs run on the live console after the markers (e.g. :func:`xen_debug_key`);
     each returns the stage's detail text or raises a boot error. Raises
-    :class:`~harness.errors.BadPattern`, :class:`~harness.errors.BootTimeout`,
-    :class:`~harness.errors.UnexpectedExit` or :class:`~harness.errors.LayoutMismatch`
-    (all with the serial log path and tail) when the boot does not do what the config
-    says, and :class:`~harness.errors.InfrastructureError` when QEMU or U-Boot is missing.
+    :class:`~bootproof.harness.core.errors.BadPattern`,
+    :class:`~bootproof.harness.core.errors.BootTimeout`,
+    :class:`~bootproof.harness.core.errors.UnexpectedExit` or
+    :class:`~bootproof.harness.core.errors.LayoutMismatch` (all with the serial log path and tail)
+    when the boot does not do what the config says, and
+    :class:`~bootproof.harness.core.errors.InfrastructureError` when QEMU or U-Boot is missing.
     """
     board = board or load_board(BOARD)
     deadline = Deadline(timeout)
@@ -532,8 +540,8 @@ def gzipped(path: Path, cache_dir: Path) -> Path:
     """A gzip copy of ``path`` (level 6, mtime 0) kept in ``cache_dir``, keyed by content."""
     import gzip
 
-    from builder.fileio import atomic_write
-    from harness.assets import sha256_file
+    from bootproof.builder.fileio import atomic_write
+    from bootproof.harness.xen.assets import sha256_file
 
     dest = cache_dir / f"{path.name}-{sha256_file(path)[:16]}.gz"
     if not dest.is_file():
@@ -546,12 +554,12 @@ def fix_pl061(dtb: Path) -> None:
     """Disable the board's pl061 GPIO in ``dtb`` (dom0 Linux takes a synchronous external
     abort probing it under Xen; Xen's own CI does the same).
 
-    The edit goes through the generator's own DT-edit path (:mod:`builder.xen.fdtcmd`, the
+    The edit goes through the generator's own DT-edit path (:mod:`bootproof.builder.xen.fdtcmd`, the
     interpreter it uses for FDTEDIT and FIT), not through an outside tool.
     """
-    from builder.fileio import atomic_write
-    from builder.formats.fdt import DeviceTree
-    from builder.xen.fdtcmd import SetProp, Strings, apply
+    from bootproof.builder.fileio import atomic_write
+    from bootproof.builder.formats.fdt import DeviceTree
+    from bootproof.builder.xen.fdtcmd import SetProp, Strings, apply
 
     tree = DeviceTree.load(dtb)
     apply(tree, [SetProp(PL061_NODE, "status", Strings(("disabled",)))])
@@ -574,9 +582,9 @@ def prepare_guest_set(
     Raises :class:`ConfigError` for an unknown ``xen_source``, :class:`ToolError` when the
     assets cannot be fetched (or are not cached and ``offline`` is set).
     """
-    from harness.assets import ensure_guest_assets
-    from harness.initramfs import write_initramfs
-    from harness.xen_build import ensure_built_xen
+    from bootproof.harness.xen.assets import ensure_guest_assets
+    from bootproof.harness.xen.initramfs import write_initramfs
+    from bootproof.harness.xen.xen_build import ensure_built_xen
 
     if xen_source not in XEN_SOURCES:
         raise ConfigError(f"unknown Xen source (known: {', '.join(XEN_SOURCES)})",
@@ -660,7 +668,7 @@ def scenario_config(
 
 def write_scenario(guests: GuestSet, name: str, values: Mapping[str, object]) -> Path:
     """Write ``values`` as ``<name>.cfg`` into the guest directory; returns its path."""
-    from builder.fileio import atomic_write
+    from bootproof.builder.fileio import atomic_write
 
     path = guests.directory / f"{name}.cfg"
     atomic_write(path, config_text(values))
@@ -670,7 +678,7 @@ def write_scenario(guests: GuestSet, name: str, values: Mapping[str, object]) ->
 # -- the bundled example -----------------------------------------------------------------------
 
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "xen"
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "xen"
 
 
 def example_config(guests: GuestSet) -> Path:
@@ -695,7 +703,7 @@ def demo(workdir: Path, *, offline: bool = False) -> int:
     Uses the asset cache (a second run needs no network). Infrastructure and input errors
     propagate (the caller maps them to exit codes).
     """
-    from harness.errors import BootFailure
+    from bootproof.harness.core.errors import BootFailure
 
     guests = prepare_guest_set(workdir / "xen-demo", offline=offline)
     gen = generate(example_config(guests), guests.directory)

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from builder.cliutil import HelpFormatter
-from builder.errors import FormatError, InputError
-from builder.xous.inspect import inspect_file
-from builder.xous.layout import XousLayout
-from harness.xous_boot import (
+from bootproof.builder.cliutil import HelpFormatter
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.xous.inspect import inspect_file
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.harness.xous.flow import (
     DEFAULT_BOARD,
     DEFAULT_TIMEOUT,
     PLACEMENTS,

@@ -12,7 +12,7 @@ import math
 import os
 import time
 
-from builder.errors import ConfigError
+from bootproof.builder.errors import ConfigError
 
 MULTIPLIER_ENV = "BOOTPROOF_TIMEOUT_MULTIPLIER"
 
@@ -20,7 +20,7 @@ MULTIPLIER_ENV = "BOOTPROOF_TIMEOUT_MULTIPLIER"
 def parse_multiplier(text: str, *, field: str = MULTIPLIER_ENV) -> float:
     """Parse a timeout multiplier: a finite number greater than zero.
 
-    Raises :class:`~builder.errors.ConfigError` naming ``field`` and the value otherwise.
+    Raises :class:`~bootproof.builder.errors.ConfigError` naming ``field`` and the value otherwise.
     """
     try:
         value = float(text)
@@ -36,7 +36,7 @@ def parse_multiplier(text: str, *, field: str = MULTIPLIER_ENV) -> float:
 def timeout_multiplier() -> float:
     """The multiplier from ``BOOTPROOF_TIMEOUT_MULTIPLIER``, or 1.0 when it is unset or empty.
 
-    Raises :class:`~builder.errors.ConfigError` when the variable is set to a bad value.
+    Raises :class:`~bootproof.builder.errors.ConfigError` when the variable is set to a bad value.
     """
     text = os.environ.get(MULTIPLIER_ENV, "").strip()
     return parse_multiplier(text) if text else 1.0

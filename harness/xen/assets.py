@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from builder.errors import FormatError, ToolError
-from builder.fileio import atomic_write
+from bootproof.builder.errors import FormatError, ToolError
+from bootproof.builder.fileio import atomic_write
 
 DEBIAN_URL = "http://deb.debian.org/debian"
 SECURITY_URL = "http://deb.debian.org/debian-security"

@@ -1,9 +1,9 @@
 """Finding and running the external programs a boot needs (QEMU, cross compilers, mkimage...).
 
-:func:`find_tool` turns a missing program into an :class:`~harness.errors.InfrastructureError`
-that names the program and the apt package to install; :func:`run_tool` runs an argument
-list (never a shell string) and turns a failure into a :class:`~builder.errors.ToolError`
-that keeps the command and its output.
+:func:`find_tool` turns a missing program into an
+:class:`~bootproof.harness.core.errors.InfrastructureError` that names the program and the apt
+package to install; :func:`run_tool` runs an argument list (never a shell string) and turns a
+failure into a :class:`~bootproof.builder.errors.ToolError` that keeps the command and its output.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from builder.errors import ToolError
-from harness.errors import InfrastructureError
+from bootproof.builder.errors import ToolError
+from bootproof.harness.core.errors import InfrastructureError
 
 #: Which Debian package provides each program the project runs.
 APT_PACKAGES: Mapping[str, str] = MappingProxyType({
@@ -52,8 +52,8 @@ def find_tool(name: str) -> Path:
     """Locate ``name`` on ``PATH`` (or check it, when it contains a ``/``).
 
     Returns the absolute path of the executable. Raises
-    :class:`~harness.errors.InfrastructureError` naming the program and the apt package that
-    provides it when it cannot be found.
+    :class:`~bootproof.harness.core.errors.InfrastructureError` naming the program and the apt
+    package that provides it when it cannot be found.
     """
     found = shutil.which(name)
     if found is None:
@@ -75,9 +75,9 @@ def run_tool(
     """Run ``argv`` (a list, no shell), capturing stdout and stderr.
 
     The program is looked up with :func:`find_tool` first (so a missing program is an
-    :class:`~harness.errors.InfrastructureError`). Returns the completed process when it
-    exits with status 0. Raises :class:`~builder.errors.ToolError` carrying the command line
-    and the combined output when it exits non-zero or runs longer than ``timeout`` seconds
+    :class:`~bootproof.harness.core.errors.InfrastructureError`). Returns the completed process when
+    it exits with status 0. Raises :class:`~bootproof.builder.errors.ToolError` carrying the command
+    line and the combined output when it exits non-zero or runs longer than ``timeout`` seconds
     (the process is killed then).
     """
     args = [str(a) for a in argv]

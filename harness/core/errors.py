@@ -3,7 +3,7 @@
 Every failure a boot can end in is one of these classes, so a report (and a CI log) says at
 once whether the *machine* was broken or the *guest* was wrong::
 
-    BootproofError                      (builder.errors)
+    BootproofError                      (bootproof.builder.errors)
      +-- HarnessError                   anything the harness raises on purpose
           +-- InfrastructureError       QEMU or a toolchain program missing, broken, or QEMU
           |                             died while starting (exit code 3)
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from builder.errors import BootproofError
+from bootproof.builder.errors import BootproofError
 
 EXIT_BOOT_FAILED = 1
 EXIT_INFRASTRUCTURE = 3

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from builder.cliutil import HelpFormatter
+from bootproof.builder.cliutil import HelpFormatter
 
 
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
@@ -79,8 +79,8 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
 
 def boot_main(args: argparse.Namespace) -> int:
     """Run ``bootproof xen boot``; errors propagate to run_main (exit codes above)."""
-    from harness.boards import load_board
-    from harness.xen_boot import Stage, check_directory, generate, run_boot
+    from bootproof.harness.core.boards import load_board
+    from bootproof.harness.xen.flow import Stage, check_directory, generate, run_boot
 
     directory = check_directory(args.directory)
     gen = generate(args.config, directory, fit=args.fit)
@@ -101,7 +101,7 @@ def boot_main(args: argparse.Namespace) -> int:
 
 def guests_main(args: argparse.Namespace) -> int:
     """Run ``bootproof xen guests``."""
-    from harness.xen_boot import prepare_guest_set
+    from bootproof.harness.xen.flow import prepare_guest_set
 
     guests = prepare_guest_set(args.directory, xen_source=args.xen, offline=args.offline,
                                progress=sys.stderr)
@@ -112,8 +112,8 @@ def guests_main(args: argparse.Namespace) -> int:
 
 def assets_main(args: argparse.Namespace) -> int:
     """Run ``bootproof xen assets``: print what the cache holds."""
-    from harness.assets import ensure_guest_assets
-    from harness.xen_build import ensure_built_xen
+    from bootproof.harness.xen.assets import ensure_guest_assets
+    from bootproof.harness.xen.xen_build import ensure_built_xen
 
     got = ensure_guest_assets(offline=args.offline, refresh=args.refresh, progress=sys.stderr)
     for rec in got.manifest.packages:

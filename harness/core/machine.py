@@ -1,9 +1,9 @@
 """One QEMU process, from launch to a guaranteed end.
 
 :class:`QemuMachine` runs QEMU from an argument list (never a shell string), gives the guest's
-first serial port to a :class:`~harness.console.Console`, talks QMP over a socket the harness
-owns, keeps QEMU's stderr in a file, and stops QEMU politely (QMP ``quit``), then by PID with
-SIGTERM, then SIGKILL. Used as a context manager it never leaves the process behind, also when
+first serial port to a :class:`~bootproof.harness.core.console.Console`, talks QMP over a socket the
+harness owns, keeps QEMU's stderr in a file, and stops QEMU politely (QMP ``quit``), then by PID
+with SIGTERM, then SIGKILL. Used as a context manager it never leaves the process behind, also when
 the body raises or is interrupted; and QEMU is started with a parent-death signal, so even a
 harness killed outright takes its QEMU with it (Linux).
 
@@ -49,11 +49,11 @@ from typing import IO, Any, TypeVar
 
 from qemu.qmp import QMPClient, QMPError
 
-from harness.boards import Board
-from harness.console import BadPatterns, Console
-from harness.deadline import Deadline
-from harness.errors import BootTimeout, HarnessError, InfrastructureError
-from harness.toolchain import find_tool
+from bootproof.harness.core.boards import Board
+from bootproof.harness.core.console import BadPatterns, Console
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import BootTimeout, HarnessError, InfrastructureError
+from bootproof.harness.core.toolchain import find_tool
 
 #: Seconds (scaled by the timeout multiplier) QEMU may take to greet on QMP.
 STARTUP_TIMEOUT = 30.0
@@ -157,8 +157,8 @@ class QemuMachine:
     """A QEMU process whose first serial port is a :class:`Console`.
 
     ``argv`` is QEMU's command line without console, monitor, QMP or display options (e.g.
-    from :meth:`harness.boards.Board.argv`); ``argv[0]`` is looked up on PATH. Files go into
-    ``log_dir``: ``<name>.serial.log`` (the console), ``<name>.stderr.log`` (QEMU's own
+    from :meth:`bootproof.harness.core.boards.Board.argv`); ``argv[0]`` is looked up on PATH. Files
+    go into ``log_dir``: ``<name>.serial.log`` (the console), ``<name>.stderr.log`` (QEMU's own
     output) and ``<name>.cmdline`` (the full command line, shell-quoted, to re-run by hand).
     """
 
@@ -209,8 +209,8 @@ class QemuMachine:
     def launch(self) -> None:
         """Start QEMU and connect the console and (unless ``qmp=False``) QMP.
 
-        Raises :class:`~harness.errors.InfrastructureError` naming the binary (and its apt
-        package) when it is missing, and carrying the command line and QEMU's output when
+        Raises :class:`~bootproof.harness.core.errors.InfrastructureError` naming the binary (and
+        its apt package) when it is missing, and carrying the command line and QEMU's output when
         QEMU exits or does not greet during start-up. On any failure nothing is left running.
         """
         if self._proc is not None:
@@ -299,8 +299,8 @@ class QemuMachine:
     def _client(self, timeout: float | None = None) -> _QmpSession | None:
         """The negotiated QMP session; None when QMP is off or QEMU has already exited.
 
-        Raises :class:`~harness.errors.InfrastructureError` when QEMU is running but the
-        negotiation fails or takes longer than ``timeout`` (default QMP_TIMEOUT, scaled).
+        Raises :class:`~bootproof.harness.core.errors.InfrastructureError` when QEMU is running but
+        the negotiation fails or takes longer than ``timeout`` (default QMP_TIMEOUT, scaled).
         """
         if self._qmp is not None or self._qmp_sock is None:
             return self._qmp
@@ -347,8 +347,8 @@ class QemuMachine:
     def qmp_command(self, cmd: str, **args: Any) -> Any:
         """Run one QMP command and return its ``return`` value.
 
-        Raises :class:`~harness.errors.InfrastructureError` when QMP is off, the command fails
-        or the connection is gone.
+        Raises :class:`~bootproof.harness.core.errors.InfrastructureError` when QMP is off, the
+        command fails or the connection is gone.
         """
         client = self._client()
         if client is None:
@@ -366,9 +366,9 @@ class QemuMachine:
 
         The console is read (and logged, and checked for bad patterns) meanwhile. ``timeout``
         is a :class:`Deadline` or seconds (scaled by the multiplier). Raises
-        :class:`~harness.errors.BootTimeout` if QEMU is still running at the deadline (QEMU is
-        left running: :meth:`shutdown` or the context manager stops it), and
-        :class:`~harness.errors.BadPattern` if one appears.
+        :class:`~bootproof.harness.core.errors.BootTimeout` if QEMU is still running at the deadline
+        (QEMU is left running: :meth:`shutdown` or the context manager stops it), and
+        :class:`~bootproof.harness.core.errors.BadPattern` if one appears.
         """
         deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
         proc = self._running_proc()

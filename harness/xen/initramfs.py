@@ -1,7 +1,7 @@
 """A tiny test initramfs: busybox, two device nodes and an ``/init`` that reports and stops.
 
-Built entirely in Python with the newc writer of :mod:`builder.formats.cpio`, so the device
-nodes ``/dev/console`` (c 5 1) and ``/dev/null`` (c 1 3) go straight into the archive: no
+Built entirely in Python with the newc writer of :mod:`bootproof.builder.formats.cpio`, so the
+device nodes ``/dev/console`` (c 5 1) and ``/dev/null`` (c 1 3) go straight into the archive: no
 root, no fakeroot, no ``mknod``. Every member has uid/gid 0 and mtime 0, and the gzip
 header's mtime is 0 too, so the same busybox gives the same bytes.
 
@@ -28,9 +28,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import InputError
-from builder.fileio import atomic_write
-from builder.formats.cpio import CpioEntry, Kind, write_newc
+from bootproof.builder.errors import InputError
+from bootproof.builder.fileio import atomic_write
+from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 
 MARKER_PREFIX = "=== TESTMARKER"
 

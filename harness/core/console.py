@@ -2,10 +2,11 @@
 
 Every wait (:meth:`Console.expect`, the ordered and any-order forms, the echo checks of
 :meth:`Console.send_line`) also watches the console's *bad patterns* (a panic, a trap,
-``FAIL``...): the first one seen fails the wait at once with :class:`~harness.errors.BadPattern`
-naming the entry, instead of letting the wait run into its timeout. The table belongs to the
-console (never module state): ``console.bad_patterns.add(name, regex)``, and
-``with console.allow(name):`` switches one entry off for a block.
+``FAIL``...): the first one seen fails the wait at once with
+:class:`~bootproof.harness.core.errors.BadPattern` naming the entry, instead of letting the wait run
+into its timeout. The table belongs to the console (never module state):
+``console.bad_patterns.add(name, regex)``, and ``with console.allow(name):`` switches one entry off
+for a block.
 
 Lines: patterns are matched one line at a time, against the text with every carriage return
 removed, so ``\r\n`` (U-Boot) and ``\r\r\n`` (Xen) both end a line at ``\n``. ``^`` and
@@ -33,8 +34,8 @@ from typing import Final, NoReturn
 import pexpect
 import pexpect.fdpexpect
 
-from harness.deadline import Deadline
-from harness.errors import BadPattern, BootTimeout, UnexpectedExit
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import BadPattern, BootTimeout, UnexpectedExit
 
 Pattern = str | re.Pattern[str]
 
@@ -208,9 +209,9 @@ class Console:
     """The serial console of one boot: expectations with deadlines, bad patterns, typing.
 
     Build it with :meth:`attach` over file descriptors (pipes, a socket, a pty master);
-    :class:`harness.machine.QemuMachine` does that for you. ``exit_status`` is called when the
-    console reaches end-of-file, to put QEMU's exit status into
-    :class:`~harness.errors.UnexpectedExit`.
+    :class:`bootproof.harness.core.machine.QemuMachine` does that for you. ``exit_status`` is called
+    when the console reaches end-of-file, to put QEMU's exit status into
+    :class:`~bootproof.harness.core.errors.UnexpectedExit`.
     """
 
     def __init__(
@@ -268,10 +269,10 @@ class Console:
                name: str | None = None) -> re.Match[str]:
         """Wait until ``pattern`` appears on the console; return its match.
 
-        Raises :class:`~harness.errors.BadPattern` as soon as an active bad pattern appears
-        first, :class:`~harness.errors.BootTimeout` when ``deadline`` passes (with the log
-        tail) and :class:`~harness.errors.UnexpectedExit` when QEMU exits first. ``name`` is
-        how messages call the pattern (default: its text).
+        Raises :class:`~bootproof.harness.core.errors.BadPattern` as soon as an active bad pattern
+        appears first, :class:`~bootproof.harness.core.errors.BootTimeout` when ``deadline`` passes
+        (with the log tail) and :class:`~bootproof.harness.core.errors.UnexpectedExit` when QEMU
+        exits first. ``name`` is how messages call the pattern (default: its text).
         """
         label = name or describe(pattern)
         _, match = self._wait([(label, compile_pattern(pattern))], deadline, label)
@@ -315,7 +316,8 @@ class Console:
     def wait_for_exit(self, deadline: Deadline) -> None:
         """Read (and log) the console until the other end closes, watching the bad patterns.
 
-        Raises :class:`~harness.errors.BootTimeout` if it stays open past ``deadline``.
+        Raises :class:`~bootproof.harness.core.errors.BootTimeout` if it stays open past
+        ``deadline``.
         """
         if not self._eof:
             self._wait([], deadline, "QEMU to exit", eof_ok=True)
@@ -325,7 +327,7 @@ class Console:
         already read but not matched, for bad patterns; then forget it all.
 
         Use after the last expectation to catch a late panic. End-of-file is not an error
-        here. Raises :class:`~harness.errors.BadPattern`.
+        here. Raises :class:`~bootproof.harness.core.errors.BadPattern`.
         """
         with contextlib.suppress(BootTimeout):
             self._wait([], Deadline(seconds), "a quiet console", eof_ok=True)
@@ -361,8 +363,8 @@ class Console:
 
         With ``echo_check`` each chunk must be echoed back before the next is sent (slow
         guest UARTs drop characters typed too fast); a missing echo raises
-        :class:`~harness.errors.BootTimeout` naming the chunk. ``deadline`` bounds all the
-        echo waits (default 10 s, scaled).
+        :class:`~bootproof.harness.core.errors.BootTimeout` naming the chunk. ``deadline`` bounds
+        all the echo waits (default 10 s, scaled).
         """
         if chunk < 1:
             raise ValueError("chunk must be at least 1")

@@ -1,10 +1,11 @@
 """Board descriptions: ``qemu_configs/<name>.toml`` -> :class:`Board`.
 
 The schema is documented in ``qemu_configs/README.md``. Loading validates every field and
-names the file and the field in a :class:`~builder.errors.ConfigError`; the result is a frozen
-dataclass whose :meth:`Board.argv` gives QEMU's argument list (never a shell string). The
-console, QMP and display options are *not* part of a board: :class:`harness.machine.QemuMachine`
-adds them, because the harness owns those channels.
+names the file and the field in a :class:`~bootproof.builder.errors.ConfigError`; the result is a
+frozen dataclass whose :meth:`Board.argv` gives QEMU's argument list (never a shell string). The
+console, QMP and display options are *not* part of a board:
+:class:`bootproof.harness.core.machine.QemuMachine` adds them, because the harness owns those
+channels.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.errors import ConfigError
+from bootproof.builder.errors import ConfigError
 
 #: Where the project's own board files live.
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "qemu_configs"
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "qemu_configs"
 
 #: Console kinds a board may ask for. "serial-stdio": the first serial port on QEMU's stdio,
-#: which the harness connects to pipes it owns (see harness.machine).
+#: which the harness connects to pipes it owns (see bootproof.harness.core.machine).
 CONSOLE_KINDS = ("serial-stdio",)
 
 _MEMORY_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
@@ -210,8 +211,8 @@ def board_path(name_or_path: str | Path, *, configs_dir: Path | None = None) -> 
 def load_board(name_or_path: str | Path, *, configs_dir: Path | None = None) -> Board:
     """Load and validate a board file (see :func:`board_path` for how it is found).
 
-    Raises :class:`~builder.errors.ConfigError` naming the file (and the field) when the file
-    is missing, is not valid TOML, or breaks the schema.
+    Raises :class:`~bootproof.builder.errors.ConfigError` naming the file (and the field) when the
+    file is missing, is not valid TOML, or breaks the schema.
     """
     path = board_path(name_or_path, configs_dir=configs_dir)
     try:

@@ -4,7 +4,7 @@ The flow is a list of ordered stages, each a console expectation with the boot's
 
 1. ``loader``      the loader model starts (``Xous loader model (bootproof) v1``);
 2. ``validated``   it walked and checked every tag and printed where it would jump;
-3. ``layout``      what it printed, parsed into :class:`~builder.xous.layout.XousLayout`,
+3. ``layout``      what it printed, parsed into :class:`~bootproof.builder.xous.layout.XousLayout`,
                    equals the expected layout (the builder's ``--map`` JSON or ``inspect``);
 4. ``kernel``      the test kernel's banner, then its own .data/.bss check;
 5. ``init``        one marker per init program, in PID order, with its checksum;
@@ -27,14 +27,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from builder.errors import FormatError, InputError
-from builder.xous.layout import Kernel, Program, Region, Section, TagInfo, XousLayout
-from harness.boards import CONFIGS_DIR, Board, load_board
-from harness.console import BadPatterns
-from harness.deadline import Deadline
-from harness.errors import LayoutMismatch, UnexpectedExit, layout_differences
-from harness.guests.build import InitKind, build_init, build_kernel, build_loader
-from harness.machine import QemuMachine
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.xous.layout import Kernel, Program, Region, Section, TagInfo, XousLayout
+from bootproof.harness.core.boards import CONFIGS_DIR, Board, load_board
+from bootproof.harness.core.console import BadPatterns
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import LayoutMismatch, UnexpectedExit, layout_differences
+from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.guests.build import InitKind, build_init, build_kernel, build_loader
 
 DEFAULT_BOARD = "riscv32-virt"
 DEFAULT_TIMEOUT = 60.0
@@ -382,8 +382,8 @@ def build_example(workdir: Path, *, count: int = 3, memory: str = "csv", debug: 
     Raises InfrastructureError (cross compiler missing), the builder's own errors (an image
     that cannot be built) or ValueError (bad ``count``/``memory``).
     """
-    from builder.xous.image import build_image
-    from builder.xous.regions import read_csr_csv, read_svd, reduce_regions
+    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.regions import read_csr_csv, read_svd, reduce_regions
 
     if memory not in ("csv", "svd"):
         raise ValueError(f"memory must be 'csv' or 'svd', not {memory!r}")
@@ -423,7 +423,7 @@ def demo(workdir: Path) -> int:
     """Build the bundled Xous example (test kernel + small, multi-page and XIP init
     programs) with the builder, boot it under the loader model, and print each verified
     stage and the verified layout. Returns 0; boot failures raise (see :func:`boot_args`)."""
-    from harness.xous_boot_cli import print_result, print_stage
+    from bootproof.harness.xous.cli import print_result, print_stage
 
     print("== Xous: build the example args.bin (kernel + 3 init programs, --csv)")
     example = build_example(workdir, count=3, memory="csv")
