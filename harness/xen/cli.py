@@ -80,7 +80,8 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
 def boot_main(args: argparse.Namespace) -> int:
     """Run ``bootproof xen boot``; errors propagate to run_main (exit codes above)."""
     from bootproof.harness.core.boards import load_board
-    from bootproof.harness.xen.flow import Stage, check_directory, generate, run_boot
+    from bootproof.harness.core.stages import Stage
+    from bootproof.harness.xen.flow import check_directory, generate, run_boot
 
     directory = check_directory(args.directory)
     gen = generate(args.config, directory, fit=args.fit)

@@ -45,6 +45,7 @@ from bootproof.harness.core.errors import (
     check_layout,
 )
 from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.stages import Stage, StageCallback
 from bootproof.harness.core.toolchain import run_tool
 from bootproof.harness.xen.initramfs import MarkerReport, marker_pattern, parse_marker
 
@@ -111,15 +112,6 @@ class Generated:
     def modules(self) -> list[Mapping[str, object]]:
         mods = self.layout.get("modules", [])
         return [m for m in mods if isinstance(m, dict)] if isinstance(mods, list) else []
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A verified stage and when it passed (seconds since QEMU started)."""
-
-    name: str
-    seconds: float
-    detail: str = ""
 
 
 @dataclass
@@ -307,7 +299,6 @@ def _check_domain(exp: DomainExpectation, rep: MarkerReport) -> list[str]:
     return problems
 
 
-StageCallback = Callable[[Stage], None]
 PostCheck = Callable[[Console, Deadline], str]
 
 
