@@ -191,6 +191,7 @@ def _echo_guest(sock: socket.socket, drop: str = "") -> threading.Thread:
 def test_send_line_waits_for_echo_in_chunks(pair: tuple[Console, socket.socket]) -> None:
     console, guest = pair
     received: list[bytes] = []
+    got_eol = threading.Event()
 
     def run() -> None:
         while True:
@@ -200,12 +201,16 @@ def test_send_line_waits_for_echo_in_chunks(pair: tuple[Console, socket.socket])
                     return
                 received.append(data)
                 guest.sendall(data)
+                if data.endswith(b"\n"):
+                    got_eol.set()
             except OSError:
                 return
 
     threading.Thread(target=run, daemon=True).start()
     text = "setenv bootargs console=ttyAMA0 rdinit=/init"
     console.send_line(text, chunk=8)
+    # the end of line is not echo-checked: let the guest thread take it before comparing
+    got_eol.wait(10)
     # each chunk was sent on its own, after the previous one was echoed
     assert received[: len(text) // 8] == [text[i:i + 8].encode() for i in range(0, 40, 8)]
     assert b"".join(received) == (text + "\n").encode()
