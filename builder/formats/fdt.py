@@ -37,6 +37,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libfdt
 
@@ -129,27 +130,23 @@ class DeviceTree:
     def exists(self, path: str) -> bool:
         return self._offset(path) is not None
 
-    def children(self, path: str) -> list[str]:
+    def _chain(self, first: Any, following: Any, path: str) -> Iterator[int]:
+        """Offsets from libfdt's ``first``/``following`` iterator pair, from node ``path``
+        (nothing when it is missing)."""
         off = self._offset(path)
-        out: list[str] = []
-        if off is None:
-            return out
-        child = int(self._tree.first_subnode(off, libfdt.QUIET_NOTFOUND))
-        while child >= 0:
-            out.append(str(self._tree.get_name(child)))
-            child = int(self._tree.next_subnode(child, libfdt.QUIET_NOTFOUND))
-        return out
+        item = -1 if off is None else int(first(off, libfdt.QUIET_NOTFOUND))
+        while item >= 0:
+            yield item
+            item = int(following(item, libfdt.QUIET_NOTFOUND))
+
+    def children(self, path: str) -> list[str]:
+        t = self._tree
+        return [str(t.get_name(o)) for o in self._chain(t.first_subnode, t.next_subnode, path)]
 
     def prop_names(self, path: str) -> list[str]:
-        off = self._offset(path)
-        out: list[str] = []
-        if off is None:
-            return out
-        prop = int(self._tree.first_property_offset(off, libfdt.QUIET_NOTFOUND))
-        while prop >= 0:
-            out.append(str(self._tree.get_property_by_offset(prop).name))
-            prop = int(self._tree.next_property_offset(prop, libfdt.QUIET_NOTFOUND))
-        return out
+        t = self._tree
+        return [str(t.get_property_by_offset(o).name)
+                for o in self._chain(t.first_property_offset, t.next_property_offset, path)]
 
     def get(self, path: str, name: str) -> bytes | None:
         """The raw value of a property, or None when the node or property is missing."""
