@@ -11,6 +11,8 @@ APT_PACKAGES=(
   u-boot-qemu u-boot-tools device-tree-compiler
   mtools dosfstools e2fsprogs fdisk cpio gzip zstd xz-utils file openssl
   gcc-aarch64-linux-gnu make bison flex dpkg-dev
+  # pylibfdt is published as source only: pip compiles it (SWIG comes from PyPI)
+  gcc python3-dev
 )
 
 missing=()
