@@ -27,6 +27,7 @@ from bootproof.builder.xous.regions import (
     read_svd,
     reduce_regions,
 )
+from bootproof.builder.xous.tagblock import fourcc_bytes
 
 BUILD_DESCRIPTION = """\
 Build a Xous args.bin: a tag block (XArg, MREx, Bflg, IniE/IniF, XKrn, PNam) followed by
@@ -122,7 +123,7 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
 
 def _print_build_report(layout: XousLayout, memory: MemoryMap, output: str) -> None:
     ram = layout.ram
-    code = int.from_bytes((ram.name.encode() + b"    ")[:4], "little")
+    code = int.from_bytes(fourcc_bytes(ram.name), "little")
     print(f"Arguments: Xous Arguments with {len(layout.tags)} parameters")
     print(f'Main RAM "{ram.name}" ({code:08x}): {ram.start:08x} - {ram.end:08x}')
     print(layout.to_table())

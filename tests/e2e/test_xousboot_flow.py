@@ -153,6 +153,25 @@ def test_debug_flag_reaches_the_loader(tmp_path: Path, guest_cache: Path) -> Non
     assert "Boot flags: 00000004" in result.log_path.read_text()
 
 
+def test_legacy_build_boots_and_matches_its_map(tmp_path: Path, guest_cache: Path) -> None:
+    # The 2020 layout (payloads packed after the tag block, no PNam): the loader model reads
+    # no process names, and the builder's --map must say the same.
+    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.regions import MemoryMap
+
+    example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
+    args_bin, map_json = tmp_path / "legacy.bin", tmp_path / "legacy.json"
+    aligned = example.expected_layout()
+    build_image(args_bin, example.kernel, [("IniE", example.inits[0])],
+                MemoryMap(aligned.ram, aligned.regions, 0), layout="legacy", map_path=map_json)
+    expected = XousLayout.from_json(json.loads(map_json.read_text()))
+    assert expected.layout == "legacy" and expected.programs[0].load_offset % 4096 != 0
+    result = boot_args(args_bin, log_dir=tmp_path / "logs", expected_layout=expected,
+                       cache_dir=guest_cache)
+    assert result.stages[-1] == "power-off"
+    assert [m.name for m in result.markers] == [example.inits[0].stem]
+
+
 def test_args_placed_in_ram(tmp_path: Path, guest_cache: Path) -> None:
     example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
     result = boot_args(example.args_bin, log_dir=tmp_path / "logs", placement="ram",
