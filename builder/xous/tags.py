@@ -220,8 +220,8 @@ class ProgramTag(Tag):
                                       sections))
 
 
+# IniE and IniF add no field: ProgramTag's dataclass methods serve them as they are.
 @tag_kind
-@dataclass(frozen=True)
 class IniE(ProgramTag):
     """``IniE``: an initial program the loader copies into RAM (see :class:`ProgramTag`);
     create-image pads its payload to a page and starts it on one (aligned layout)."""
@@ -230,7 +230,6 @@ class IniE(ProgramTag):
 
 
 @tag_kind
-@dataclass(frozen=True)
 class IniF(ProgramTag):
     """``IniF``: an initial program executed in place from flash (see :class:`ProgramTag`).
 
