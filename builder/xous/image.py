@@ -120,7 +120,7 @@ def plan_image(
                          value=str(next(p.prog.path for p in ordered if p.kind == "IniF")))
 
     names = ((1, "kernel"), *((pid, p.prog.name) for pid, p in enumerate(ordered, start=2)))
-    # Pass 1 needs only the tag lengths, which no offset changes: draft the tags with load
+    # The tag lengths come first and no offset changes them: draft the tags with load
     # offsets 0, each with the input it comes from (for messages).
     drafts: list[tuple[Tag, Path | str | None]] = []
     if memory.regions:
@@ -166,12 +166,12 @@ def plan_image(
     # Pass 2: the tags with their offsets, encoded; the layout is what they describe.
     tags: list[Tag] = [XArg(arg_size_words, memory.ram)]
     offsets = iter(prog_offsets)
-    for tag, _ in drafts:
-        if isinstance(tag, ProgramTag):
-            tag = replace(tag, load_offset=next(offsets))
-        elif isinstance(tag, XKrn):
-            tag = XKrn(replace(tag.kernel, load_offset=kernel_offset))
-        tags.append(tag)
+    for draft, _ in drafts:
+        if isinstance(draft, ProgramTag):
+            draft = replace(draft, load_offset=next(offsets))
+        elif isinstance(draft, XKrn):
+            draft = XKrn(replace(draft.kernel, load_offset=kernel_offset))
+        tags.append(draft)
     block, infos = encode_block(tags)
     assert len(block) == tag_block_len, "tag lengths disagree with their bodies"
     model = describe_all(tags).finish(layout=layout, file_size=file_size, tags=infos)
