@@ -29,7 +29,8 @@ from pathlib import Path
 
 from bootproof.harness.core.boards import load_board
 from bootproof.harness.guests.build import build_loader
-from bootproof.harness.xous.flow import DEFAULT_BOARD, boot_args, build_example, flash_argv
+from bootproof.harness.xous.example import build_example
+from bootproof.harness.xous.flow import DEFAULT_BOARD, boot_args, flash_argv
 
 
 def by_hand(argv: list[str]) -> float:
@@ -74,7 +75,7 @@ def harnessed(args_bin: Path, log_dir: Path) -> tuple[float, float]:
     marks: list[float] = []
     start = time.perf_counter()
     boot_args(args_bin, log_dir=log_dir,
-              on_stage=lambda name, _d: marks.append(time.perf_counter()) if name == "init"
+              on_stage=lambda stage: marks.append(time.perf_counter()) if stage.name == "init"
               else None)
     total = time.perf_counter() - start
     return marks[-1] - start, total

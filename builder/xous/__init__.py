@@ -4,7 +4,11 @@ Modules, from data to I/O:
 
 * :mod:`bootproof.builder.xous.layout`  the shared layout model (frozen dataclasses, JSON, table);
 * :mod:`bootproof.builder.xous.regions` csr.csv / soc.svd / ``--ram`` -> main RAM and MREx regions;
-* :mod:`bootproof.builder.xous.tags`    ELF -> kernel and MiniELF descriptions, tag body encoders;
+* :mod:`bootproof.builder.xous.tagblock` the tag header and block, the Tag base type, the
+  draft of a layout the tags describe themselves into;
+* :mod:`bootproof.builder.xous.tags`    one type per tag kind (XArg, MREx, Bflg, IniE, IniF,
+  XKrn, PNam): encode, decode and describe together, and their registry;
+* :mod:`bootproof.builder.xous.programs` ELF -> kernel and MiniELF program descriptions;
 * :mod:`bootproof.builder.xous.image`   place tags and payloads (aligned or legacy), stream the
   file;
 * :mod:`bootproof.builder.xous.inspect` decode an args.bin, with the loader's checks as warnings;

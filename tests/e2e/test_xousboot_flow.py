@@ -13,7 +13,8 @@ from elftools.elf.elffile import ELFFile
 
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.harness.core.errors import BadPattern, LayoutMismatch, UnexpectedExit
-from bootproof.harness.xous.flow import KERNEL_BANNER, Example, boot_args, build_example
+from bootproof.harness.xous.example import Example, build_example
+from bootproof.harness.xous.flow import KERNEL_BANNER, boot_args
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +50,8 @@ def test_boot_matches_builder_layout(tmp_path: Path, guest_cache: Path, memory: 
 
     assert not result.report_only
     assert result.exitcode == 0
-    assert result.stages[:5] == ("loader", "validated", "layout", "kernel", "kernel-data")
-    assert result.stages[-1] == "power-off"
+    assert result.stage_names[:5] == ("loader", "validated", "layout", "kernel", "kernel-data")
+    assert result.stage_names[-1] == "power-off"
     assert KERNEL_BANNER in result.log_path.read_text()
     # The loader model's parsed view equals the builder's report field by field.
     assert result.layout.tags == expected.tags
@@ -134,10 +135,10 @@ def test_cli_boot_exit_status(tmp_path: Path, guest_cache: Path,
 
 def test_demo(tmp_path: Path, guest_cache: Path, monkeypatch: pytest.MonkeyPatch,
               capsys: pytest.CaptureFixture[str]) -> None:
-    from bootproof.harness.xous.flow import demo
+    from bootproof.harness.demo import xous_example
 
     monkeypatch.setenv("BOOTPROOF_CACHE", str(guest_cache))
-    assert demo(tmp_path) == 0
+    assert xous_example(tmp_path) == 0
     out = capsys.readouterr().out
     assert out.count("[ok] checksum") == 3
 
@@ -153,11 +154,30 @@ def test_debug_flag_reaches_the_loader(tmp_path: Path, guest_cache: Path) -> Non
     assert "Boot flags: 00000004" in result.log_path.read_text()
 
 
+def test_legacy_build_boots_and_matches_its_map(tmp_path: Path, guest_cache: Path) -> None:
+    # The 2020 layout (payloads packed after the tag block, no PNam): the loader model reads
+    # no process names, and the builder's --map must say the same.
+    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.regions import MemoryMap
+
+    example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
+    args_bin, map_json = tmp_path / "legacy.bin", tmp_path / "legacy.json"
+    aligned = example.expected_layout()
+    build_image(args_bin, example.kernel, [("IniE", example.inits[0])],
+                MemoryMap(aligned.ram, aligned.regions, 0), layout="legacy", map_path=map_json)
+    expected = XousLayout.from_json(json.loads(map_json.read_text()))
+    assert expected.layout == "legacy" and expected.programs[0].load_offset % 4096 != 0
+    result = boot_args(args_bin, log_dir=tmp_path / "logs", expected_layout=expected,
+                       cache_dir=guest_cache)
+    assert result.stage_names[-1] == "power-off"
+    assert [m.name for m in result.markers] == [example.inits[0].stem]
+
+
 def test_args_placed_in_ram(tmp_path: Path, guest_cache: Path) -> None:
     example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
     result = boot_args(example.args_bin, log_dir=tmp_path / "logs", placement="ram",
                        expected_layout=example.expected_layout(), cache_dir=guest_cache)
-    assert result.stages[-1] == "power-off"
+    assert result.stage_names[-1] == "power-off"
     assert "arg_buffer: 87000000" in result.log_path.read_text()  # the board's args_ram
 
 

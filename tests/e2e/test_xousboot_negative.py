@@ -11,7 +11,8 @@ from conftest import require_tool
 from crc_model import crc16_x25_model as crc16_x25
 
 from bootproof.harness.core.errors import BadPattern
-from bootproof.harness.xous.flow import boot_args, build_example
+from bootproof.harness.xous.example import build_example
+from bootproof.harness.xous.flow import boot_args
 
 pytestmark = pytest.mark.e2e
 

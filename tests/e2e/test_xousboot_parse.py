@@ -9,7 +9,7 @@ import pytest
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.xous.layout import Section
-from bootproof.harness.xous.flow import compare_layouts, layout_from_loader
+from bootproof.harness.xous.report import compare_layouts, layout_from_loader
 
 REPORT = """\r
 Xous loader model (bootproof) v1\r
@@ -71,3 +71,19 @@ def test_incomplete_report_is_a_format_error() -> None:
     cut = REPORT.split("Kernel load")[0]
     with pytest.raises(FormatError, match="no Kernel line"):
         layout_from_loader(cut)
+
+
+def test_the_loaders_own_arithmetic_is_kept() -> None:
+    # PIDs, payload sizes and file offsets are what the loader derived, not recomputed from
+    # the tag fields: a loader that got them wrong must show in the comparison.
+    wrong = (REPORT.replace("Program pid=2 kind=IniF load=00001100 entry=00030100 "
+                            "payload=00000f20", "Program pid=7 kind=IniF load=00001100 "
+                            "entry=00030100 payload=00000f24")
+             .replace("Section pid=2", "Section pid=7")
+             .replace("file_offset=00001100", "file_offset=00001104"))
+    lay = layout_from_loader(wrong)
+    (prog,) = lay.programs
+    assert (prog.pid, prog.payload_size, prog.sections[0].file_offset) == (7, 0xF24, 0x1104)
+    diffs = compare_layouts(layout_from_loader(REPORT), lay)
+    assert sorted(d.split(":")[0] for d in diffs) == [
+        "programs[0].payload_size", "programs[0].pid", "programs[0].sections[0].file_offset"]

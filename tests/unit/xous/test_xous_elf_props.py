@@ -11,7 +11,7 @@ from xousargs_helpers import SynSection, write_elf32
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import BootproofError, FormatError
-from bootproof.builder.xous.tags import kernel_from_elf, minielf_from_elf
+from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 
 with tempfile.TemporaryDirectory() as _d:
     BASE = write_elf32(Path(_d) / "base.elf", [

@@ -13,8 +13,8 @@ from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
 from bootproof.builder.xous.image import build_image
 from bootproof.builder.xous.layout import Region
+from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, reduce_regions
-from bootproof.builder.xous.tags import kernel_from_elf, minielf_from_elf
 
 __all__ = ["xous_elfs"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ from bootproof.builder.xous.image import (
     plan_image,
     write_image,
 )
+from bootproof.builder.xous.inspect import inspect_file
 from bootproof.builder.xous.layout import Region
+from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap
-from bootproof.builder.xous.tags import kernel_from_elf, minielf_from_elf, pnam_body
+from bootproof.builder.xous.tags import PNam
 
 MEM = MemoryMap(Region("SrEx", 0x40000000, 0x1000000),
                 (Region("CSRs", 0xF0000000, 0x1000),), 0)
@@ -117,8 +120,8 @@ def test_tag_bytes_hand_checked(tmp_path: Path) -> None:
 
 
 def test_pnam_padding() -> None:
-    assert pnam_body([(1, "abcd")]) == struct.pack("<2I", 1, 4) + b"abcd"
-    assert pnam_body([(7, "é")]) == struct.pack("<2I", 7, 2) + "é".encode() + b"\0\0"
+    assert PNam(((1, "abcd"),)).encode() == struct.pack("<2I", 1, 4) + b"abcd"
+    assert PNam(((7, "é"),)).encode() == struct.pack("<2I", 7, 2) + "é".encode() + b"\0\0"
 
 
 @pytest.mark.parametrize(("offset", "phase", "expected"), [
@@ -140,3 +143,18 @@ def test_streaming_fallback_matches_file(tmp_path: Path) -> None:
     buf = io.BytesIO()  # no file descriptor: the read/write path
     write_image(plan, buf)
     assert buf.getvalue() == out.read_bytes()
+
+
+def test_legacy_map_equals_inspect(tmp_path: Path) -> None:
+    # A 2020 image has no PNam tag: its programs have no names, in the map as in the file
+    # (the loader model prints "-" for them, so a map naming them could never match a boot).
+    k = write_elf32(tmp_path / "k.elf", [SynSection(".text", 0xFFD00000, 0x6, b"KKKK")],
+                    entry=0xFFD00000)
+    i = write_elf32(tmp_path / "my-app.elf", [SynSection(".text", 0x10000, 0x6, b"IIII")],
+                    entry=0x10000)
+    out = tmp_path / "o.bin"
+    built = build_image(out, k, [("IniE", i)], MEM, layout="legacy")
+    decoded = inspect_file(out)
+    assert decoded.layout == built.layout == "legacy"
+    assert [p.name for p in built.programs] == [""]
+    assert replace(decoded, warnings=()) == replace(built, warnings=())

@@ -1,0 +1,182 @@
+"""The loader model's report: its serial lines parsed into the tag kinds and the layout.
+
+Before it lays anything out, the loader model (``harness/guests/loader.c``) prints what it
+read from each tag, one line per fact::
+
+    XArg: arg_size_words=40 version=1 ram=6e497253 (SrIn) 80000000 - 81000000
+    Tag 1 MREx @0000001c words=4 crc=20ec ok
+    Discovered memory region 6c467053 (20000000 - 22000000) -- 33554432 bytes
+    Boot flags: 00000004
+    Name pid=1 kernel
+    Program pid=2 kind=IniF load=00001100 entry=00030100 payload=00000f20 sections=2 name=-
+    Section pid=2 index=0 vaddr=00030100 size=00000f20 flags=04 file_offset=00001100
+    Kernel load=00003000 text=ffd00000+00000b2c data=ffd80000+00000040 bss=00002010 entry=...
+
+:func:`layout_from_loader` turns these lines back into the tag kinds of
+:mod:`bootproof.builder.xous.tags` and lets them describe the layout, as ``inspect`` does
+for a file. What the loader derived itself (PIDs, payload sizes, section file offsets) is
+kept as the loader printed it, so the comparison with the expected layout
+(:func:`compare_layouts`) checks the loader's arithmetic as well as the tags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bootproof.builder.errors import FormatError
+from bootproof.builder.xous.layout import Kernel, Region, TagInfo, XousLayout
+from bootproof.builder.xous.tagblock import Tag, fourcc_text
+from bootproof.builder.xous.tags import (
+    Bflg,
+    MREx,
+    PNam,
+    SectionRecord,
+    XArg,
+    XKrn,
+    describe_all,
+    program_tag,
+)
+from bootproof.harness.core.errors import layout_differences
+
+_H = "([0-9a-f]{8})"
+_XARG = re.compile(
+    rf"^XArg: arg_size_words=(\d+) version=(\d+) ram={_H} \(.*\) {_H} - {_H}$", re.M)
+_TAG = re.compile(rf"^Tag (\d+) (.{{4}}) @{_H} words=(\d+) crc=([0-9a-f]{{4}}) ok$", re.M)
+_REGION = re.compile(rf"^Discovered memory region {_H} \({_H} - {_H}\) -- (\d+) bytes$", re.M)
+_BFLG = re.compile(rf"^Boot flags: {_H}$", re.M)
+_KNAME = re.compile(r"^Name pid=1 (\S+)$", re.M)
+_PROGRAM = re.compile(
+    rf"^Program pid=(\d+) kind=(IniE|IniF) load={_H} entry={_H} payload={_H} sections=(\d+) "
+    r"name=(\S+)$", re.M)
+_SECTION = re.compile(
+    rf"^Section pid=(\d+) index=(\d+) vaddr={_H} size={_H} flags=([0-9a-f]{{2}}) "
+    rf"file_offset=(?:{_H}|none)$", re.M)
+_KERNEL = re.compile(
+    rf"^Kernel load={_H} text={_H}\+{_H} data={_H}\+{_H} bss={_H} entry={_H}$", re.M)
+#: The loader's last line before it hands over: the register state for the kernel.
+JUMP_LINE = re.compile(
+    rf"Jumping to kernel @ {_H} with map @ {_H} and stack @ {_H} "
+    rf"\(kargs: {_H}, ip: {_H}, rpt: {_H}, xpt: {_H}\)")
+
+#: Layout fields the loader cannot know (they describe the file, not the tag block).
+NOT_COMPARED = frozenset({"format", "layout", "file_size", "warnings"})
+
+
+@dataclass(frozen=True)
+class Jump:
+    """The register state the loader model hands to the kernel (the ``Jumping`` line)."""
+
+    entry: int
+    satp: int
+    sp: int
+    kargs: int
+    ip: int
+    rpt: int
+    xpt: int
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> Jump:
+        """The jump a :data:`JUMP_LINE` match shows."""
+        return cls(*(int(match.group(i), 16) for i in range(1, 8)))
+
+
+def _fourcc(hex_word: str) -> str:
+    return fourcc_text(int(hex_word, 16).to_bytes(4, "little"))
+
+
+def _hex(match: re.Match[str], group: int) -> int:
+    return int(match.group(group), 16)
+
+
+def layout_from_loader(text: str) -> XousLayout:
+    """Parse the loader model's report (serial text) into the shared layout model.
+
+    ``layout`` is inferred from the payload offsets and ``file_size`` is 0: the loader
+    cannot know them (see :data:`NOT_COMPARED`). Raises FormatError naming the missing line
+    when the report is incomplete.
+    """
+    text = text.replace("\r", "")
+    xarg = _XARG.search(text)
+    kern = _KERNEL.search(text)
+    if xarg is None or kern is None:
+        missing = "XArg" if xarg is None else "Kernel"
+        raise FormatError(f"the loader model's report has no {missing} line",
+                          field="serial log")
+    # The tags, in the order create-image writes them, rebuilt from what the loader read.
+    start = _hex(xarg, 4)
+    tags: list[Tag] = [XArg(int(xarg.group(1)),
+                            Region(_fourcc(xarg.group(3)), start, _hex(xarg, 5) - start),
+                            int(xarg.group(2)))]
+    regions = tuple(Region(_fourcc(m.group(1)), _hex(m, 2), int(m.group(4)))
+                    for m in _REGION.finditer(text))
+    if regions:
+        tags.append(MREx(regions))
+    bflg = _BFLG.search(text)
+    if bflg is not None:
+        tags.append(Bflg(_hex(bflg, 1)))
+    sections: dict[int, list[tuple[SectionRecord, int | None]]] = {}
+    for m in _SECTION.finditer(text):
+        offset = None if m.group(6) is None else _hex(m, 6)
+        sections.setdefault(int(m.group(1)), []).append(
+            (SectionRecord(_hex(m, 3), _hex(m, 4), _hex(m, 5)), offset))
+    kname = _KNAME.search(text)
+    names = [] if kname is None or kname.group(1) == "-" else [(1, kname.group(1))]
+    placed: list[tuple[int, int, list[int | None]]] = []  # the loader's pid, payload, offsets
+    for m in _PROGRAM.finditer(text):
+        pid = int(m.group(1))
+        records = sections.get(pid, [])
+        tags.append(program_tag(m.group(2))(_hex(m, 3), _hex(m, 4),
+                                            tuple(record for record, _ in records)))
+        placed.append((pid, _hex(m, 5), [offset for _, offset in records]))
+        if m.group(7) != "-":
+            names.append((pid, m.group(7)))
+    tags.append(XKrn(Kernel(*(_hex(kern, i) for i in range(1, 8)))))
+    if names:
+        tags.append(PNam(tuple(names)))
+
+    draft = describe_all(tags)
+    draft.programs = [
+        replace(p, pid=pid, payload_size=payload,
+                sections=tuple(replace(s, file_offset=o)
+                               for s, o in zip(p.sections, offsets, strict=True)))
+        for p, (pid, payload, offsets) in zip(draft.programs, placed, strict=True)]
+    infos = tuple(
+        TagInfo(index=int(m.group(1)), tag=m.group(2), offset=_hex(m, 3),
+                size_words=int(m.group(4)), crc16=_hex(m, 5), crc_ok=True)
+        for m in _TAG.finditer(text))
+    layout = draft.finish(layout="aligned", file_size=0, tags=infos)
+    offsets = [p.load_offset for p in layout.programs if p.kind == "IniE"]
+    offsets.append(layout.kernel.load_offset)
+    aligned = all(o % 4096 == 0 for o in offsets) and min(offsets) >= 4096
+    return replace(layout, layout="aligned" if aligned else "legacy")
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, object]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not prefix and k in NOT_COMPARED:
+                continue
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    elif isinstance(value, list):
+        out[f"{prefix}.count"] = len(value)
+        for i, v in enumerate(value):
+            _flatten(v, f"{prefix}[{i}]", out)
+    else:
+        out[prefix] = value
+
+
+def flat_layout(layout: XousLayout) -> dict[str, object]:
+    """``layout`` as a flat ``{"programs[0].sections[1].vaddr": value}`` mapping, without the
+    fields the loader cannot know."""
+    out: dict[str, object] = {}
+    _flatten(layout.to_json(), "", out)
+    return out
+
+
+def compare_layouts(expected: XousLayout, booted: XousLayout) -> list[str]:
+    """Every difference between the builder's layout and the booted loader's, one per line
+    (empty when they agree on every field the loader reports)."""
+    return layout_differences(flat_layout(expected), flat_layout(booted))
