@@ -505,31 +505,42 @@ def bao1x_block_fields(*, signed_len: int, function: int, anti_rollback: int,
     return sealed + bytes(SIGBLOCK_LEN - UNSIGNED_LEN - len(sealed))
 
 
-def sign_bao1x(payload: bytes, seed: bytes, *, function: int, anti_rollback: int,
-               min_version: SemVer, semver: SemVer,
-               pubkeys: Sequence[tuple[bytes, bytes]] = BAO1X_PUBKEY_SLOTS,
-               defile: bool = False) -> bytes:
-    """``block || payload``: a bao1x v1 block (Ed25519ph, empty AAD) for ``payload``.
+def bao1x_block(payload: Sequence[bytes], seed: bytes, *, function: int, anti_rollback: int,
+                min_version: SemVer, semver: SemVer,
+                pubkeys: Sequence[tuple[bytes, bytes]] = BAO1X_PUBKEY_SLOTS,
+                defile: bool = False) -> bytes:
+    """The 768-byte bao1x v1 block (Ed25519ph, empty AAD) for the payload made of the
+    ``payload`` parts in order (so a caller need not join a large payload first).
 
     ``defile`` flips bit 0 of byte ``SEALED_FIELDS_LEN + 16`` of the signed region after
     signing. Raises OverflowError_ for a kernel image over the RRAM limit (0x33A300
     bytes, block included) or a field over 32 bits, InputError for bad key slots.
     """
-    signed_len = len(payload) + SIGBLOCK_LEN - UNSIGNED_LEN
-    fields = bao1x_block_fields(signed_len=signed_len, function=function,
-                                anti_rollback=anti_rollback, min_version=min_version,
-                                semver=semver, pubkeys=pubkeys)
-    if function == FUNCTION_CODES["kernel"] and SIGBLOCK_LEN + len(payload) > BAO1X_KERNEL_LIMIT:
+    size = sum(len(part) for part in payload)
+    fields = bao1x_block_fields(signed_len=size + SIGBLOCK_LEN - UNSIGNED_LEN,
+                                function=function, anti_rollback=anti_rollback,
+                                min_version=min_version, semver=semver, pubkeys=pubkeys)
+    if function == FUNCTION_CODES["kernel"] and SIGBLOCK_LEN + size > BAO1X_KERNEL_LIMIT:
         raise OverflowError_(f"the signed kernel image does not fit the RRAM "
                              f"(limit 0x{BAO1X_KERNEL_LIMIT:x} bytes)", field="image size",
-                             value=SIGBLOCK_LEN + len(payload))
-    signature = ed25519.sign_prehashed(seed, ed25519.Prehash.of_parts((fields, payload)))
+                             value=SIGBLOCK_LEN + size)
+    signature = ed25519.sign_prehashed(seed, ed25519.Prehash.of_parts((fields, *payload)))
     head = jal(SIGBLOCK_LEN).to_bytes(4, "little") + signature + bytes(4 + AAD_MAX)
     if defile:
         fields_b = bytearray(fields)
         fields_b[SEALED_FIELDS_LEN + 16] ^= 0x01
         fields = bytes(fields_b)
-    return head + fields + payload
+    return head + fields
+
+
+def sign_bao1x(payload: bytes, seed: bytes, *, function: int, anti_rollback: int,
+               min_version: SemVer, semver: SemVer,
+               pubkeys: Sequence[tuple[bytes, bytes]] = BAO1X_PUBKEY_SLOTS,
+               defile: bool = False) -> bytes:
+    """``block || payload``: :func:`bao1x_block` followed by the payload."""
+    return bao1x_block((payload,), seed, function=function, anti_rollback=anti_rollback,
+                       min_version=min_version, semver=semver, pubkeys=pubkeys,
+                       defile=defile) + payload
 
 
 def anti_rollback_from_hjson(text: str, function: str, *,

@@ -45,9 +45,9 @@ from bootproof.builder.xous.signed import (
     UF2_BASES,
     UF2_FAMILY,
     Bao1xSignature,
+    bao1x_block,
     is_bao1x,
     parse_bao1x,
-    sign_bao1x,
 )
 
 PAGE = 4096
@@ -152,17 +152,17 @@ def encrypt_pages(plaintext: bytes, *, partial_nonce: int, key: bytes = ZERO_KEY
     pages, MAC table)``."""
     cipher = _cipher(key)
     pages = -(-len(plaintext) // PAGE)
-    cts = []
-    tags = []
+    cts = bytearray(pages * PAGE)
+    tags = bytearray(pages * MAC_LEN)
     view = memoryview(plaintext)
     for i in range(pages):
-        chunk = bytes(view[i * PAGE:(i + 1) * PAGE])
+        chunk = view[i * PAGE:(i + 1) * PAGE]
         if len(chunk) < PAGE:
-            chunk += bytes(PAGE - len(chunk))
-        out = cipher.encrypt(page_nonce(i * PAGE, partial_nonce), chunk, aad)
-        cts.append(out[:PAGE])
-        tags.append(out[PAGE:])
-    return b"".join(cts), b"".join(tags)
+            chunk = memoryview(bytes(chunk) + bytes(PAGE - len(chunk)))
+        out = memoryview(cipher.encrypt(page_nonce(i * PAGE, partial_nonce), chunk, aad))
+        cts[i * PAGE:(i + 1) * PAGE] = out[:PAGE]
+        tags[i * MAC_LEN:(i + 1) * MAC_LEN] = out[PAGE:]
+    return bytes(cts), bytes(tags)
 
 
 def build_swap_image(block: bytes, *, seed: bytes, partial_nonce: int, semver: SemVer,
@@ -173,13 +173,12 @@ def build_swap_image(block: bytes, *, seed: bytes, partial_nonce: int, semver: S
     create-image writes it (``--swap-name``). ``seed`` is the ``--swap-key`` signing key;
     ``key`` the encryption key. ``defile`` corrupts the signed block for negative tests.
     Raises InputError for a bad key or key slots."""
-    header = SwapSourceHeader.for_block(len(block), partial_nonce)
+    head = SwapSourceHeader.for_block(len(block), partial_nonce).encode()
     ciphertext, macs = encrypt_pages(block, partial_nonce=partial_nonce, key=key)
-    signed = sign_bao1x(ciphertext + macs, seed, function=FUNCTION_CODES["swap"],
-                        anti_rollback=anti_rollback, min_version=NO_VERSION, semver=semver,
-                        pubkeys=pubkeys, defile=defile)
-    head = header.encode()
-    return head + bytes(SIG_OFFSET - len(head)) + signed
+    sigblock = bao1x_block((ciphertext, macs), seed, function=FUNCTION_CODES["swap"],
+                           anti_rollback=anti_rollback, min_version=NO_VERSION,
+                           semver=semver, pubkeys=pubkeys, defile=defile)
+    return b"".join((head, bytes(SIG_OFFSET - len(head)), sigblock, ciphertext, macs))
 
 
 def build_swap_debug_image(block: bytes, *, partial_nonce: int) -> bytes:
