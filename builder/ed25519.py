@@ -165,12 +165,3 @@ def seed_from_pem(data: bytes, *, path: str | Path | None = None) -> bytes:
     # the bytes the Xous tools take; cryptography has checked that shape.
     return key.private_bytes_raw()
 
-
-def read_seed(path: str | Path) -> bytes:
-    """:func:`seed_from_pem` of a file; InputError if it cannot be read."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read key file ({exc.strerror})", path=p) from exc
-    return seed_from_pem(data, path=p)

@@ -17,37 +17,21 @@ panics with ``exceeded total words (<total>) with byte_offset of <off>`` when it
 it. Running out of bytes makes the tool panic on an index: here that is an error
 message too (the partial line the tool prints before it is not reproduced).
 
-:func:`read_tags` formats any sequence of :class:`RawTag` (from :func:`scan_tags`, which
-walks bytes as the tool does, or from a decoder); :func:`read_tags_bytes` is the whole
-tool.
+:func:`read_tags` formats any sequence of :class:`~bootproof.builder.xous.rawtags.RawTag`
+(from :func:`~bootproof.builder.xous.rawtags.scan_tags`, which walks bytes as the tool
+does, or from a decoder); :func:`read_tags_bytes` is the whole tool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bootproof.builder.formats.crc16 import crc16_x25
+from bootproof.builder.xous.rawtags import RawTag, scan_tags
 
 #: The tool's usage line (exit status 1), with ``{argv0}`` to fill in.
 USAGE = "Usage: {argv0} [xous_presign.img]"
-
-
-@dataclass(frozen=True)
-class RawTag:
-    """One tag as stored: header ``offset``, the 4 ``name`` bytes, the stored ``crc``,
-    ``size_words`` from the header and the ``body`` bytes (fewer than ``4 * size_words``
-    when the data ends inside the tag: ``truncated``)."""
-
-    offset: int
-    name: bytes
-    crc: int
-    size_words: int
-    body: bytes
-
-    @property
-    def truncated(self) -> bool:
-        return len(self.name) < 4 or len(self.body) < 4 * self.size_words
 
 
 @dataclass(frozen=True)
@@ -78,23 +62,6 @@ def args_size_line(off: int, total: int) -> str:
     return f"Found Xous Args Size at offset {off}, setting total_words to {total}"
 
 
-def scan_tags(data: bytes) -> Iterator[RawTag]:
-    """Tags back to back from byte 0, as the tool reads them, until the data ends (a tag
-    cut short by the end is yielded, marked truncated, and ends the scan)."""
-    off = 0
-    while off < len(data):
-        if off + 8 > len(data):
-            yield RawTag(off, data[off:off + 4], 0, 0, b"")
-            return
-        size = int.from_bytes(data[off + 6:off + 8], "little")
-        tag = RawTag(off, data[off:off + 4], int.from_bytes(data[off + 4:off + 6], "little"),
-                     size, data[off + 8:off + 8 + 4 * size])
-        yield tag
-        if tag.truncated:
-            return
-        off += 8 + 4 * size
-
-
 def read_tags(tags: Iterable[RawTag]) -> ReadTagsOutput:
     """What the tool prints for these tags, in this order, with its stop and panic rules."""
     lines: list[str] = []
@@ -108,7 +75,7 @@ def read_tags(tags: Iterable[RawTag]) -> ReadTagsOutput:
             total = int.from_bytes(tag.body[:4], "little") * 4
             lines.append(args_size_line(off, total))
         lines.append(format_tag_line(tag.name, tag.crc, tag.body))
-        off += len(tag.body)
+        off = tag.end
         if off == total:
             return ReadTagsOutput(tuple(lines))
         if off > total:

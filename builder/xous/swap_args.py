@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from bootproof.builder.errors import FormatError, InputError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
 from bootproof.builder.xous.layout import Program, TagInfo, place_sections
+from bootproof.builder.xous.rawtags import scan_tags
 
 PAGE = 4096
 SWAP_TAG_LEN = 48
@@ -198,26 +199,21 @@ def decode_swap_args(data: bytes, *, path: str | None = None,
                         "args from page 0 only (4096 bytes)")
     tags: list[TagInfo] = []
     programs: list[Program] = []
-    off = 0
-    while off < block_len:
-        if off + 8 > len(data):
-            raise FormatError("truncated tag header", path=path, field="offset", value=off)
-        name = data[off:off + 4].decode("ascii", errors="backslashreplace")
-        crc, size = struct.unpack_from("<2H", data, off + 4)
-        end = off + 8 + 4 * size
-        if end > len(data):
+    for raw in scan_tags(data):
+        if raw.offset >= block_len:
+            break
+        off, name, body = raw.offset, raw.text, raw.body
+        if raw.truncated:
             raise FormatError(f"tag {name} runs past the end of the data", path=path,
-                              field=f"{name} size_words", value=size)
-        body = data[off + 8:end]
-        ok = crc16_x25(body) == crc
-        if not ok:
+                              field=f"{name} size_words", value=raw.size_words)
+        if not raw.crc_ok:
             warnings.append(f"tag {len(tags)} {name} at 0x{off:x}: CRC FAIL (stored "
-                            f"0x{crc:04x}, computed 0x{crc16_x25(body):04x})")
-        tags.append(TagInfo(len(tags), name, off, size, crc, ok))
+                            f"0x{raw.crc:04x}, computed 0x{raw.computed_crc:04x})")
+        tags.append(TagInfo(len(tags), name, off, raw.size_words, raw.crc, raw.crc_ok))
         if name == "IniS":
             if len(body) < 8:
                 raise FormatError("IniS body too small", path=path, field="IniS size_words",
-                                  value=size)
+                                  value=raw.size_words)
             if len(body) % 8:
                 warnings.append(f"IniS at 0x{off:x} has a half section record")
             load, entry = struct.unpack_from("<2I", body, 0)
@@ -236,6 +232,5 @@ def decode_swap_args(data: bytes, *, path: str | None = None,
         elif off and name != "XArg":
             warnings.append(f"unhandled tag {name!r} at 0x{off:x} (the loader prints "
                             "'Unhandled argument in swap')")
-        off = end
     return SwapArgs(arg_size_words, ram_start, ram_size, ram_name, tuple(tags),
                     tuple(programs), len(data), tuple(warnings))

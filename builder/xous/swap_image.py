@@ -32,10 +32,10 @@ import re
 import struct
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
-from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.errors import BootproofError, FormatError, InputError
 from bootproof.builder.formats import uf2
 from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS, VerificationError
 from bootproof.builder.xous.semver import NO_VERSION, SemVer
@@ -128,7 +128,12 @@ def _cipher(key: bytes) -> AESGCMSIV:
     if len(key) != KEY_LEN:
         raise InputError("an AES-256-GCM-SIV key is 32 bytes", field="swap key",
                          value=len(key))
-    return AESGCMSIV(key)
+    try:
+        return AESGCMSIV(key)
+    except UnsupportedAlgorithm as exc:
+        raise BootproofError("AES-256-GCM-SIV is not available: the cryptography package "
+                             "must be linked with OpenSSL 3.2 or later (its wheels are)"
+                             ) from exc
 
 
 def seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:

@@ -289,3 +289,18 @@ def test_uf2_decode_errors() -> None:
                       (good[512:], "found as block")):
         with pytest.raises(FormatError, match=what):
             uf2.decode(bad)
+
+
+def test_missing_gcm_siv_support_is_our_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OpenSSL without AES-GCM-SIV (before 3.2) gives one clear error, cause kept."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    from bootproof.builder.errors import BootproofError
+
+    def unsupported(key: bytes) -> None:
+        raise UnsupportedAlgorithm("AES-GCM-SIV is not supported by this version of OpenSSL")
+
+    monkeypatch.setattr(swap_image, "AESGCMSIV", unsupported)
+    with pytest.raises(BootproofError, match=r"OpenSSL 3\.2") as err:
+        swap_image.encrypt_pages(bytes(10), partial_nonce=1)
+    assert isinstance(err.value.__cause__, UnsupportedAlgorithm)
