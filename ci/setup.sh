@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything bootproof needs on a Debian 12 machine, then a virtualenv in .venv.
-# Idempotent: a second run installs nothing new. Runs without a terminal (CI).
+# Idempotent: a second run installs and downloads nothing (no network needed). Runs
+# without a terminal (CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,18 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# pip runs only when the project's requirements changed: the stamp records the hash of
+# pyproject.toml and the checkout the editable install points to, written after a good install.
+STAMP=.venv/.bootproof-setup-stamp
+want="pyproject.toml $(sha256sum pyproject.toml | cut -d' ' -f1) checkout $(pwd -P)"
+if [ -x .venv/bin/bootproof ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  echo "setup: .venv up to date (pyproject.toml unchanged), nothing to install"
+else
+  rm -f "$STAMP"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  printf '%s\n' "$want" > "$STAMP"
+fi
 # mypy cannot see through the editable install's import hook: give it the folders under
 # their import names (bootproof.builder, bootproof.harness), as the wheel installs them.
 mkdir -p build/typecheck/bootproof

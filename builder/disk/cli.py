@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bootproof.builder.cliutil import HelpFormatter, parse_int, run_main
+from bootproof.builder.cliutil import HelpFormatter, parse_size, run_main
 from bootproof.builder.disk.plan import DEFAULT_SLACK_MIB
 from bootproof.builder.errors import InputError
 
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", dest="workdir", metavar="DIR",
                         help="work directory for temporary files (default: beside the output)")
     parser.add_argument("-s", dest="slack", default=str(DEFAULT_SLACK_MIB), metavar="MB",
-                        help="MiB of slack added to every rootfs partition")
+                        help="slack added to every rootfs partition: MiB, or a size with a K, "
+                             "M or G suffix")
     parser.add_argument("-a", dest="pow2", action="store_true",
                         help="round the image size up to a power of two MiB")
     parser.add_argument("-o", dest="output", required=True, metavar="IMG",
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from bootproof.builder.reproducible import source_date_epoch
     from bootproof.builder.xen.config import load_config, resolve_load_cmd
 
-    slack = parse_int(args.slack, field="-s")
+    slack = parse_size(args.slack, field="-s", unit=1 << 20)
     root = Path(args.directory)
     if not root.is_dir():
         raise InputError("not a directory", field="-d", value=args.directory)

@@ -290,8 +290,11 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     :class:`ConfigError`/:class:`~bootproof.builder.errors.FormatError` for bad inputs,
     :class:`LayoutError` when the table cannot hold the partitions, and
     :class:`~bootproof.builder.errors.ToolError` when a filesystem tool fails; on any error no file
-    is left at ``output`` or ``json_path``.
+    is left at ``output`` or ``json_path``. Relative paths are made absolute here, once, so
+    every tool run gets paths valid wherever it runs; the report names ``output`` as given.
     """
+    shown = str(output)
+    root = Path(root).absolute()
     if slack_mib <= 0:
         raise InputError("slack must be a positive number of MiB", field="-s", value=slack_mib)
     inputs = collect_inputs(cfg, root, prefix=prefix, load_cmd=load_cmd)
@@ -318,6 +321,9 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
             raise InputError("output would overwrite one of the inputs", field="--json",
                              value=str(json_path))
     _check_dos_capacity(inputs, slack_mib=slack_mib, pow2=pow2)
+    output, output_dir = output.absolute(), output_dir.absolute()
+    workdir = workdir.absolute() if workdir is not None else None
+    json_path = json_path.absolute() if json_path is not None else None
     with _workdir(workdir if workdir is not None else output_dir) as work:
         built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib)
         logical = scheme is pt.Scheme.DOS and len(built) > pt.MBR_MAX_PRIMARY
@@ -340,7 +346,7 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
         disk_id = (str(table_.disk_guid) if scheme is pt.Scheme.GPT
                    else f"0x{table_.disk_id:08x}")
         xl_names = tuple(d.file_name for d in inputs.xl) if cfg.dom0_rootfs is not None else ()
-        layout = DiskLayout(str(output), scheme.value, disk_sectors * SECTOR, disk_id,
+        layout = DiskLayout(shown, scheme.value, disk_sectors * SECTOR, disk_id,
                             tuple(parts), xl_names, inputs.warnings)
         # The JSON waits as a temporary file and is renamed only after the image was.
         with OutputSet() as extra:

@@ -15,7 +15,7 @@ import shutil
 import struct
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bootproof.builder.errors import ConfigError, InputError, LayoutError
@@ -114,13 +114,18 @@ def generate(cfg: ImageBuilderConfig, root: Path,
              options: GenerateOptions | None = None) -> GenerateResult:
     """Generate the boot script (and FIT, offline DTBs, map) for ``cfg`` under ``root``.
 
-    ``root`` is the ``-d`` directory: config paths and outputs are relative to it.
-    Raises :class:`ConfigError`/:class:`InputError` for bad configs and inputs,
-    :class:`~bootproof.builder.errors.LayoutError` when the layout does not fit, and
-    :class:`ToolError` when fdtoverlay or mkimage fail; in every case nothing is written.
+    ``root`` is the ``-d`` directory: config paths and outputs are relative to it. ``root``
+    and ``options.map_file`` may be relative to the working directory: they are made
+    absolute here, once, so every tool run (fdtoverlay, mkimage) gets paths that are valid
+    in its own working directory; the names written into the script, the .its and the map
+    stay as the config gives them. Raises :class:`ConfigError`/:class:`InputError` for bad
+    configs and inputs, :class:`~bootproof.builder.errors.LayoutError` when the layout does not fit,
+    and :class:`ToolError` when fdtoverlay or mkimage fail; in every case nothing is written.
     """
     opts = options or GenerateOptions()
-    root = Path(root)
+    root = Path(root).absolute()
+    if opts.map_file is not None:
+        opts = replace(opts, map_file=Path(opts.map_file).absolute())
     _require(cfg)
     if opts.prefix:
         check_script_path(opts.prefix, field="-p", what="a path prefix")

@@ -32,7 +32,8 @@ from bootproof.builder.xous.tagblock import fourcc_bytes
 BUILD_DESCRIPTION = """\
 Build a Xous args.bin: a tag block (XArg, MREx, Bflg, IniE/IniF, XKrn, PNam) followed by
 the kernel and init program payloads. Memory comes from a LiteX csr.csv (--csv), a LiteX
-soc.svd (--svd, plus --extra-svd), or --ram OFFSET:SIZE. Numbers: 0x.., 0b.. or decimal.
+soc.svd (--svd, plus --extra-svd), or --ram OFFSET:SIZE. Numbers: 0x.., 0b.. or decimal;
+sizes may end in K, M or G (powers of 1024).
 
 example:
   create-image args.bin -k xous-kernel -i init-shell -i ticktimer --svd soc.svd --map args.json
@@ -69,7 +70,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-svd", action="append", default=[], metavar="SVD",
                         help="additional SVD whose memory regions are added; repeatable")
     parser.add_argument("-r", "--ram", metavar="OFFSET:SIZE",
-                        help="main RAM explicitly, e.g. 0x40000000:0x1000000")
+                        help="main RAM explicitly, e.g. 0x40000000:0x1000000 or "
+                             "0x40000000:16M (size suffixes K, M, G)")
     parser.add_argument("-d", "--debug", action="store_true",
                         help="emit Bflg DEBUG (the kernel may read user memory)")
     parser.add_argument("--layout", choices=LAYOUTS, default="aligned",

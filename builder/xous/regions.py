@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootproof.builder.cliutil import parse_int
+from bootproof.builder.cliutil import parse_int, parse_size
 from bootproof.builder.errors import ConfigError, FormatError, InputError, OverlapError
 from bootproof.builder.xous.layout import Region
 
@@ -217,13 +217,14 @@ def add_extra_svd(regions: RegionMap, path: str | Path) -> list[str]:
 
 
 def parse_ram(text: str) -> tuple[int, int]:
-    """Parse ``--ram OFFSET:SIZE`` (0x/0b/decimal); InputError naming the value."""
+    """Parse ``--ram OFFSET:SIZE``: numbers as :func:`parse_int` reads them, the size with an
+    optional K/M/G suffix (:func:`parse_size`); InputError naming the value."""
     parts = text.split(":")
     if len(parts) != 2:
         raise InputError("expected OFFSET:SIZE", field="--ram", value=text)
     try:
         offset = parse_int(parts[0], field="--ram offset")
-        size = parse_int(parts[1], field="--ram size")
+        size = parse_size(parts[1], field="--ram size")
     except InputError as exc:
         raise InputError(f"{exc.field} is {exc.message}", field="--ram", value=text) from None
     if not 0 <= offset <= U32_MAX or not 0 < size <= U32_MAX + 1 - offset:

@@ -29,14 +29,20 @@ EXIT_BOOT_FAILED = 1
 EXIT_INFRASTRUCTURE = 3
 
 
+def _lines(text: str) -> list[str]:
+    """``text`` as lines: carriage returns dropped first, so ``\\r\\n`` (U-Boot) and
+    ``\\r\\r\\n`` (Xen) end one line, not two; trailing empty lines dropped."""
+    return text.replace("\r", "").rstrip("\n").split("\n") if text.strip() else []
+
+
 def _tail_block(log_path: str | None, log_tail: str) -> str:
     parts = []
     if log_path:
         parts.append(f"\n  serial log: {log_path}")
-    lines = log_tail.rstrip("\n").splitlines()
+    lines = _lines(log_tail)
     if lines:
         parts.append("\n  last lines of the serial log:")
-        parts.extend(f"\n    | {line.rstrip(chr(13))}" for line in lines)
+        parts.extend(f"\n    | {line}" for line in lines)
     return "".join(parts)
 
 
@@ -83,7 +89,7 @@ class InfrastructureError(HarnessError):
             text += f"\n  command line: {' '.join(self.argv)}"
         if self.returncode is not None:
             text += f"\n  exit status: {self.returncode}"
-        out = self.output.strip().splitlines()[-20:]
+        out = _lines(self.output.strip())[-20:]
         if out:
             text += "\n  output:" + "".join(f"\n    | {line}" for line in out)
         return text

@@ -88,3 +88,21 @@ def test_check_layout_raises_with_every_difference() -> None:
     err = info.value
     assert err.differences == ["a: expected 0x1 (1), guest reported 0x3 (3)"]
     assert "- a: expected" in str(err) and "serial log: /l" in str(err)
+
+
+def test_serial_tail_with_xen_line_endings_has_no_blank_lines() -> None:
+    # Xen's console ends lines with \r\r\n, U-Boot's with \r\n; a lone \r is not a line
+    err = BadPattern("Xen panic", pattern_name="xen-panic", matched_line="Panic on CPU 0:",
+                     log_path="/logs/xen.serial.log",
+                     log_tail="(XEN) Xen version 4.17\r\r\n(XEN) Panic on CPU 0:\r\r\n"
+                              "\r\r\n=> \r\nmixed\rline\n")
+    lines = str(err).splitlines()
+    start = lines.index("  last lines of the serial log:")
+    assert lines[start + 1:] == ["    | (XEN) Xen version 4.17", "    | (XEN) Panic on CPU 0:",
+                                 "    | ", "    | => ", "    | mixedline"]
+
+
+def test_tool_output_with_carriage_returns_has_no_blank_lines() -> None:
+    err = InfrastructureError("QEMU died", program="qemu-system-aarch64",
+                              output="qemu: warning\r\r\nqemu: fatal\r\n")
+    assert str(err).splitlines()[-2:] == ["    | qemu: warning", "    | qemu: fatal"]

@@ -267,3 +267,12 @@ def test_inspect_exits_1_on_a_crc_mismatch_but_prints_everything(
     captured = capsys.readouterr()
     assert "FAIL" in captured.out and "XKrn" in captured.out
     assert "bad-crc.bin" in captured.err and "CRC mismatch in MREx" in captured.err
+
+
+def test_ram_size_takes_a_unit_suffix(elfs: dict[str, Path], tmp_path: Path) -> None:
+    """The README's ``-r 0x80000000:16M``: the same image as the size in hex."""
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    common = ["-k", str(elfs["kernel"]), "-i", str(elfs["init"]), "-q"]
+    assert create_image_main([str(a), *common, "-r", "0x80000000:0x1000000"]) == 0
+    assert create_image_main([str(b), *common, "-r", "0x80000000:16M"]) == 0
+    assert a.read_bytes() == b.read_bytes()
