@@ -50,9 +50,12 @@ class HostDtb:
 
 
 def _merge_overlays(base: Path, overlays: Sequence[Path], tool: str) -> bytes:
+    """``fdtoverlay`` run in a private directory: the inputs go to it as absolute paths
+    (a ``-d`` typed relative to the caller's working directory means nothing there)."""
     with tempfile.TemporaryDirectory(prefix="bootproof-ovl-") as tmp:
         out = Path(tmp) / "merged.dtb"
-        run_tool([tool, "-i", str(base), "-o", str(out), *map(str, overlays)], cwd=Path(tmp))
+        run_tool([tool, "-i", str(base.resolve()), "-o", str(out),
+                  *(str(o.resolve()) for o in overlays)], cwd=Path(tmp))
         return out.read_bytes()
 
 

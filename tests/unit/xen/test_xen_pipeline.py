@@ -13,9 +13,11 @@ import pytest
 from conftest import require_tool
 from xen_testlib import (
     DOM0,
+    EPOCH,
     HEAD,
     TWO_DOMUS,
     Gen,
+    fdtget_strings,
     gen,
     host_dtb,
     work,
@@ -29,6 +31,7 @@ from bootproof.builder.xen.generator import (
     GenerateOptions,
     check_config,
     check_inputs,
+    generate,
     place,
 )
 from bootproof.builder.xen.host_dtb import edited_dtb, load_host_dtb
@@ -83,3 +86,17 @@ def test_steps_alone_give_a_settled_placement(work: Path) -> None:
     assert edited_dtb(None, placed.edits) is None
     assert not (work / "boot.scr").exists()  # no step before writing writes anything
 
+
+
+def test_relative_directory_with_merged_overlays(work: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-d`` typed relative to the working directory: fdtoverlay runs elsewhere."""
+    require_tool("fdtoverlay")
+    (work / "config").write_text(HEAD + DOM0 + "NUM_DT_OVERLAY=1\nDT_OVERLAY[0]=ovl.dtbo\n")
+    monkeypatch.chdir(work.parent)
+    cfg = load_config(Path(work.name) / "config", env={})
+    res = generate(cfg, Path(work.name), GenerateOptions(env=EPOCH, merge_overlays=True))
+    dtb = res.layout.find("dtb")
+    assert dtb is not None and dtb.file == "virt-overlays.dtb"
+    assert fdtget_strings(work / "virt-overlays.dtb", "/bootproof-test", "compatible") == [
+        "bootproof,overlay-test"]
