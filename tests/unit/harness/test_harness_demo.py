@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
+from bootproof.harness import demo as demo_cli
 from bootproof.harness.cli import main
 from bootproof.harness.core.errors import BadPattern
-from bootproof.harness.xen import flow as xen_boot
 from bootproof.harness.xous import flow as xous_boot
 
 
@@ -28,7 +28,7 @@ def test_a_failed_example_does_not_stop_the_next(
         return 0
 
     monkeypatch.setattr(xous_boot, "demo", broken_xous)
-    monkeypatch.setattr(xen_boot, "demo", good_xen)
+    monkeypatch.setattr(demo_cli, "xen_example", good_xen)
     assert main(["demo", "--workdir", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
     assert ran == ["xous", "xen"]
