@@ -57,6 +57,37 @@ def _signing(cfg: ImageBuilderConfig, root: Path) -> tuple[fitfmt.Signing | None
     return fitfmt.Signing(hint), keydir
 
 
+def fit_images(cfg: ImageBuilderConfig, layout: XenLayout,
+               resolve: Mapping[str, str] | None = None) -> list[fitfmt.FitImage]:
+    """One FIT image per placed module, then the script as ``boot_scr``; ``resolve`` maps a
+    file name to the path mkimage reads it from (default: the name itself)."""
+    where = resolve or {}
+    out = []
+    for m in layout.modules:
+        assert m.fit_name is not None
+        is_exec = m.role in ("xen", "linux-kernel")
+        out.append(fitfmt.FitImage(m.fit_name, where.get(m.file, m.file), IMAGE_TYPES[m.role],
+                                   load=m.addr, entry=m.addr if is_exec else None))
+    src = cfg.uboot_source or ""
+    out.append(fitfmt.FitImage("boot_scr", where.get(src, src), "script",
+                               load=layout.script_addr))
+    return out
+
+
+def fit_config(layout: XenLayout) -> fitfmt.FitConfig:
+    """The FIT's one configuration: Xen (or Linux) and the host DTB, the modules Xen loads
+    as loadables, the Linux ramdisk and the FPGA bitstream when there are any."""
+    rd = layout.find("linux-ramdisk")
+    fpga = layout.find("bitstream")
+    return fitfmt.FitConfig(
+        "config", kernel="host_kernel", fdt="host_fdt",
+        ramdisk=rd.fit_name if rd is not None else None,
+        loadables=tuple(m.fit_name for m in layout.modules
+                        if m.fit_name and m.role in LOADABLE_ROLES),
+        fpga=fpga.fit_name if fpga is not None else None,
+    )
+
+
 def build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path,
               outputs: Mapping[str, bytes], *, mkimage: str,
               timestamp: int) -> dict[str, bytes]:
@@ -69,31 +100,9 @@ def build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path,
     """
     assert cfg.fit is not None and cfg.uboot_source is not None
     signing, keydir = _signing(cfg, root)
-
-    def images(resolve: Mapping[str, str]) -> list[fitfmt.FitImage]:
-        out = []
-        for m in layout.modules:
-            assert m.fit_name is not None
-            is_exec = m.role in ("xen", "linux-kernel")
-            out.append(fitfmt.FitImage(m.fit_name, resolve.get(m.file, m.file),
-                                       IMAGE_TYPES[m.role], load=m.addr,
-                                       entry=m.addr if is_exec else None))
-        src = cfg.uboot_source or ""
-        out.append(fitfmt.FitImage("boot_scr", resolve.get(src, src), "script",
-                                   load=layout.script_addr))
-        return out
-
-    loadables = tuple(m.fit_name for m in layout.modules
-                      if m.fit_name and m.role in LOADABLE_ROLES)
-    rd = layout.find("linux-ramdisk")
-    fpga = layout.find("bitstream")
-    conf = fitfmt.FitConfig(
-        "config", kernel="host_kernel", fdt="host_fdt",
-        ramdisk=rd.fit_name if rd is not None else None,
-        loadables=loadables, fpga=fpga.fit_name if fpga is not None else None,
-    )
+    conf = fit_config(layout)
     desc = "Xen dom0less boot" if cfg.xen_mode else "Linux boot"
-    its = fitfmt.render_its(images({}), conf, description=desc, signing=signing)
+    its = fitfmt.render_its(fit_images(cfg, layout), conf, description=desc, signing=signing)
     result = {its_name(cfg.fit): its.encode()}
     with tempfile.TemporaryDirectory(prefix="bootproof-fit-") as tmpname:
         tmp = Path(tmpname)
@@ -105,8 +114,8 @@ def build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path,
             local.write_bytes(data)
             resolve[rel] = str(local)
         tmp_its = tmp / "image.its"
-        tmp_its.write_text(fitfmt.render_its(images(resolve), conf, description=desc,
-                                             signing=signing))
+        tmp_its.write_text(fitfmt.render_its(fit_images(cfg, layout, resolve), conf,
+                                             description=desc, signing=signing))
         argv = [mkimage, "-q", "-f", str(tmp_its)]
         ub_copy = None
         if keydir is not None:
