@@ -15,25 +15,24 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bootproof.builder.cliutil import EXIT_FAILED, EXIT_OK
 from bootproof.harness.core.errors import BootFailure
+from bootproof.harness.xen import flow as xen_boot
+from bootproof.harness.xous import flow as xous_boot
+
+DESCRIPTION = (
+    "Build and boot the bundled examples, printing each verified stage: the Xous\n"
+    "example under the RV32 loader model on qemu-system-riscv32 -M virt, the Xen\n"
+    "dom0less example (dom0 + 2 domUs) through U-Boot on qemu-system-aarch64.\n"
+    "The first Xen run downloads Debian's arm64 packages into the cache."
+)
 
 
-def register(subparsers: Any) -> None:  # argparse._SubParsersAction
-    """Add ``demo`` to the top-level command."""
-    parser = subparsers.add_parser(
-        "demo",
-        help="build and boot the bundled Xous and Xen examples",
-        description=(
-            "Build and boot the bundled examples, printing each verified stage: the Xous\n"
-            "example under the RV32 loader model on qemu-system-riscv32 -M virt, the Xen\n"
-            "dom0less example (dom0 + 2 domUs) through U-Boot on qemu-system-aarch64.\n"
-            "The first Xen run downloads Debian's arm64 packages into the cache."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` (``bootproof demo``) take the demo's options and run it."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--only", choices=("xous", "xen"), default=None,
                         help="run one example only (default: both)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -58,9 +57,6 @@ def _example(title: str, run: Callable[[], int]) -> int:
 
 
 def _run_in(workdir: Path, args: argparse.Namespace) -> int:
-    from bootproof.harness.xen import flow as xen_boot
-    from bootproof.harness.xous import flow as xous_boot
-
     results = []
     if args.only in (None, "xous"):
         xous_dir = workdir / "xous"
