@@ -29,11 +29,11 @@ from pathlib import Path
 import pexpect
 
 from bootproof.harness.core.boards import load_board
+from bootproof.harness.core.stages import Stage
 from bootproof.harness.xen.flow import (
     BOARD,
     DomUSpec,
     Generated,
-    Stage,
     boot_argv,
     generate,
     prepare_guest_set,
