@@ -18,12 +18,14 @@ package hint for a missing program); the builder never imports the harness.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 from bootproof.builder.errors import ToolError, ToolNotFoundError
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: How much of a log file a failed logged run quotes in its error.
 LOG_TAIL_CHARS = 4000
@@ -90,6 +92,10 @@ def run_tool(
     seen (the log's last :data:`LOG_TAIL_CHARS` characters with ``log``) and the exit status.
     Raises :class:`ValueError` for an empty ``argv``.
     """
+    # Imported on the first run: uboot-script-gen imports this module but runs no program on
+    # its default path, and subprocess would cost its start-up 4 ms (python -X importtime).
+    import subprocess
+
     args = [os.fspath(a) for a in argv]
     if not args:
         raise ValueError("run_tool needs a program to run")
