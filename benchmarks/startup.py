@@ -8,14 +8,16 @@ what is timed is a warm start as users have it after installing.
   ImageBuilder's own ``uboot-script-gen`` (a bash script; it needs ``mkimage``, ``file`` and
   ``fdtput``). The reference is not part of bootproof: give its path with ``--imagebuilder``
   or ``$IMAGEBUILDER`` (``scripts/uboot-script-gen`` in an ImageBuilder checkout). Without it
-  the ratio is not reported. Target: at least 15x faster than ImageBuilder.
+  the ratio is not reported. Target: at least 15x faster than ImageBuilder (the issue
+  measured ImageBuilder at 1.05 s, hence also: at most 70 ms).
 * ``create-image`` with a kernel and 32 init programs, 64 MiB of ELF (inputs from
   ``xous_build.py``) next to ``cat`` of the same files. Target: at most 3x ``cat``.
 * ``bootproof --help``. Target: at most 60 ms.
 * The floor: ``python -c pass`` with the same interpreter and site (an editable install
   adds its import finder to every start; an installed wheel does not).
 
-Times are the best of ``--runs`` (the median is shown too: the machine may be shared).
+Times are the best of ``--runs`` wall times, with the median and the best CPU time (user +
+system; less disturbed than wall time when the machine is shared) next to them.
 ``--importtime`` adds, for each command, the imports that cost most
 (``python -X importtime``): self time and the cumulative time of top-level imports.
 
@@ -46,6 +48,7 @@ import xous_build
 
 BIN = Path(sys.executable).parent
 TARGET_SCRIPT_RATIO = 15.0
+TARGET_SCRIPT_SECONDS = 0.070
 TARGET_CAT_RATIO = 3.0
 TARGET_HELP_SECONDS = 0.060
 
@@ -175,6 +178,8 @@ def main() -> int:
                              ref.best / ours.best >= TARGET_SCRIPT_RATIO))
         else:
             print(f"ImageBuilder's uboot-script-gen: not run: {why_not}")
+        verdicts.append(("uboot-script-gen <= 70 ms (15x the issue's 1.05 s ImageBuilder)",
+                         ours.best <= TARGET_SCRIPT_SECONDS))
 
         xous_dir = root / "xous"
         xous_dir.mkdir()
