@@ -334,7 +334,7 @@ def main() -> int:
 
     def edited_fdt() -> FdtPackageTree:
         t = FdtPackageTree(host)
-        apply(t, edits)  # duck-typed: the same add_node/set as DeviceTree
+        apply(t, edits)  # type: ignore[arg-type]  # duck-typed: DeviceTree's add_node/set
         return t
 
     def edited_lib() -> DeviceTree:
@@ -363,7 +363,7 @@ def main() -> int:
     for _ in range(args.runs):
         fa, fb = FdtPackageTree(host), DeviceTree.from_bytes(host)
         t0 = time.perf_counter()
-        apply(fa, edits)
+        apply(fa, edits)  # type: ignore[arg-type]  # duck-typed, as above
         t1 = time.perf_counter()
         apply(fb, edits)
         t2 = time.perf_counter()
@@ -377,7 +377,8 @@ def main() -> int:
     for label, x, y in rows:
         print(f"{label:<38}{x:>16.3f}{y:>22.3f}{x / y:>13.1f}x")
     out_a, out_b = a.to_bytes(), b.to_bytes()
-    same = [("edited tree = fdtput's (dtc -O dts)", lambda o: dts(o) == dts(ref_bytes)),
+    same: list[tuple[str, Callable[[bytes], bool]]] = [
+            ("edited tree = fdtput's (dtc -O dts)", lambda o: dts(o) == dts(ref_bytes)),
             ("edited bytes = fdtput's (both packed)", lambda o: packed(o) == packed(ref_bytes))]
     for label, check in same:
         print(f"{label:<42}{check(out_a)!s:>12}{check(out_b)!s:>22}")
@@ -385,8 +386,8 @@ def main() -> int:
         print(f"{'pip install, fresh venv (wall)':<38}{install_s('fdt==' + v_fdt):>16}"
               f"{install_s('pylibfdt==' + v_lib):>22}")
     print("\ncorrectness, each library bare (fdt: parse_dtb; pylibfdt: fdt_check_full + Fdt)")
-    for label, x, y in correctness(host):
-        print(f"{label}\n    fdt:      {x}\n    pylibfdt: {y}")
+    for label, with_fdt, with_lib in correctness(host):
+        print(f"{label}\n    fdt:      {with_fdt}\n    pylibfdt: {with_lib}")
     return 0
 
 

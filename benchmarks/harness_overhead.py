@@ -15,6 +15,7 @@ Needs qemu-system-riscv32 and riscv64-unknown-elf-gcc.
 from __future__ import annotations
 
 import argparse
+import io
 import statistics
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def boot_plain(argv: Sequence[str]) -> float:
     t0 = time.perf_counter()
     proc = subprocess.Popen([*argv, "-nographic"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None
+    assert isinstance(proc.stdout, io.BufferedReader)
     seen = b""
     while True:
         chunk = proc.stdout.read1(65536)

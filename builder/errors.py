@@ -12,6 +12,7 @@ turns it into one line on stderr and exit status 2, with no traceback::
      |    +-- OverflowError_   an item runs past the end of its region or field
      |    +-- AlignmentError   an item is not at the alignment it needs
      +-- ToolError             an external tool we ran failed (its command and output kept)
+          +-- ToolNotFoundError  the program to run does not exist
 
 Errors carry the file, the field and the offending value so the message can name them;
 ``__cause__`` keeps the root cause where there is one.
@@ -136,3 +137,7 @@ class ToolError(BootproofError):
         if tail:
             text += ": " + " | ".join(tail)
         return text
+
+
+class ToolNotFoundError(ToolError):
+    """The program to run does not exist (``argv[0]`` names it)."""

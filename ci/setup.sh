@@ -50,6 +50,7 @@ fi
 mkdir -p build/typecheck/bootproof
 ln -sfn ../../../builder build/typecheck/bootproof/builder
 ln -sfn ../../../harness build/typecheck/bootproof/harness
+: > build/typecheck/bootproof/__init__.pyi
 # Guest assets for the Xen boots: Debian's arm64 Xen, Linux and busybox (.deb, cached; no
 # network when the cache matches), and Xen built from Debian's source with our Kconfig fragment.
 .venv/bin/bootproof xen assets --build-xen

@@ -15,28 +15,27 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bootproof.builder.cliutil import EXIT_FAILED, EXIT_OK
 from bootproof.harness.core.errors import BootFailure
 from bootproof.harness.core.stages import Stage
+from bootproof.harness.xen import flow as xen_flow
+from bootproof.harness.xen.demo import prepare_demo
 from bootproof.harness.xous.cli import print_result, print_stage
 from bootproof.harness.xous.flow import boot_args
 
+DESCRIPTION = (
+    "Build and boot the bundled examples, printing each verified stage: the Xous\n"
+    "example under the RV32 loader model on qemu-system-riscv32 -M virt, the Xen\n"
+    "dom0less example (dom0 + 2 domUs) through U-Boot on qemu-system-aarch64.\n"
+    "The first Xen run downloads Debian's arm64 packages into the cache."
+)
 
-def register(subparsers: Any) -> None:  # argparse._SubParsersAction
-    """Add ``demo`` to the top-level command."""
-    parser = subparsers.add_parser(
-        "demo",
-        help="build and boot the bundled Xous and Xen examples",
-        description=(
-            "Build and boot the bundled examples, printing each verified stage: the Xous\n"
-            "example under the RV32 loader model on qemu-system-riscv32 -M virt, the Xen\n"
-            "dom0less example (dom0 + 2 domUs) through U-Boot on qemu-system-aarch64.\n"
-            "The first Xen run downloads Debian's arm64 packages into the cache."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` (``bootproof demo``) take the demo's options and run it."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--only", choices=("xous", "xen"), default=None,
                         help="run one example only (default: both)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -65,7 +64,7 @@ def xous_example(workdir: Path) -> int:
     programs) with the builder, boot it under the loader model, and print each verified
     stage and the verified layout. Returns 0; boot failures raise (see ``boot_args``)."""
     # Imported here: the example builder loads pyelftools (40-60 ms measured with
-    # `python -X importtime`), which every `bootproof` command line would pay otherwise.
+    # `python -X importtime`), which `bootproof --help` would pay otherwise (it registers demo).
     from bootproof.harness.xous.example import build_example, check_checksums
 
     print("== Xous: build the example args.bin (kernel + 3 init programs, --csv)")
@@ -93,10 +92,6 @@ def xen_example(workdir: Path, *, offline: bool = False) -> int:
     Uses the asset cache (a second run needs no network). Infrastructure and input errors
     propagate (the caller maps them to exit codes).
     """
-    # imported when run: at the top they add ~50 ms to `bootproof --help` (-X importtime)
-    from bootproof.harness.xen import flow as xen_flow
-    from bootproof.harness.xen.demo import prepare_demo
-
     demo = prepare_demo(workdir, offline=offline)
     print(f"xen demo: Xen {demo.guests.xen_version} ({demo.guests.xen_source}), Linux "
           f"{demo.guests.kernel_version}; typing: {demo.generated.load_line}", flush=True)
@@ -108,7 +103,6 @@ def xen_example(workdir: Path, *, offline: bool = False) -> int:
         return EXIT_FAILED
     print(f"xen demo: passed; serial log {result.log_path}", flush=True)
     return EXIT_OK
-
 
 
 def _run_in(workdir: Path, args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import Section
 
 pytest_plugins = ["bootproof.harness.pytest_plugin"]
 
@@ -31,6 +33,13 @@ def require(available: bool, reason: str) -> None:
     if in_ci():
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def elf_section(elf: ELFFile, name: str) -> Section:
+    """The section ``name`` of ``elf`` read with pyelftools; the test fails when it is missing."""
+    section = elf.get_section_by_name(name)
+    assert section is not None, f"{elf.stream.name}: no section {name}"
+    return section
 
 
 def require_tool(*names: str) -> None:

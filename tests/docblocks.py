@@ -147,10 +147,12 @@ def excerpt_problems(block: Block, base: Path) -> list[str]:
 
 def xous_elfs(dest: Path) -> None:
     """Put the README's Xous inputs into ``dest``: the test kernel and three init programs."""
-    from bootproof.harness.guests.build import build_init, build_kernel
+    from bootproof.harness.guests.build import InitKind, build_init, build_kernel
 
     shutil.copy(build_kernel(), dest / "kernel.elf")
-    for name, kind, variant in (("init1", "small", 1), ("init2", "big", 2), ("xip", "xip", 3)):
+    programs: tuple[tuple[str, InitKind, int], ...] = (
+        ("init1", "small", 1), ("init2", "big", 2), ("xip", "xip", 3))
+    for name, kind, variant in programs:
         shutil.copy(build_init(name, kind, variant), dest / f"{name}.elf")
 
 

@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the image described by parsed ``args``; print the report; return 0."""
-    # Imported here: `bootproof` registers this command on every run and must not pay for
-    # the disk and Xen modules unless it builds a disk.
+    # Imported here: registering the command (`bootproof xen --help`, `disk_image --help`)
+    # need not pay the disk builder's 20 ms of imports (python -X importtime).
     from bootproof.builder.disk.image import DEFAULT_EPOCH, build_disk
     from bootproof.builder.reproducible import source_date_epoch
     from bootproof.builder.xen.config import load_config, resolve_load_cmd

@@ -6,7 +6,9 @@ once whether the *machine* was broken or the *guest* was wrong::
     BootproofError                      (bootproof.builder.errors)
      +-- HarnessError                   anything the harness raises on purpose
           +-- InfrastructureError       QEMU or a toolchain program missing, broken, or QEMU
-          |                             died while starting (exit code 3)
+          |                             died while starting (exit code 3); also a ToolError
+          |                             (bootproof.builder.errors), whose argv, output and
+          |                             returncode it carries
           +-- BootFailure               the guest booted but did not do what was expected
                +-- BootTimeout          an expected line did not appear before the deadline
                +-- BadPattern           a line from the bad-pattern table appeared (panic, trap...)
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bootproof.builder.errors import BootproofError
+from bootproof.builder.errors import BootproofError, ToolError
 
 EXIT_BOOT_FAILED = 1
 EXIT_INFRASTRUCTURE = 3
@@ -52,11 +54,13 @@ class HarnessError(BootproofError):
     exit_code: int = EXIT_BOOT_FAILED
 
 
-class InfrastructureError(HarnessError):
+class InfrastructureError(HarnessError, ToolError):
     """QEMU or a tool is missing or broken, or QEMU exited while starting.
 
-    ``program`` names the binary, ``package`` the apt package that provides it (when known),
-    ``argv`` the command line that was run and ``output`` what it printed (QEMU's stderr).
+    ``program`` names the binary, ``package`` the apt package that provides it (when known).
+    As a :class:`~bootproof.builder.errors.ToolError` it keeps ``argv`` (the command line that
+    was run), ``output`` (what it printed, e.g. QEMU's stderr) and ``returncode``; its message
+    shows them on lines of their own, with up to 20 lines of output.
     """
 
     exit_code = EXIT_INFRASTRUCTURE
@@ -72,15 +76,12 @@ class InfrastructureError(HarnessError):
         returncode: int | None = None,
         path: str | Path | None = None,
     ) -> None:
-        super().__init__(message, path=path)
+        super().__init__(message, argv=argv, output=output, returncode=returncode, path=path)
         self.program = program
         self.package = package
-        self.argv = list(argv)
-        self.output = output
-        self.returncode = returncode
 
     def __str__(self) -> str:
-        text = super().__str__()
+        text = BootproofError.__str__(self)  # not ToolError's one-line command summary
         if self.program is not None:
             text = f"{self.program}: {text}"
         if self.package is not None:

@@ -1,20 +1,23 @@
-"""Finding and running the external programs a boot needs (QEMU, cross compilers, mkimage...).
+"""What the harness adds to the builder's process runner: where each program comes from.
 
-:func:`find_tool` turns a missing program into an
+:func:`find_tool` and :func:`run_tool` turn a missing program into an
 :class:`~bootproof.harness.core.errors.InfrastructureError` that names the program and the apt
-package to install; :func:`run_tool` runs an argument list (never a shell string) and turns a
-failure into a :class:`~bootproof.builder.errors.ToolError` that keeps the command and its output.
+package to install (the machine, not the check, is broken: exit status 3). Running itself is
+:func:`bootproof.builder.tools.run_tool`'s: an argument list, a timeout, and a
+:class:`~bootproof.builder.errors.ToolError` carrying the command, its output and exit status.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from bootproof.builder.errors import ToolError
+from bootproof.builder import tools
+from bootproof.builder.errors import ToolNotFoundError
 from bootproof.harness.core.errors import InfrastructureError
 
 #: Which Debian package provides each program the project runs.
@@ -48,6 +51,14 @@ def apt_package(program: str) -> str | None:
     return APT_PACKAGES.get(Path(program).name)
 
 
+def missing_program(program: str, argv: Sequence[str] = ()) -> InfrastructureError:
+    """The error for a program that is not there: names it and its apt package, if known."""
+    return InfrastructureError(
+        "program not found on PATH" if "/" not in program else "program not found",
+        program=program, package=apt_package(program), argv=argv,
+    )
+
+
 def find_tool(name: str) -> Path:
     """Locate ``name`` on ``PATH`` (or check it, when it contains a ``/``).
 
@@ -57,47 +68,26 @@ def find_tool(name: str) -> Path:
     """
     found = shutil.which(name)
     if found is None:
-        raise InfrastructureError(
-            "program not found on PATH" if "/" not in name else "program not found",
-            program=name,
-            package=apt_package(name),
-        )
+        raise missing_program(name)
     return Path(found).resolve()
 
 
 def run_tool(
-    argv: Sequence[str | Path],
+    argv: Sequence[str | os.PathLike[str]],
     *,
-    cwd: str | Path | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     timeout: float = DEFAULT_TOOL_TIMEOUT,
     input: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``argv`` (a list, no shell), capturing stdout and stderr.
+    """Run ``argv`` (a list, no shell) with :func:`bootproof.builder.tools.run_tool`,
+    capturing stdout and stderr as bytes; returns the completed process (exit status 0).
 
-    The program is looked up with :func:`find_tool` first (so a missing program is an
-    :class:`~bootproof.harness.core.errors.InfrastructureError`). Returns the completed process when
-    it exits with status 0. Raises :class:`~bootproof.builder.errors.ToolError` carrying the command
-    line and the combined output when it exits non-zero or runs longer than ``timeout`` seconds
-    (the process is killed then).
+    Raises :class:`~bootproof.harness.core.errors.InfrastructureError` (with the apt package)
+    when the program is missing, and :class:`~bootproof.builder.errors.ToolError` carrying the
+    command line, the output and the exit status when it fails or runs longer than
+    ``timeout`` seconds (it is killed then).
     """
-    args = [str(a) for a in argv]
-    if not args:
-        raise ValueError("run_tool needs a program to run")
-    find_tool(args[0])
     try:
-        proc = subprocess.run(
-            args, cwd=cwd, input=input, capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"") + (exc.stderr or b"")
-        raise ToolError(
-            f"timed out after {timeout:g} s", argv=args,
-            output=out.decode("utf-8", "replace"),
-        ) from None
-    if proc.returncode != 0:
-        out = proc.stdout + proc.stderr
-        raise ToolError(
-            "command failed", argv=args, output=out.decode("utf-8", "replace"),
-            returncode=proc.returncode,
-        )
-    return proc
+        return tools.run_tool(argv, cwd=cwd, stdin=input, timeout=timeout, text=False)
+    except ToolNotFoundError as exc:
+        raise missing_program(exc.argv[0], exc.argv) from exc

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bootproof.harness.core.cache import cache_root
 from bootproof.harness.core.toolchain import find_tool, run_tool
 
 SOURCE_DIR = Path(__file__).resolve().parent
@@ -74,10 +75,8 @@ def init_spec(name: str, kind: InitKind = "small", variant: int = 0) -> GuestSpe
 
 
 def default_cache_dir() -> Path:
-    """``guests/`` in the bootproof cache (:func:`bootproof.harness.xen.assets.cache_root`:
+    """``guests/`` in the bootproof cache (:func:`bootproof.harness.core.cache.cache_root`:
     ``$BOOTPROOF_CACHE``, else ``$XDG_CACHE_HOME/bootproof``, else ``~/.cache/bootproof``)."""
-    from bootproof.harness.xen.assets import cache_root  # here: it loads urllib, needed by few
-
     return cache_root() / "guests"
 
 

@@ -13,30 +13,27 @@ The pipeline is ``resolve -> download -> verify -> unpack -> manifest``:
 A second call finds the manifest, re-hashes the cached ``.deb`` files and returns without
 touching the network. Nothing fetched belongs in the repository.
 
-The cache directory is ``$BOOTPROOF_CACHE``, else ``$XDG_CACHE_HOME/bootproof``, else
-``~/.cache/bootproof``.
+The cache directory is :func:`bootproof.harness.core.cache.cache_root`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from bootproof.builder.errors import FormatError, ToolError
 from bootproof.builder.fileio import atomic_write
+from bootproof.builder.tools import run_tool
+from bootproof.harness.core.cache import cache_lock, cache_root
 
 DEBIAN_URL = "http://deb.debian.org/debian"
 SECURITY_URL = "http://deb.debian.org/debian-security"
@@ -49,29 +46,6 @@ KERNEL_META_PACKAGE = "linux-image-arm64"
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-
-
-def cache_root(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the cache directory (not created): ``$BOOTPROOF_CACHE``, XDG, or ``~/.cache``."""
-    env = os.environ if environ is None else environ
-    if env.get("BOOTPROOF_CACHE"):
-        return Path(env["BOOTPROOF_CACHE"])
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "bootproof"
-    home = env.get("HOME") or str(Path.home())
-    return Path(home) / ".cache" / "bootproof"
-
-
-@contextlib.contextmanager
-def cache_lock(root: Path, name: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``root/.NAME.lock`` (parallel test workers share caches)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / f".{name}.lock").open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -159,20 +133,6 @@ def sha256_file(path: Path) -> str:
 APT_TIMEOUT = 900.0  # seconds for one apt-get call (an index update or a download)
 
 
-def _run(argv: Sequence[str], *, what: str) -> str:
-    try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, check=False,
-                              timeout=APT_TIMEOUT)
-    except FileNotFoundError as exc:
-        raise ToolError(f"{what}: program not found", argv=argv) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"{what}: no answer within {APT_TIMEOUT:.0f} s", argv=argv) from exc
-    if proc.returncode != 0:
-        raise ToolError(what, argv=argv, output=proc.stdout + proc.stderr,
-                        returncode=proc.returncode)
-    return proc.stdout
-
-
 class AptState:
     """A private apt state under ``root``: sources, lists and archive cache of our own."""
 
@@ -223,12 +183,12 @@ class AptState:
         atomic_write(self.sources_list, self.sources_text())
         if progress is not None:
             print("assets: apt-get update (private lists)", file=progress, flush=True)
-        _run(["apt-get", *self.options(), "-q", "update"], what="apt-get update failed")
+        run_tool(["apt-get", *self.options(), "-q", "update"], timeout=APT_TIMEOUT)
 
     def resolve_kernel(self) -> str:
         """The current ``linux-image-<abi>-arm64-unsigned`` package name."""
-        out = _run(["apt-cache", *self.options(), "depends", KERNEL_META_PACKAGE],
-                   what="apt-cache depends failed")
+        out = run_tool(["apt-cache", *self.options(), "depends", KERNEL_META_PACKAGE],
+                       timeout=APT_TIMEOUT).stdout
         for line in out.splitlines():
             word = line.strip()
             if word.startswith("Depends:"):
@@ -240,8 +200,8 @@ class AptState:
 
     def binary_uris(self, names: Sequence[str]) -> list[PackageRecord]:
         """URL, size and SHA-256 of each binary package's newest version."""
-        out = _run(["apt-get", *self.options(), "download", "--print-uris", *names],
-                   what="apt-get download --print-uris failed")
+        out = run_tool(["apt-get", *self.options(), "download", "--print-uris", *names],
+                       timeout=APT_TIMEOUT).stdout
         recs = parse_print_uris(out)
         by_file = {r.filename: r for r in recs}
         result: list[PackageRecord] = []
@@ -254,8 +214,8 @@ class AptState:
 
     def source_uris(self, name: str) -> list[PackageRecord]:
         """URL, size and SHA-256 of each file of a source package (``.dsc`` and tarballs)."""
-        out = _run(["apt-get", *self.options(), "source", "--print-uris", name],
-                   what="apt-get source --print-uris failed")
+        out = run_tool(["apt-get", *self.options(), "source", "--print-uris", name],
+                       timeout=APT_TIMEOUT).stdout
         recs = parse_print_uris(out)
         if not any(r.filename.endswith(".dsc") for r in recs):
             raise ToolError(f"no .dsc for source package {name}", output=out)
@@ -341,7 +301,7 @@ def unpack_deb(deb: Path, dest: Path) -> Path:
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    _run(["dpkg-deb", "-x", str(deb), str(tmp)], what="dpkg-deb -x failed")
+    run_tool(["dpkg-deb", "-x", deb, tmp], timeout=APT_TIMEOUT)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return dest

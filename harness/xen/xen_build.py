@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +24,10 @@ from typing import TextIO
 
 from bootproof.builder.errors import ConfigError, ToolError
 from bootproof.builder.fileio import atomic_write
-from bootproof.harness.xen.assets import AptState, cache_lock, cache_root, download, sha256_file
+from bootproof.builder.tools import run_tool
+from bootproof.harness.core.cache import cache_lock, cache_root
+from bootproof.harness.core.toolchain import find_tool
+from bootproof.harness.xen.assets import AptState, download, sha256_file
 
 SOURCE_PACKAGE = "xen"
 CROSS_COMPILE = "aarch64-linux-gnu-"
@@ -101,15 +103,8 @@ def _cached(build_root: Path, frag_sha: str) -> BuiltXen | None:
 
 
 def _make(args: list[str], cwd: Path, log: Path) -> None:
-    argv = ["make", "-C", "xen", "XEN_TARGET_ARCH=arm64", f"CROSS_COMPILE={CROSS_COMPILE}",
-            *args]
-    with log.open("a") as out:
-        out.write("$ " + " ".join(argv) + "\n")
-        out.flush()
-        proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        raise ToolError("Xen build step failed", argv=argv, returncode=proc.returncode,
-                        output=log.read_text()[-4000:], path=log)
+    run_tool(["make", "-C", "xen", "XEN_TARGET_ARCH=arm64", f"CROSS_COMPILE={CROSS_COMPILE}",
+              *args], cwd=cwd, log=log)
 
 
 def ensure_built_xen(
@@ -140,8 +135,7 @@ def ensure_built_xen(
         if offline:
             raise ToolError("no Xen built with this fragment in the cache and offline mode "
                             "forbids fetching the source", path=fragment)
-        if shutil.which(CROSS_COMPILE + "gcc") is None:
-            raise ToolError(f"{CROSS_COMPILE}gcc not found (apt package gcc-aarch64-linux-gnu)")
+        find_tool(CROSS_COMPILE + "gcc")
         apt = AptState(root / "apt-src", with_sources=True)
         apt.update(progress)
         files = apt.source_uris(SOURCE_PACKAGE)
@@ -161,10 +155,7 @@ def ensure_built_xen(
             # Every file was checked against the signed index above; the .dsc's own
             # signature cannot be checked without the uploaders' keys, hence --no-check.
             unpack = ["dpkg-source", "--no-check", "-x", str(src_dir / dsc.filename), str(tree)]
-            proc = subprocess.run(unpack, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise ToolError("unpacking the Xen source package failed", argv=unpack,
-                                output=proc.stdout + proc.stderr, returncode=proc.returncode)
+            run_tool(unpack)
             log = build_root / "last-build.log"
             log.write_text("")
             shutil.copyfile(fragment, tree / "xen" / ".config")
@@ -192,10 +183,6 @@ def ensure_built_xen(
             if progress is not None:
                 print(f"xen-build: done in {seconds:.1f} s -> {out_dir / 'xen'}",
                       file=progress, flush=True)
-        except subprocess.CalledProcessError as exc:
-            raise ToolError("dpkg-source -x failed", argv=[str(a) for a in exc.cmd],
-                            output=(exc.stderr or b"").decode(errors="replace"),
-                            returncode=exc.returncode) from exc
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return BuiltXen(path=out_dir / "xen", config=out_dir / "config", source_version=version,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from conftest import elf_section, require_tool
 from elftools.elf.elffile import ELFFile
 
 from bootproof.harness.guests.build import build_init, build_kernel, build_loader, init_spec
@@ -48,7 +48,7 @@ def test_kernel_shape(cache: Path) -> None:
     assert secs[".bss"][2] == "SHT_NOBITS"
     assert set(secs) == {".text", ".rodata", ".data", ".bss"}
     with elf.open("rb") as f:
-        text = ELFFile(f).get_section_by_name(".text").data()
+        text = elf_section(ELFFile(f), ".text").data()
     assert text[4:8] == b"BPTK"  # the test-kernel magic the loader model looks for
 
 

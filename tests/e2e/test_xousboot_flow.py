@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from conftest import elf_section, require_tool
 from elftools.elf.elffile import ELFFile
 
 from bootproof.builder.xous.layout import XousLayout
@@ -25,7 +25,7 @@ def fnv1a_sections(elf: Path) -> int:
     with elf.open("rb") as f:
         ef = ELFFile(f)
         for name in (".text", ".rodata", ".data"):
-            for byte in ef.get_section_by_name(name).data():
+            for byte in elf_section(ef, name).data():
                 h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return h
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bootproof.builder.errors import ToolError
+from bootproof.builder.errors import ToolError, ToolNotFoundError
 from bootproof.harness.core.errors import InfrastructureError
 from bootproof.harness.core.toolchain import APT_PACKAGES, find_tool, run_tool
 
@@ -75,3 +76,31 @@ def test_run_tool_timeout() -> None:
 def test_run_tool_cwd(tmp_path: Path) -> None:
     proc = run_tool([sys.executable, "-c", "import os; print(os.getcwd())"], cwd=tmp_path)
     assert Path(proc.stdout.decode().strip()) == tmp_path.resolve()
+
+
+def test_run_tool_timeout_keeps_the_root_cause() -> None:
+    with pytest.raises(ToolError) as info:
+        run_tool([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
+    assert isinstance(info.value.__cause__, subprocess.TimeoutExpired)
+
+
+def test_run_tool_missing_program_names_package_argv_and_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InfrastructureError) as info:
+        run_tool(["mkimage", "-l", "boot.scr"])
+    err = info.value
+    assert (err.program, err.package) == ("mkimage", "u-boot-tools")
+    assert err.argv == ["mkimage", "-l", "boot.scr"]
+    assert isinstance(err.__cause__, ToolNotFoundError)
+    assert "install the apt package u-boot-tools" in str(err)
+
+
+def test_infrastructure_error_is_a_tool_error_with_its_fields() -> None:
+    err = InfrastructureError("QEMU exited during start-up", program="qemu-system-aarch64",
+                              argv=["qemu-system-aarch64", "-M", "virt"], output="bad -M",
+                              returncode=1)
+    assert isinstance(err, ToolError)
+    assert (err.argv, err.output, err.returncode) == (
+        ["qemu-system-aarch64", "-M", "virt"], "bad -M", 1)

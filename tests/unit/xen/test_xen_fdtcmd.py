@@ -35,7 +35,7 @@ def test_parse_u_boot_syntax() -> None:
 
 
 def test_render_parse_round_trip() -> None:
-    edits = [
+    edits: list[Mknod | SetProp] = [
         Mknod("/chosen", "domU0"),
         SetProp("/chosen/domU0", "#size-cells", Cells((2,))),
         SetProp("/chosen/domU0", "memory", Cells((0, 262144), "d")),

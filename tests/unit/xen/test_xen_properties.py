@@ -53,8 +53,8 @@ def test_layout_items_are_aligned_disjoint_and_in_ram(
     assert len(mods) == n + 2
     for a, b in itertools.pairwise(mods):
         assert a.end <= b.addr
-    a = 1 << align_shift
-    assert all(m.addr % a == 0 for m in mods[1:])
-    assert mods[0].addr >= layout.script_addr + a
+    align = 1 << align_shift
+    assert all(m.addr % align == 0 for m in mods[1:])
+    assert mods[0].addr >= layout.script_addr + align
     dtb = layout.find("dtb")
     assert dtb is not None and dtb.span >= 0x1800 + extra

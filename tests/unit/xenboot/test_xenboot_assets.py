@@ -24,7 +24,6 @@ from bootproof.harness.xen.assets import (
     AptState,
     Manifest,
     PackageRecord,
-    cache_root,
     download,
     ensure_guest_assets,
     parse_print_uris,
@@ -36,26 +35,6 @@ KERNEL = "linux-image-6.1.0-99-arm64-unsigned"
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def test_cache_root_order() -> None:
-    assert cache_root({"BOOTPROOF_CACHE": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path(
-        "/c")
-    assert cache_root({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/bootproof")
-    assert cache_root({"HOME": "/h"}) == Path("/h/.cache/bootproof")
-
-
-def test_guest_build_cache_follows_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bootproof.harness.guests.build import default_cache_dir
-
-    monkeypatch.setenv("HOME", "/h")
-    monkeypatch.setenv("XDG_CACHE_HOME", "/x")
-    monkeypatch.setenv("BOOTPROOF_CACHE", "/c")
-    assert default_cache_dir() == Path("/c/guests")
-    monkeypatch.delenv("BOOTPROOF_CACHE")
-    assert default_cache_dir() == Path("/x/bootproof/guests")
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    assert default_cache_dir() == Path("/h/.cache/bootproof/guests")
 
 
 def test_parse_print_uris_line() -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from bootproof.builder.errors import ConfigError
-from bootproof.harness.xen.xen_build import FRAGMENT, missing_options, parse_fragment
+from bootproof.builder.errors import ConfigError, ToolError
+from bootproof.harness.core.errors import InfrastructureError
+from bootproof.harness.xen.xen_build import (
+    FRAGMENT,
+    _make,
+    ensure_built_xen,
+    missing_options,
+    parse_fragment,
+)
 
 
 def test_bundled_fragment_has_the_dom0less_options() -> None:
@@ -56,9 +64,6 @@ def _fake_build(root: Path, fragment: Path, version: str) -> Path:
 
 
 def test_cached_build_is_reused_offline_and_keyed_by_fragment(tmp_path: Path) -> None:
-    from bootproof.builder.errors import ToolError
-    from bootproof.harness.xen.xen_build import ensure_built_xen
-
     frag = tmp_path / "frag.config"
     frag.write_text("CONFIG_A=y\n")
     out = _fake_build(tmp_path / "cache", frag, "4.17.5-1")
@@ -72,12 +77,41 @@ def test_cached_build_is_reused_offline_and_keyed_by_fragment(tmp_path: Path) ->
 
 
 def test_tampered_cached_build_is_not_used(tmp_path: Path) -> None:
-    from bootproof.builder.errors import ToolError
-    from bootproof.harness.xen.xen_build import ensure_built_xen
-
     frag = tmp_path / "frag.config"
     frag.write_text("CONFIG_A=y\n")
     out = _fake_build(tmp_path / "cache", frag, "4.17.5-1")
     (out / "xen").write_bytes(b"something else")
     with pytest.raises(ToolError):
         ensure_built_xen(tmp_path / "cache", frag, offline=True, progress=None)
+
+
+def test_missing_cross_compiler_names_its_apt_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frag = tmp_path / "frag.config"
+    frag.write_text("CONFIG_A=y\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(InfrastructureError) as info:  # before any network access
+        ensure_built_xen(tmp_path / "cache", frag, progress=None)
+    assert info.value.program == "aarch64-linux-gnu-gcc"
+    assert info.value.package == "gcc-aarch64-linux-gnu"
+    assert isinstance(info.value, ToolError)
+
+
+def test_failed_make_step_names_the_log_and_quotes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    make = bindir / "make"
+    make.write_text("#!/bin/sh\necho \"make: *** no rule for $5\" >&2\nexit 2\n")
+    make.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    log = tmp_path / "last-build.log"
+    with pytest.raises(ToolError) as info:
+        _make(["olddefconfig"], tmp_path, log)
+    err = info.value
+    assert err.returncode == 2 and err.path == str(log)
+    assert "no rule for olddefconfig" in err.output
+    assert log.read_text().startswith(
+        "$ make -C xen XEN_TARGET_ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- olddefconfig\n")

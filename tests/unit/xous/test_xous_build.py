@@ -9,13 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import elf_section
 from elftools.elf.elffile import ELFFile
 from xousargs_helpers import XOUS_FIXTURES, xous_elfs
 
 from bootproof.builder.xous.image import build_image
 from bootproof.builder.xous.inspect import inspect_file
-from bootproof.builder.xous.layout import XousLayout
-from bootproof.builder.xous.regions import read_csr_csv, read_svd, reduce_regions
+from bootproof.builder.xous.layout import Region, XousLayout
+from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, read_svd, reduce_regions
 
 __all__ = ["xous_elfs"]  # the session fixture, re-exported for pytest
 
@@ -47,7 +48,7 @@ def _entry(path: Path) -> int:
         return int(ELFFile(fh).header["e_entry"])
 
 
-def _pvt_memory():  # type: ignore[no-untyped-def]
+def _pvt_memory() -> MemoryMap:
     return reduce_regions(read_svd(XOUS_FIXTURES / "precursor-soc-pvt.svd"), source="svd")
 
 
@@ -153,10 +154,10 @@ def test_kernel_matches_pyelftools(built: tuple[Path, XousLayout, dict[str, obje
     k = inspect_file(out).kernel
     with xous_elfs["kernel"].open("rb") as fh:
         elf = ELFFile(fh)
-        text = elf.get_section_by_name(".text")
-        rodata = elf.get_section_by_name(".rodata")
-        dsec = elf.get_section_by_name(".data")
-        bss = elf.get_section_by_name(".bss")
+        text = elf_section(elf, ".text")
+        rodata = elf_section(elf, ".rodata")
+        dsec = elf_section(elf, ".data")
+        bss = elf_section(elf, ".bss")
         assert k.entrypoint == elf.header["e_entry"]
         assert k.text_offset == text["sh_addr"] == 0xFFD00000
         assert k.text_size == rodata["sh_addr"] + rodata["sh_size"] - text["sh_addr"]
@@ -208,9 +209,6 @@ def test_legacy_layout(xous_elfs: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_ram_only_has_no_mrex(xous_elfs: dict[str, Path], tmp_path: Path) -> None:
-    from bootproof.builder.xous.layout import Region
-    from bootproof.builder.xous.regions import MemoryMap
-
     out = tmp_path / "ram.bin"
     mem = MemoryMap(Region("SrIn", 0x40000000, 0x100000), (), 0x100)
     build_image(out, xous_elfs["kernel"], [("IniE", xous_elfs["init"])], mem)

@@ -50,8 +50,9 @@ def _signed_pipeline(data: bytes) -> None:
 
 def _swap_pipeline(data: bytes) -> None:
     image = swap_image.parse_swap_image(data, path="fuzz.img")
-    if image.signature is not None:
-        _own_errors_only(lambda: signed.verify_signed(data, image.signature))
+    signature = image.signature
+    if signature is not None:
+        _own_errors_only(lambda: signed.verify_signed(data, signature))
     plain = swap_image.decrypt_swap_image(data, image, path="fuzz.img")
     swap_args.decode_swap_args(plain, path="fuzz.img")
 

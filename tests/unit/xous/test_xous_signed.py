@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -30,12 +32,12 @@ def _sha(data: bytes) -> str:
 
 
 def _precursor(version: int, payload: bytes = bytes(4096), seed: bytes = DEV_SEED,
-               **kw: object) -> bytes:
+               **kw: Any) -> bytes:
     return signed.sign_precursor(payload, seed, version=version, min_version=MINVER,
                                  semver=SEMVER, **kw)
 
 
-def _bao1x(payload: bytes = bytes(4096), seed: bytes = DEV_SEED, **kw: object) -> bytes:
+def _bao1x(payload: bytes = bytes(4096), seed: bytes = DEV_SEED, **kw: Any) -> bytes:
     return signed.sign_bao1x(payload, seed, function=signed.FUNCTION_CODES["kernel"],
                              anti_rollback=1, min_version=MINVER, semver=SEMVER, **kw)
 
@@ -109,6 +111,7 @@ def test_precursor_with_jump() -> None:
     signed.verify_signed(img, sig)
     img2 = _precursor(2, bytes(64), with_jump=True, header_len=768)
     sig2 = signed.parse_signed(img2)
+    assert isinstance(sig2, signed.PrecursorSignature)
     assert sig2.header_len == 768 and sig2.payload_offset == 768
     assert any("does not boot there" in w for w in sig2.warnings)
     signed.verify_signed(img2, sig2)
@@ -140,7 +143,7 @@ def test_bao1x_round_trip_fields() -> None:
 
 @pytest.mark.parametrize("make", [lambda: _precursor(1), lambda: _precursor(2),
                                   lambda: _bao1x()], ids=["v1", "v2", "bao1x"])
-def test_flipped_signed_byte_fails(make: object) -> None:
+def test_flipped_signed_byte_fails(make: Callable[[], bytes]) -> None:
     img = bytearray(make())
     img[-100] ^= 0x40
     sig = signed.parse_signed(bytes(img))
@@ -185,6 +188,7 @@ def test_bao1x_defile() -> None:
     diff = [i for i in range(len(good)) if good[i] != bad[i]]
     assert diff == [132 + 220 + 16]
     sig = signed.parse_signed(bad)
+    assert isinstance(sig, signed.Bao1xSignature)
     assert not sig.padding_zero and any("defile" in w for w in sig.warnings)
     with pytest.raises(VerificationError):
         signed.verify_signed(bad, sig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from typing import Any
 
 import pytest
 from crc_model import crc16_x25_model
@@ -176,7 +177,7 @@ def test_swap_args_decode_errors_and_warnings() -> None:
         swap_args.decode_swap_args(bytes(block[:40]))
 
 
-def _image(programs: list[SwapProgram], **kw: object) -> tuple[bytes, bytes]:
+def _image(programs: list[SwapProgram], **kw: Any) -> tuple[bytes, bytes]:
     block = swap_args.build_swap_args(0, 0x800000, programs)
     return block, swap_image.build_swap_image(block, seed=DEV_SEED, partial_nonce=NONCE,
                                               semver=SEMVER, anti_rollback=1, **kw)
@@ -202,6 +203,8 @@ def test_encrypted_round_trip() -> None:
 def test_wrong_key_and_tampering() -> None:
     _, img = _image([PROG_A])
     parsed = swap_image.parse_swap_image(img)
+    sig = parsed.signature
+    assert sig is not None
     with pytest.raises(VerificationError, match=r"page 0 .* does not decrypt with the key"):
         swap_image.decrypt_swap_image(img, parsed, key=b"\x01" * 32, path="swap.img")
     for where, page in ((0x1000 + 5, 0), (0x2000 + 7, 1), (0x1000 + parsed.header.mac_offset
@@ -211,11 +214,11 @@ def test_wrong_key_and_tampering() -> None:
         with pytest.raises(VerificationError, match=f"page {page} "):
             swap_image.decrypt_swap_image(bytes(bad), swap_image.parse_swap_image(bytes(bad)))
         with pytest.raises(VerificationError, match="signature does not match"):
-            signed.verify_signed(bytes(bad), parsed.signature)
+            signed.verify_signed(bytes(bad), sig)
     # the header is not signed, but a changed nonce no longer authenticates
     bad = bytearray(img)
     bad[11] ^= 1
-    signed.verify_signed(bytes(bad), parsed.signature)
+    signed.verify_signed(bytes(bad), sig)
     with pytest.raises(VerificationError, match="page 0"):
         swap_image.decrypt_swap_image(bytes(bad), swap_image.parse_swap_image(bytes(bad)))
 
@@ -223,6 +226,7 @@ def test_wrong_key_and_tampering() -> None:
 def test_defiled_swap_image_fails_its_signature_but_decrypts() -> None:
     block, img = _image([PROG_B], defile=True)
     parsed = swap_image.parse_swap_image(img)
+    assert parsed.signature is not None
     with pytest.raises(VerificationError):
         signed.verify_signed(img, parsed.signature)
     assert swap_image.decrypt_swap_image(img, parsed) == block
