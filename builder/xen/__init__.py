@@ -7,7 +7,8 @@ Public API::
     result = generate(cfg, Path("boot"), GenerateOptions(map_file=Path("map.json")))
     result.layout                                        # XenLayout (modules, addresses)
 
-Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader),
+Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader: statements; words in
+:mod:`~bootproof.builder.xen.shellwords`, ``$(( ))`` in :mod:`~bootproof.builder.xen.shellarith`),
 :mod:`~bootproof.builder.xen.config` (typed config, file checks), :mod:`~bootproof.builder.xen.plan`
 (pure address planning), :mod:`~bootproof.builder.xen.dt_edits` (``/chosen`` edits as data),
 :mod:`~bootproof.builder.xen.fdtcmd` (``fdt`` commands: render, parse, replay offline),
