@@ -54,7 +54,14 @@ class Rule(enum.Enum):
 
 
 class NumberError(ValueError):
-    """A text is not a number under the rule asked for; ``str()`` says why."""
+    """``text`` is not a number under the rule asked for: ``reason`` says why, ``str()``
+    gives both (a long text is shown by its length)."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        shown = text if len(text) <= 24 else f"{len(text)}-digit number"
+        super().__init__(f"{shown}: {reason}")
+        self.text = text
+        self.reason = reason
 
 
 # bash's digits for BASE#DIGITS: 0-9, a-z, A-Z, @, _ (bases up to 36 ignore case).
@@ -69,7 +76,7 @@ _HINT = {
     Rule.FLAG: "use 0x.., 0b.. or decimal",
     Rule.C: "use 0x.., 0.. (octal) or decimal",
     Rule.BASH: "use 0x.., decimal, or 0.. for octal as bash reads it",
-    Rule.BASH_TEST: "the reference compares this with bash's test: use decimal",
+    Rule.BASH_TEST: "the reference compares it with bash's test, which reads decimal only",
 }
 
 
@@ -81,7 +88,7 @@ def parse_number(text: str, rule: Rule = Rule.FLAG) -> int:
     """
     t = text.strip()
     if len(t) > 4300:  # Python's own limit for int(); no config number is this long
-        raise NumberError(f"{len(t)}-digit number is too long")
+        raise NumberError(t, "too long")
     if rule is Rule.FLAG:
         value = _flag(t)
     elif rule is Rule.BASH_TEST:
@@ -89,8 +96,7 @@ def parse_number(text: str, rule: Rule = Rule.FLAG) -> int:
     else:
         value = _c_or_bash(t, rule)
     if value > U64_MAX:
-        shown = t if len(t) <= 24 else f"{len(t)}-digit number"
-        raise NumberError(f"{shown} does not fit in 64 bits (bash would wrap it)")
+        raise NumberError(t, "does not fit in 64 bits (bash would wrap it)")
     return value
 
 
@@ -107,10 +113,10 @@ def octal_surprise(text: str, rule: Rule) -> bool:
 def _flag(t: str) -> int:
     digits = t.replace("_", "")
     if digits[:2].lower() == "0o":
-        raise NumberError(f"{t}: octal is not accepted ({_HINT[Rule.FLAG]})")
+        raise NumberError(t, f"octal is not accepted: {_HINT[Rule.FLAG]}")
     m = _FLAG.fullmatch(digits)
     if m is None:
-        raise NumberError(f"not a number ({_HINT[Rule.FLAG]})")
+        raise NumberError(t, _HINT[Rule.FLAG])
     if m["hex"] is not None:
         return int(m["hex"], 16)
     if m["bin"] is not None:
@@ -121,7 +127,7 @@ def _flag(t: str) -> int:
 def _test(t: str) -> int:
     m = _TEST.fullmatch(t)
     if m is None:
-        raise NumberError(f"not a number ({_HINT[Rule.BASH_TEST]})")
+        raise NumberError(t, _HINT[Rule.BASH_TEST])
     return int(m["dec"], 10)
 
 
@@ -130,32 +136,32 @@ def _c_or_bash(t: str, rule: Rule) -> int:
     if m is not None:
         if m["hex"] is not None:
             if not m["hex"]:
-                raise NumberError(f"{t}: no digits after 0x (bash would read 0)")
+                raise NumberError(t, "no digits after 0x (bash would read 0)")
             return int(m["hex"], 16)
         if m["oct"] is not None:
             if re.search(r"[89]", m["oct"]):
-                raise NumberError(f"{t}: a leading 0 means octal, and 8 and 9 are not octal "
-                                  f"digits ({_HINT[rule]})")
+                raise NumberError(t, "a leading 0 means octal (as in bash), and 8 and 9 are "
+                                  "not octal digits")
             return int(m["oct"] or "0", 8)
         return int(m["dec"], 10)
     based = _BASE.fullmatch(t) if rule is Rule.BASH else None
     if based is None:
-        raise NumberError(f"not a number ({_HINT[rule]})")
+        raise NumberError(t, _HINT[rule])
     return _based(t, based["base"], based["digits"])
 
 
 def _based(t: str, base_text: str, digits: str) -> int:
     """bash's ``BASE#DIGITS``: the base is decimal (2 to 64, no leading zero)."""
     if base_text.startswith("0") or not 2 <= int(base_text) <= 64:
-        raise NumberError(f"{t}: the base must be 2 to 64")
+        raise NumberError(t, "the base of BASE#DIGITS must be 2 to 64")
     base = int(base_text)
     if not digits:
-        raise NumberError(f"{t}: no digits after '#'")
+        raise NumberError(t, "no digits after '#'")
     value = 0
     for ch in digits:
         d = _DIGITS.index(ch.lower() if base <= 36 else ch)
         if d >= base:
-            raise NumberError(f"{t}: {ch!r} is not a digit in base {base}")
+            raise NumberError(t, f"{ch!r} is not a digit in base {base}")
         value = value * base + d
     return value
 
@@ -168,7 +174,8 @@ def parse_int(text: str, *, field: str, path: str | None = None) -> int:
     try:
         return parse_number(text, Rule.FLAG)
     except NumberError as exc:
-        raise InputError(str(exc), path=path, field=field, value=text) from exc
+        raise InputError(f"not a number ({exc.reason})", path=path, field=field,
+                         value=text) from exc
 
 
 # -- sizes --------------------------------------------------------------------------------
