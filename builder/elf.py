@@ -21,6 +21,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_SH_TYPE_BASE
 
 from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.executable import ELF_MAGIC
 
 # What pyelftools can raise on damaged input (it wraps most as ELFParseError).
 _PARSE_ERRORS = (ELFError, ConstructError, struct.error, ValueError, KeyError, IndexError,
@@ -91,7 +92,7 @@ def read_elf(path: str | Path) -> ElfImage:
     with fh:
         file_size = p.stat().st_size
         magic = fh.read(4)
-        if magic != b"\x7fELF":
+        if magic != ELF_MAGIC:
             raise FormatError("not an ELF file", path=p, field="magic", value=magic)
         fh.seek(0)
         try:

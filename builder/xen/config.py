@@ -13,7 +13,6 @@ Both ``uboot-script-gen`` and the disk-image builder read configs through this m
 from __future__ import annotations
 
 import difflib
-import gzip
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from bootproof.builder.errors import ConfigError, InputError
+from bootproof.builder.formats.identify import file_kind
 from bootproof.builder.xen.shellvars import ShellVars, read_shell_vars
 
 DEFAULT_DOM0_CMD = "console=hvc0 earlycon=xen earlyprintk=xen clk_ignore_unused"
@@ -701,54 +701,6 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> ImageBui
 
 
 # -- file checks (need the -d root) ---------------------------------------------------------
-
-ARM64_MAGIC = b"ARM\x64"
-DTB_MAGIC = b"\xd0\x0d\xfe\xed"
-
-
-def _kind_of(head: bytes) -> str:
-    if not head:
-        return "empty"
-    if head[:4] == DTB_MAGIC:
-        return "dtb"
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    if head[:6] in (b"070701", b"070702", b"070707") or head[:2] in (b"\xc7\x71", b"\x71\xc7"):
-        return "cpio"
-    if head[56:60] == ARM64_MAGIC:
-        return "arm64-image"
-    if head[36:40] == b"\x18\x28\x6f\x01":
-        return "arm-zimage"
-    if head[:4] == b"\x27\x05\x19\x56":
-        return "uimage"
-    if head[:4] == b"\x7fELF":
-        return "elf"
-    if head[:2] == b"MZ":
-        return "pe"
-    if all(0x20 <= b < 0x7F or b in b"\t\n\r" for b in head) and any(b in b" \t\n" for b in head):
-        return "text"  # printable with blanks or line breaks: a script, a config, a README
-    return "data"
-
-
-def file_kind(path: Path) -> str:
-    """Sniff a file: dtb, gzip, zstd, cpio, gzip-cpio, arm64-image, arm-zimage, uimage...
-
-    A gzip file is opened to tell a compressed cpio ("gzip-cpio") from anything else.
-    """
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-    kind = _kind_of(head)
-    if kind == "gzip":
-        try:
-            with gzip.open(path, "rb") as gz:
-                inner = _kind_of(gz.read(64))
-        except (OSError, EOFError):
-            return "gzip"
-        return f"gzip-{inner}"
-    return kind
-
 
 _UNSAFE_NAME = re.compile(r"[\s;\"'$#\\]")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -340,3 +341,16 @@ def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=message) as err:
             check_files(cfg, tmp_path)
         assert err.value.field == field
+
+
+def test_corrupt_gzip_input_is_an_input_error(tmp_path: Path) -> None:
+    """A .gz whose deflate stream is damaged (a truncated download) is named, not a crash."""
+    make_image(tmp_path / "xen", 4096)
+    good = gzip.compress(b"070701" + bytes(200))
+    (tmp_path / "rd.cpio.gz").write_bytes(good[:10] + bytes(b ^ 0x55 for b in good[10:-8])
+                                          + good[-8:])
+    cfg = load_config(cfg_file(tmp_path, BASE + "DOM0_KERNEL=xen\nDOM0_RAMDISK=rd.cpio.gz\n"),
+                      env={})
+    with pytest.raises(InputError, match="expected a cpio") as err:
+        check_files(cfg, tmp_path)
+    assert err.value.field == "DOM0_RAMDISK"
