@@ -9,14 +9,17 @@ Public API::
 
 Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader: statements; words in
 :mod:`~bootproof.builder.xen.shellwords`, ``$(( ))`` in :mod:`~bootproof.builder.xen.shellarith`),
-:mod:`~bootproof.builder.xen.config` (typed config, file checks), :mod:`~bootproof.builder.xen.plan`
-(pure address planning), :mod:`~bootproof.builder.xen.dt_edits` (``/chosen`` edits as data),
+:mod:`~bootproof.builder.xen.config` (the config reader: model, variables, sections, file
+checks), :mod:`~bootproof.builder.xen.plan` (pure address planning),
+:mod:`~bootproof.builder.xen.dt_edits` (``/chosen`` edits as data),
 :mod:`~bootproof.builder.xen.fdtcmd` (``fdt`` commands: render, parse, replay offline),
 :mod:`~bootproof.builder.xen.script` (boot.source text), :mod:`~bootproof.builder.xen.generator`
 (I/O and outputs), :mod:`~bootproof.builder.xen.cli`.
 """
 
-from bootproof.builder.xen.config import ImageBuilderConfig, load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.model import ImageBuilderConfig
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
 from bootproof.builder.xen.plan import Module, XenLayout
 

@@ -26,7 +26,8 @@ from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.reproducible import source_date_epoch
 from bootproof.builder.tools import run_tool
 from bootproof.builder.xen import fdtcmd
-from bootproof.builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
+from bootproof.builder.xen.config.files import check_files, check_script_path
+from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
 from bootproof.builder.xen.dt_edits import build_edits
 from bootproof.builder.xen.plan import FileInfo, XenLayout, plan
 from bootproof.builder.xen.script import ScriptOptions, prefixed, render_script, resize_bytes
