@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from bootproof.builder.formats.cpio import is_cpio
@@ -26,29 +27,36 @@ from bootproof.builder.formats.uimage import is_uimage
 HEAD_SIZE = 64
 
 
+# Compression magics, kept here until the compression-sniffing format module answers them.
+def _is_gzip(head: bytes) -> bool:
+    return head[:2] == b"\x1f\x8b"
+
+
+def _is_zstd(head: bytes) -> bool:
+    return head[:4] == b"\x28\xb5\x2f\xfd"
+
+
+#: Each format's test and the kind it names, asked in this order.
+_KINDS: tuple[tuple[Callable[[bytes], bool], str], ...] = (
+    (is_dtb, "dtb"),
+    (_is_gzip, "gzip"),
+    (_is_zstd, "zstd"),
+    (is_cpio, "cpio"),
+    (is_arm64_image, "arm64-image"),
+    (is_zimage, "arm-zimage"),
+    (is_uimage, "uimage"),
+    (is_elf, "elf"),
+    (is_pe, "pe"),
+)
+
+
 def kind_of(head: bytes) -> str:
     """Name what a file starting with ``head`` is (see the module docstring)."""
     if not head:
         return "empty"
-    if is_dtb(head):
-        return "dtb"
-    # Compression magics: to be asked of the compression-sniffing format module.
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    if is_cpio(head):
-        return "cpio"
-    if is_arm64_image(head):
-        return "arm64-image"
-    if is_zimage(head):
-        return "arm-zimage"
-    if is_uimage(head):
-        return "uimage"
-    if is_elf(head):
-        return "elf"
-    if is_pe(head):
-        return "pe"
+    for test, kind in _KINDS:
+        if test(head):
+            return kind
     if all(0x20 <= b < 0x7F or b in b"\t\n\r" for b in head) and any(b in b" \t\n" for b in head):
         return "text"  # printable with blanks or line breaks: a script, a config, a README
     return "data"

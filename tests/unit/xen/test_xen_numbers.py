@@ -13,26 +13,15 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from xen_testlib import HEAD, write
 
 from bootproof.builder.errors import ConfigError
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.shellvars import parse_shell_vars
 
-BASE = """\
-MEMORY_START=0x40000000
-MEMORY_END=0x50000000
-DEVICE_TREE=virt.dtb
-XEN=xen
-LOAD_CMD=tftpb
-UBOOT_SOURCE=boot.source
-UBOOT_SCRIPT=boot.scr
-"""
-
 
 def config(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config"
-    path.write_text(BASE + text)
-    return path
+    return write(tmp_path / "config", HEAD + text)
 
 
 def bash(script: str) -> str | None:
