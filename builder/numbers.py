@@ -140,7 +140,7 @@ def _c_or_bash(t: str, rule: Rule) -> int:
             return int(m["hex"], 16)
         if m["oct"] is not None:
             if re.search(r"[89]", m["oct"]):
-                raise NumberError(t, "a leading 0 means octal (as in bash), and 8 and 9 are "
+                raise NumberError(t, "a leading 0 means octal, as in bash, and 8 and 9 are "
                                   "not octal digits")
             return int(m["oct"] or "0", 8)
         return int(m["dec"], 10)
