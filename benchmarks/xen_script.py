@@ -28,7 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import GenerateOptions, generate
 
 DTS = """/dts-v1/;

@@ -8,11 +8,14 @@ what was expected); 2 bad input or usage (a :class:`~bootproof.builder.errors.Bo
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 
-from bootproof.builder.errors import BootproofError, InputError, ToolError
+from bootproof.builder.errors import BootproofError, ToolError
+
+# The number parser lives in bootproof.builder.numbers; builder/disk/cli.py and
+# builder/xous/regions.py still import it from here.
+from bootproof.builder.numbers import parse_int as parse_int
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -47,22 +50,6 @@ def run_main(
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
-
-
-_INT_RE = re.compile(r"0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|[0-9]+", re.ASCII)
-
-
-def parse_int(text: str, *, field: str, path: str | None = None) -> int:
-    """Parse a non-negative ``0x``/``0b``/``0o``/decimal integer (``_`` separators allowed;
-    a leading zero is decimal, never octal). Raises :class:`InputError` naming ``field`` and
-    the text for anything else (signs, non-ASCII digits, empty text)."""
-    m = _INT_RE.fullmatch(text.strip().replace("_", ""))
-    if m is None:
-        raise InputError("not a number (use 0x.., 0b.. or decimal)", path=path, field=field,
-                         value=text)
-    digits = m.group(0)
-    base = {"0x": 16, "0b": 2, "0o": 8}.get(digits[:2].lower(), 10)
-    return int(digits if base == 10 else digits[2:], base)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

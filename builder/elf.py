@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.executable import ELF_MAGIC
 
 SHT_NOBITS = 8
 SHF_WRITE = 0x1
@@ -97,7 +98,7 @@ def read_elf(path: str | Path) -> ElfImage:
     with fh:
         file_size = p.stat().st_size
         magic = fh.read(4)
-        if magic != b"\x7fELF":
+        if magic != ELF_MAGIC:
             raise FormatError("not an ELF file", path=p, field="magic", value=magic)
         fh.seek(0)
         return _read(p, fh, file_size)

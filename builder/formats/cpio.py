@@ -177,3 +177,16 @@ def iter_newc(fh: BinaryIO, *, archive: str | Path | None = None) -> Iterator[Cp
 def read_newc(data: bytes, *, archive: str | Path | None = None) -> list[CpioEntry]:
     """All members of the newc archive ``data``. Raises as :func:`iter_newc`."""
     return list(iter_newc(io.BytesIO(data), archive=archive))
+
+
+#: The other cpio header formats: "odc" (ASCII octal) and the old binary one, whose magic
+#: 0o070707 is a 16-bit word in the writer's byte order. Recognised, not read.
+MAGIC_ODC = b"070707"
+MAGIC_BINARY = 0o070707
+
+
+def is_cpio(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) starts like a cpio archive of any of the
+    four header formats."""
+    return (head[:6] in (MAGIC_NEWC, MAGIC_CRC, MAGIC_ODC)
+            or head[:2] in (MAGIC_BINARY.to_bytes(2, "little"), MAGIC_BINARY.to_bytes(2, "big")))

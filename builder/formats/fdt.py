@@ -295,3 +295,8 @@ def cells_bytes(values: list[int] | tuple[int, ...]) -> bytes:
 def strings_bytes(values: list[str] | tuple[str, ...]) -> bytes:
     """A NUL-terminated string list."""
     return b"".join(v.encode() + b"\0" for v in values)
+
+
+def is_dtb(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) starts with the DTB magic."""
+    return head[:4] == MAGIC.to_bytes(4, "big")

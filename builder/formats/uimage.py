@@ -113,3 +113,8 @@ def script_source(blob: bytes, *, path: str | None = None) -> bytes:
     if not lengths or off + lengths[0] > len(img.data):
         raise FormatError("script length runs past the data", path=path)
     return img.data[off : off + lengths[0]]
+
+
+def is_uimage(head: bytes) -> bool:
+    """True when ``head`` (a file's first bytes) starts with the legacy image magic."""
+    return head[:4] == MAGIC.to_bytes(4, "big")

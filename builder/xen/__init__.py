@@ -8,9 +8,11 @@ Public API::
     result.layout                                        # XenLayout (modules, addresses)
     result.load_line                                     # LoadLine: what to type at U-Boot
 
-Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader),
-:mod:`~bootproof.builder.xen.config` (typed config, file checks), :mod:`~bootproof.builder.xen.plan`
-(pure address planning), :mod:`~bootproof.builder.xen.dt_edits` (``/chosen`` edits as data),
+Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader: statements; words in
+:mod:`~bootproof.builder.xen.shellwords`, ``$(( ))`` in :mod:`~bootproof.builder.xen.shellarith`),
+:mod:`~bootproof.builder.xen.config` (the config reader: model, variables, sections, file
+checks), :mod:`~bootproof.builder.xen.plan` (pure address planning),
+:mod:`~bootproof.builder.xen.dt_edits` (``/chosen`` edits as data),
 :mod:`~bootproof.builder.xen.fdtcmd` (``fdt`` commands: render, parse, replay offline),
 :mod:`~bootproof.builder.xen.script` (boot.source text, the load line),
 :mod:`~bootproof.builder.xen.host_dtb` (the DTB loaded, overlays, the offline copy),
@@ -18,7 +20,9 @@ Modules: :mod:`~bootproof.builder.xen.shellvars` (bash-subset reader),
 (the pipeline: I/O and outputs), :mod:`~bootproof.builder.xen.cli`.
 """
 
-from bootproof.builder.xen.config import ImageBuilderConfig, load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.model import ImageBuilderConfig
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
 from bootproof.builder.xen.plan import Module, XenLayout
 from bootproof.builder.xen.script import LoadLine

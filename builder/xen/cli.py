@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 from bootproof.builder.cliutil import HelpFormatter, run_main
 from bootproof.builder.errors import InputError
-from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import GenerateOptions, generate
 
 PROG = "uboot-script-gen"

@@ -16,16 +16,12 @@ upstream node names (``dom0@ADDR``, ``module@ADDR``) and these changes:
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from bootproof.builder.errors import ConfigError
 from bootproof.builder.formats.fdt import DeviceTree
-from bootproof.builder.xen.config import DomU, ImageBuilderConfig, Region
+from bootproof.builder.xen.config.model import DomU, ImageBuilderConfig, Region
 from bootproof.builder.xen.devices import rootfs_device
 from bootproof.builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
 from bootproof.builder.xen.plan import Module, XenLayout
-
-CAPS = MappingProxyType({"control": 1, "hardware": 2, "xenstore": 4, "dom0": 7})
 
 
 def _hilo(v: int) -> tuple[int, int]:
@@ -99,11 +95,8 @@ def _domu_edits(cfg: ImageBuilderConfig, layout: XenLayout, d: DomU) -> list[Edi
         e.append(SetProp(node, "xen,domain-p2m-mem-mb", Cells((d.p2m_mem_mb,), "d")))
     if d.passthrough is not None:
         e.append(SetProp(node, "passthrough", Strings((d.passthrough,))))
-    if d.capabilities is not None:
-        caps = 0
-        for word in d.capabilities.replace("|", " ").split():
-            caps |= int(word) if word.isdigit() else CAPS[word]
-        e.append(SetProp(node, "capabilities", Cells((caps,), "d")))
+    if d.capability_mask is not None:
+        e.append(SetProp(node, "capabilities", Cells((d.capability_mask,), "d")))
     for s in d.shared_mem:
         name = f"shared-mem@{s.host_addr:x}" if s.host_addr is not None else \
             f"shared-mem-{s.shm_id}"

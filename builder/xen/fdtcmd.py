@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.formats.fdt import DeviceTree, cells_bytes, strings_bytes
+from bootproof.builder.numbers import NumberError, Rule, parse_number
 
 
 @dataclass(frozen=True)
@@ -150,15 +151,10 @@ def split_words(line: str) -> list[tuple[str, bool]]:
 
 
 def _strtoul(text: str) -> int:
-    t = text.strip()
     try:
-        if t.lower().startswith("0x"):
-            return int(t, 16)
-        if len(t) > 1 and t.startswith("0"):
-            return int(t, 8)
-        return int(t, 10)
-    except ValueError:
-        raise FormatError("bad cell value", value=text) from None
+        return parse_number(text, Rule.C)
+    except NumberError as exc:
+        raise FormatError(f"bad cell value: {exc}", value=text) from exc
 
 
 def parse_value(args: Sequence[tuple[str, bool]]) -> Value:

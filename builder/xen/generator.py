@@ -40,7 +40,8 @@ from bootproof.builder.fileio import OutputSet
 from bootproof.builder.formats import uimage
 from bootproof.builder.reproducible import source_date_epoch
 from bootproof.builder.xen import fdtcmd
-from bootproof.builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
+from bootproof.builder.xen.config.files import check_files, check_script_path
+from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
 from bootproof.builder.xen.dt_edits import build_edits
 from bootproof.builder.xen.fit_image import build_fit
 from bootproof.builder.xen.host_dtb import HostDtb, edited_dtb, load_host_dtb

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 from bootproof.builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
 from bootproof.builder.report import hexa, size_text, table
-from bootproof.builder.xen.config import ImageBuilderConfig, Region
+from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
 
 SCRIPT_FLOOR = 0xC00000
 FIT_OVERHEAD = 0x10000

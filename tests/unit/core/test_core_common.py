@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bootproof.builder.cliutil import EXIT_TOOL, EXIT_USAGE, parse_int, run_main
+from bootproof.builder.cliutil import EXIT_TOOL, EXIT_USAGE, run_main
 from bootproof.builder.errors import ConfigError, InputError, ToolError
 from bootproof.builder.fileio import OutputSet, atomic_write
+from bootproof.builder.numbers import parse_int
 from bootproof.builder.report import size_text, table
 from bootproof.builder.tools import run_tool
 
@@ -97,6 +98,13 @@ def test_parse_int_has_no_octal_surprise(text: str, value: int) -> None:
 def test_parse_int_refuses_signs_and_odd_digits(text: str) -> None:
     with pytest.raises(InputError):
         parse_int(text, field="f")
+
+
+@pytest.mark.parametrize("text", ["0o17", "0O17", "0o0"])
+def test_parse_int_refuses_0o_octal(text: str) -> None:
+    """The README promises "0x, 0b or decimal, never octal": 0o is octal too."""
+    with pytest.raises(InputError, match="octal"):
+        parse_int(text, field="-r")
 
 
 def test_parse_int_error_names_field_and_value() -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+import typing
 from pathlib import Path
 
 import pytest
 from xen_testlib import make_cpio_gz, make_image
 
 from bootproof.builder.errors import ConfigError, InputError
-from bootproof.builder.xen.config import check_files, load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.domu import FIELDS
+from bootproof.builder.xen.config.files import check_files
+from bootproof.builder.xen.config.model import DomU
+from bootproof.builder.xen.config.overrides import with_overrides
+from bootproof.builder.xen.config.variables import VARIABLES, Shape
 from bootproof.builder.xen.shellvars import parse_shell_vars
 
 
@@ -107,7 +114,7 @@ def test_rm_rf_home_is_an_error(tmp_path: Path) -> None:
         ("A=$((1 +\n", "unterminated", 1),
         ("X=1\nDOMU_MEM[-1]=5\n", "negative array index", 2),
         ("A=$((1/0))\n", "division by zero", 1),
-        ("A=$((010))\n", "octal", 1),
+        ("A=$((08))\n", "octal", 1),  # bash: "value too great for base" ($((010)) is 8)
         ("A=${B/x/y}\n", "unsupported", 1),
         ("A=$1\n", "positional", 1),
         ("A+=x\n", "appending", 1),
@@ -215,7 +222,7 @@ def test_unknown_variable_warns_with_nearest_name(tmp_path: Path) -> None:
         ("NUM_DOMUS=1\n", "DOMU_KERNEL[0]", "not defined"),
         ("MEMORY_END=0x30000000\n", "MEMORY_END", "above MEMORY_START"),
         ("MEMORY_START=abc\n", "MEMORY_START", "not a number"),
-        ("MEMORY_START=010\n", "MEMORY_START", "not a number"),
+        ("MEMORY_START=08\n", "MEMORY_START", "not a number"),  # bash: not octal; 010 is 8
         ('NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_STATIC_MEM[0]="0x1"\n', "DOMU_STATIC_MEM[0]",
          "pairs"),
         ("NUM_DOMUS=1\nDOMU_KERNEL[0]=k\nDOMU_CPUPOOL[0]=0\n", "DOMU_CPUPOOL[0]", "CPUPOOL"),
@@ -340,3 +347,33 @@ def test_file_checks_name_variable_and_path(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=message) as err:
             check_files(cfg, tmp_path)
         assert err.value.field == field
+
+
+def test_corrupt_gzip_input_is_an_input_error(tmp_path: Path) -> None:
+    """A .gz whose deflate stream is damaged (a truncated download) is named, not a crash."""
+    make_image(tmp_path / "xen", 4096)
+    good = gzip.compress(b"070701" + bytes(200))
+    (tmp_path / "rd.cpio.gz").write_bytes(good[:10] + bytes(b ^ 0x55 for b in good[10:-8])
+                                          + good[-8:])
+    cfg = load_config(cfg_file(tmp_path, BASE + "DOM0_KERNEL=xen\nDOM0_RAMDISK=rd.cpio.gz\n"),
+                      env={})
+    with pytest.raises(InputError, match="expected a cpio") as err:
+        check_files(cfg, tmp_path)
+    assert err.value.field == "DOM0_RAMDISK"
+
+
+def test_cpupool_without_cpus_is_an_error(tmp_path: Path) -> None:
+    """A blank CPUPOOL[n] (was an IndexError traceback) names the variable."""
+    with pytest.raises(ConfigError, match="no CPU") as err:
+        load_config(cfg_file(tmp_path, BASE + 'NUM_CPUPOOLS=1\nCPUPOOL[0]="  "\n'), env={})
+    assert err.value.field == "CPUPOOL[0]"
+
+
+def test_domu_table_gives_each_field_a_known_variable_and_a_reader_of_its_type() -> None:
+    """The per-domU table is untyped at the call (DomU(**fields)): this is its type check."""
+    hints = typing.get_type_hints(DomU)
+    for attr, name, read in FIELDS:
+        assert VARIABLES[name].shape is Shape.DOMU, name
+        assert typing.get_type_hints(read)["return"] == hints[attr], attr
+    computed = {"index", "mem_mb", "enhanced", "vcpu_affinity"}
+    assert sorted(a for a, _, _ in FIELDS) == sorted(set(hints) - computed)

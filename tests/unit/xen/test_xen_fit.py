@@ -27,7 +27,8 @@ from xen_testlib import (
 )
 
 from bootproof.builder.errors import InputError, LayoutError
-from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import GenerateOptions, generate
 
 __all__ = ["gen", "host_dtb", "work"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
-from bootproof.builder.xen.config import Region, load_config
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.model import Region
 from bootproof.builder.xen.plan import FileInfo, plan
 
 CI_CONFIG = """\

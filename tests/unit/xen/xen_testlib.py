@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
 
 DATA = Path(__file__).parent / "data"
