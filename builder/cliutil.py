@@ -13,10 +13,6 @@ from collections.abc import Callable, Sequence
 
 from bootproof.builder.errors import BootproofError, ToolError
 
-# The number parser lives in bootproof.builder.numbers; builder/disk/cli.py and
-# builder/xous/regions.py still import it from here.
-from bootproof.builder.numbers import parse_int as parse_int
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -54,35 +50,3 @@ def run_main(
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the description's line breaks (examples) and shows defaults."""
-
-
-_SIZE_RE = re.compile(r"(?P<number>.*?[0-9a-fA-F_])(?P<suffix>[kKmMgG](?:[iI][bB])?)?", re.ASCII)
-_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-_UNIT_NAMES = {1: "bytes", 1 << 10: "KiB", 1 << 20: "MiB", 1 << 30: "GiB"}
-
-
-def parse_size(text: str, *, field: str, path: str | None = None, unit: int = 1) -> int:
-    """Parse a size: a number as :func:`parse_int` reads it, with an optional ``K``, ``M`` or
-    ``G`` suffix (also ``KiB``, ``MiB``, ``GiB``; any case; powers of 1024).
-
-    A bare number counts ``unit`` bytes (1 for byte counts, 1 MiB for ``disk_image -s``);
-    the result is in ``unit``s, so a suffixed size must be a whole number of them. Raises
-    :class:`InputError` naming ``field`` and the text for anything else.
-    """
-    m = _SIZE_RE.fullmatch(text.strip())
-    if m is None:
-        raise InputError("not a size (a number, optionally with K, M or G)", path=path,
-                         field=field, value=text)
-    try:
-        number = parse_int(m.group("number"), field=field, path=path)
-    except InputError as exc:
-        raise InputError("not a size (a number, optionally with K, M or G)", path=path,
-                         field=field, value=text) from exc
-    suffix = m.group("suffix")
-    if suffix is None:
-        return number
-    size = number * _SIZE_UNITS[suffix[0].lower()]
-    if size % unit:
-        raise InputError(f"not a whole number of {_UNIT_NAMES.get(unit, f'{unit}-byte units')}",
-                         path=path, field=field, value=text)
-    return size // unit

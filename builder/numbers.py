@@ -29,8 +29,8 @@ fit in 64 bits (bash would wrap them silently). :func:`parse_number` raises
 :class:`NumberError` (a :class:`ValueError`) with the reason; callers turn it into the error
 of their layer, naming file, line and field, ``from`` it.
 
-Sizes with K/M/G suffixes (``create-image -r 0x80000000:16M``) belong in the section at the
-end of this module, built on :func:`parse_number`.
+Sizes (:func:`parse_size`) are a number under :data:`Rule.FLAG` with an optional K/M/G
+suffix, powers of 1024 (``create-image -r 0x80000000:16M``, ``disk_image -s 8M``).
 """
 
 from __future__ import annotations
@@ -179,5 +179,34 @@ def parse_int(text: str, *, field: str, path: str | None = None) -> int:
 
 
 # -- sizes --------------------------------------------------------------------------------
-# A size parser with K/M/G suffixes (``16M``) goes here, on top of parse_number(Rule.FLAG),
-# so that every command reading a size shares it.
+
+_SIZE_RE = re.compile(r"(?P<number>.*?[0-9a-fA-F_])(?P<suffix>[kKmMgG](?:[iI][bB])?)?", re.ASCII)
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_UNIT_NAMES = {1: "bytes", 1 << 10: "KiB", 1 << 20: "MiB", 1 << 30: "GiB"}
+
+
+def parse_size(text: str, *, field: str, path: str | None = None, unit: int = 1) -> int:
+    """Parse a size: a number as :func:`parse_int` reads it, with an optional ``K``, ``M`` or
+    ``G`` suffix (also ``KiB``, ``MiB``, ``GiB``; any case; powers of 1024).
+
+    A bare number counts ``unit`` bytes (1 for byte counts, 1 MiB for ``disk_image -s``);
+    the result is in ``unit``s, so a suffixed size must be a whole number of them. Raises
+    :class:`InputError` naming ``field`` and the text for anything else.
+    """
+    m = _SIZE_RE.fullmatch(text.strip())
+    if m is None:
+        raise InputError("not a size (a number, optionally with K, M or G)", path=path,
+                         field=field, value=text)
+    try:
+        number = parse_int(m.group("number"), field=field, path=path)
+    except InputError as exc:
+        raise InputError("not a size (a number, optionally with K, M or G)", path=path,
+                         field=field, value=text) from exc
+    suffix = m.group("suffix")
+    if suffix is None:
+        return number
+    size = number * _SIZE_UNITS[suffix[0].lower()]
+    if size % unit:
+        raise InputError(f"not a whole number of {_UNIT_NAMES.get(unit, f'{unit}-byte units')}",
+                         path=path, field=field, value=text)
+    return size // unit

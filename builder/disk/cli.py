@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bootproof.builder.cliutil import HelpFormatter, parse_size, run_main
+from bootproof.builder.cliutil import HelpFormatter, run_main
 from bootproof.builder.disk.plan import DEFAULT_SLACK_MIB
 from bootproof.builder.errors import InputError
+from bootproof.builder.numbers import parse_size
 
 DESCRIPTION = """\
 Build a disk image (DOS label, or GPT with GPT=y in the config) whose partition 1 is a FAT

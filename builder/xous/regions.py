@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootproof.builder.cliutil import parse_int, parse_size
 from bootproof.builder.errors import ConfigError, FormatError, InputError, OverlapError
+from bootproof.builder.numbers import parse_int, parse_size
 from bootproof.builder.xous.layout import Region
 
 PAGE = 4096

@@ -2,7 +2,7 @@
 
 Read by ``create-image``/``bootproof xous build -r OFFSET:SIZE`` and by
 ``disk_image``/``bootproof xen disk -s MB``; one parser,
-:func:`bootproof.builder.cliutil.parse_size`.
+:func:`bootproof.builder.numbers.parse_size`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from bootproof.builder.cliutil import parse_size
 from bootproof.builder.errors import InputError
+from bootproof.builder.numbers import parse_size
 
 MIB = 1 << 20
 
