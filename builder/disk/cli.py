@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     # need not pay the disk builder's 20 ms of imports (python -X importtime).
     from bootproof.builder.disk.image import DEFAULT_EPOCH, build_disk
     from bootproof.builder.reproducible import source_date_epoch
-    from bootproof.builder.xen.config import load_config, resolve_load_cmd
+    from bootproof.builder.xen.config import load_config
+    from bootproof.builder.xen.config.overrides import resolve_load_cmd
 
     slack = parse_size(args.slack, field="-s", unit=1 << 20)
     root = Path(args.directory)

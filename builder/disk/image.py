@@ -53,7 +53,7 @@ from bootproof.builder.errors import InputError, OverflowError_
 from bootproof.builder.fileio import OutputSet, atomic_output
 from bootproof.builder.formats import partitions as pt
 from bootproof.builder.report import size_text, table
-from bootproof.builder.xen.config import ImageBuilderConfig
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.devices import partition_device
 
 SECTOR = pt.SECTOR

@@ -18,7 +18,8 @@ from bootproof.builder.disk.archive import archive_kind
 from bootproof.builder.disk.xlcfg import XlDomain, passthrough_from_dtb
 from bootproof.builder.errors import ConfigError, InputError
 from bootproof.builder.formats import partitions as pt
-from bootproof.builder.xen.config import ImageBuilderConfig, check_files, check_script_path
+from bootproof.builder.xen.config.files import check_files, check_script_path
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.devices import partition_device
 
 DEFAULT_XL_CMD = "console=hvc0"

@@ -18,7 +18,7 @@ from pathlib import Path
 from bootproof.builder.errors import InputError
 from bootproof.builder.formats import fit as fitfmt
 from bootproof.builder.tools import run_tool
-from bootproof.builder.xen.config import ImageBuilderConfig
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.plan import XenLayout
 
 #: The FIT image type of each module role.

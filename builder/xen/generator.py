@@ -30,14 +30,13 @@ subprocess runs on the default path; ``fdtoverlay`` runs only to merge overlays 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bootproof.builder.errors import ConfigError, LayoutError
 from bootproof.builder.fileio import OutputSet
-from bootproof.builder.formats import uimage
+from bootproof.builder.formats import executable, uimage
 from bootproof.builder.reproducible import source_date_epoch
 from bootproof.builder.xen import fdtcmd
 from bootproof.builder.xen.config.files import check_files, check_script_path
@@ -102,13 +101,10 @@ class Placement:
     edited_dtb: bytes | None
 
 
-def arm64_image_size(path: Path) -> int:
-    """``image_size`` from an arm64 Image header (0 if the file is not one)."""
+def _header_image_size(path: Path) -> int:
+    """``image_size`` from the arm64 Image header of ``path`` (0 if it is not one)."""
     with open(path, "rb") as fh:
-        head = fh.read(64)
-    if len(head) < 64 or head[56:60] != b"ARM\x64":
-        return 0
-    return int(struct.unpack_from("<Q", head, 16)[0])
+        return executable.arm64_image_size(fh.read(executable.ARM64_HEADER_SIZE))
 
 
 def check_config(cfg: ImageBuilderConfig, opts: GenerateOptions) -> Required:
@@ -150,7 +146,7 @@ def check_inputs(cfg: ImageBuilderConfig, root: Path) -> dict[str, FileInfo]:
     :func:`~bootproof.builder.xen.config.check_files`), by config path, with what the
     planner needs to know about it. Raises :class:`~bootproof.builder.errors.InputError`."""
     checked = check_files(cfg, root)
-    return {rel: FileInfo(size, arm64_image_size(root / rel)
+    return {rel: FileInfo(size, _header_image_size(root / rel)
                           if checked.kinds[rel] == "arm64-image" else 0)
             for rel, size in checked.sizes.items()}
 
@@ -245,7 +241,7 @@ def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: Host
         xm = layout.find("xen")
         assert xm is not None and cfg.xen is not None
         xen_data = (root / cfg.xen).read_bytes()
-        arch = uimage.ARCH_ARM64 if xen_data[56:60] == b"ARM\x64" else uimage.ARCH_ARM
+        arch = uimage.ARCH_ARM64 if executable.is_arm64_image(xen_data) else uimage.ARCH_ARM
         outputs[xen_file] = uimage.encode(xen_data, load=xm.addr, entry=xm.addr,
                                           image_type=uimage.TYPE_KERNEL, arch=arch,
                                           timestamp=timestamp)

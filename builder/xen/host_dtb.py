@@ -18,7 +18,7 @@ from pathlib import Path
 from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.tools import run_tool
 from bootproof.builder.xen import fdtcmd
-from bootproof.builder.xen.config import ImageBuilderConfig
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 
 
 @dataclass(frozen=True)

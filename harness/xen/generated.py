@@ -19,7 +19,8 @@ from pathlib import Path
 from bootproof.builder.errors import FormatError
 from bootproof.builder.xen import GenerateOptions, LoadLine, with_overrides
 from bootproof.builder.xen import generate as generate_set
-from bootproof.builder.xen.config import ImageBuilderConfig, load_config
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.plan import Module, XenLayout
 from bootproof.harness.xen.initramfs import MarkerReport
 from bootproof.harness.xen.parsers import load_key, marker_name

@@ -24,20 +24,15 @@ from pathlib import Path
 
 from bootproof.builder.xen.config import sections
 from bootproof.builder.xen.config.domu import read_domus
-from bootproof.builder.xen.config.files import check_files, check_script_path
 from bootproof.builder.xen.config.model import (
     DEFAULT_DOM0_CMD,
     DEFAULT_LINUX_CMD,
     ImageBuilderConfig,
 )
-from bootproof.builder.xen.config.overrides import resolve_load_cmd, with_overrides
 from bootproof.builder.xen.config.variables import VARIABLES, Lookup, check_names
 from bootproof.builder.xen.shellvars import ShellVars, read_shell_vars
 
-# The reader's entry points, and (re-exported from .model, .files and .overrides) the names
-# builder/disk and harness/xen import from here.
-__all__ = ["ImageBuilderConfig", "build_config", "check_files", "check_script_path",
-           "load_config", "resolve_load_cmd", "with_overrides"]
+__all__ = ["build_config", "load_config"]
 
 
 def build_config(sv: ShellVars) -> ImageBuilderConfig:

@@ -25,7 +25,8 @@ from xen_testlib import (
 
 from bootproof.builder.errors import ConfigError
 from bootproof.builder.formats.fdt import DeviceTree
-from bootproof.builder.xen.config import load_config, with_overrides
+from bootproof.builder.xen.config import load_config
+from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.dt_edits import build_edits
 from bootproof.builder.xen.generator import (
     GenerateOptions,
