@@ -29,14 +29,15 @@ from __future__ import annotations
 import base64
 import os
 import posixpath
-import tarfile
+import stat
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from builder.disk.plan import DEFAULT_MAX_ROOTFS_MIB, MIB
 from builder.errors import FormatError, InputError
+from builder.formats import tar
 from builder.formats.compression import decompressed
 from builder.formats.cpio import CpioEntry, Kind, stream_newc
 from builder.formats.magic import COMPRESSIONS, SNIFF_BYTES, Magic, sniff
@@ -44,7 +45,6 @@ from builder.formats.magic import COMPRESSIONS, SNIFF_BYTES, Magic, sniff
 DIR_BYTES = 4096  # what ``du -sb`` counts for a directory on the usual Linux filesystems
 DEFAULT_MAX_BYTES = DEFAULT_MAX_ROOTFS_MIB * MIB  # --max-rootfs-size
 _CHUNK = 1 << 20
-_MAX_META = 1 << 20  # largest tar PAX or GNU long-name record read
 MAX_MAJOR = (1 << 12) - 1  # Linux dev_t: 12-bit major, 20-bit minor
 MAX_MINOR = (1 << 20) - 1
 XATTR_NAMESPACES = ("user.", "trusted.", "security.", "system.posix_acl_access",
@@ -71,6 +71,21 @@ class StagedEntry:
     link_to: str | None = None
 
 
+def staged_perm(kind: Kind, perm: int) -> int:
+    """The permission bits the staging copy of an entry gets: the archive's, plus what
+    the build needs to write it and ``mke2fs -d`` to read it (owner rwx on directories,
+    rw on files and FIFOs). ``mke2fs -d`` copies them; the others are set in the image."""
+    if kind is Kind.DIR:
+        return perm | 0o700
+    if kind is Kind.SYMLINK:
+        return 0o777  # Linux symlinks have no mode of their own
+    return perm | 0o600
+
+
+def _stamp(mtime: int) -> tuple[int, int]:
+    return mtime * 1_000_000_000, mtime * 1_000_000_000
+
+
 @dataclass
 class StagedTree:
     """A staged directory tree plus the metadata to apply in the filesystem.
@@ -79,6 +94,10 @@ class StagedTree:
     hard links once, symlink target lengths, 4096 per directory), computed from the
     archive rather than the host filesystem so that it does not depend on the machine.
     ``root_listed`` tells whether the archive had an entry for its root directory.
+
+    The staging copy carries what ``mke2fs -d`` copies: content, hard links between
+    files, :func:`staged_perm` modes, and atime = mtime from the archive (directories get
+    theirs from :meth:`settle`). Every entry is owned by ``staged_owner``.
     """
 
     root: Path
@@ -87,9 +106,24 @@ class StagedTree:
     content_bytes: int = DIR_BYTES
     files: int = 0
     root_listed: bool = False
+    staged_owner: tuple[int, int] = (-1, -1)
 
     def __post_init__(self) -> None:
         self.entries.setdefault("", StagedEntry("", Kind.DIR, 0o755))
+        if self.staged_owner == (-1, -1):
+            st = os.stat(self.root)
+            # new entries get the group of a set-gid directory, else ours
+            gid = st.st_gid if st.st_mode & stat.S_ISGID else os.getegid()
+            self.staged_owner = (os.geteuid(), gid)
+
+    def settle(self) -> None:
+        """Give the staging directories their modes and times (after the last change to
+        the tree: adding an entry changes its directory's time)."""
+        for rel, meta in sorted(self.entries.items(), reverse=True):
+            if meta.kind is Kind.DIR and rel:
+                path = self.root / rel
+                os.chmod(path, staged_perm(Kind.DIR, meta.perm))
+                os.utime(path, ns=_stamp(meta.mtime))
 
 
 def linked_in_staging(kind: Kind) -> bool:
@@ -287,8 +321,11 @@ class _Stager:
                                      member)
             self._grow(len(entry.data), member)
             os.symlink(link, target)
+            os.utime(target, ns=_stamp(entry.mtime), follow_symlinks=False)
         elif entry.kind is Kind.FIFO:
-            os.mkfifo(target, 0o644)
+            os.mkfifo(target, 0o600)
+            os.chmod(target, staged_perm(Kind.FIFO, meta.perm))
+            os.utime(target, ns=_stamp(entry.mtime))
         elif entry.kind is Kind.FILE:
             self._write_file(target, entry, body, member)
             self.tree.files += 1
@@ -312,15 +349,18 @@ class _Stager:
 
     def _write_file(self, target: Path, entry: CpioEntry, body: _Body | None,
                     member: str) -> None:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out:
             if body is None:
                 self._grow(len(entry.data), member)
                 out.write(entry.data)
-                return
-            while chunk := body.read(_CHUNK):
-                self._grow(len(chunk), member)
-                out.write(chunk)
+            else:
+                while chunk := body.read(_CHUNK):
+                    self._grow(len(chunk), member)
+                    out.write(chunk)
+            out.flush()
+            os.fchmod(fd, staged_perm(Kind.FILE, entry.perm))
+            os.utime(fd, ns=_stamp(entry.mtime))
 
     def fill_link_data(self, rel: str, body: _Body, member: str) -> None:
         """Write the data GNU cpio puts on the last name of a hard-linked file into the
@@ -332,6 +372,8 @@ class _Stager:
             while chunk := body.read(_CHUNK):
                 self._grow(len(chunk), member)
                 out.write(chunk)
+            out.flush()
+            os.utime(fd, ns=_stamp(self.tree.entries[rel].mtime))
 
 
 def _stage_cpio(fh: BinaryIO, stager: _Stager) -> None:
@@ -348,31 +390,16 @@ def _stage_cpio(fh: BinaryIO, stager: _Stager) -> None:
         stager.add(entry, entry.name, body=content)
 
 
-_TAR_KINDS = {tarfile.REGTYPE: Kind.FILE, tarfile.AREGTYPE: Kind.FILE,
-              tarfile.CONTTYPE: Kind.FILE, tarfile.GNUTYPE_SPARSE: Kind.FILE,
-              tarfile.DIRTYPE: Kind.DIR, tarfile.SYMTYPE: Kind.SYMLINK,
-              tarfile.FIFOTYPE: Kind.FIFO, tarfile.CHRTYPE: Kind.CHAR,
-              tarfile.BLKTYPE: Kind.BLOCK}
+_TAR_KINDS = {**dict.fromkeys(tar.REGULAR, Kind.FILE), tar.DIRECTORY: Kind.DIR,
+              tar.SYMLINK: Kind.SYMLINK, tar.FIFO: Kind.FIFO, tar.CHAR: Kind.CHAR,
+              tar.BLOCKDEV: Kind.BLOCK, b"D": Kind.DIR}  # D: a GNU incremental directory
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
-    """tarfile's member header, refusing PAX and GNU long-name records over 1 MiB (tarfile
-    would read any size into memory)."""
-
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> Any:
-        if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
-                         *tarfile.GNU_TYPES[:2]) and self.size > _MAX_META:
-            raise tarfile.HeaderError(f"{self.size}-byte extended header record (over "
-                                      f"{_MAX_META} bytes)")
-        return super()._proc_member(tarfile_)  # type: ignore[misc]
-
-
-def _xattrs(info: tarfile.TarInfo, stager: _Stager) -> tuple[tuple[str, bytes], ...]:
-    """Extended attributes from the PAX records of GNU tar/star (``SCHILY.xattr.NAME``,
+def _xattrs(member: tar.TarMember, stager: _Stager) -> tuple[tuple[str, bytes], ...]:
+    """Extended attributes from the pax records of GNU tar/star (``SCHILY.xattr.NAME``,
     raw value) and libarchive (``LIBARCHIVE.xattr.URL-ENCODED-NAME``, base64 value)."""
     found: dict[str, bytes] = {}
-    for key, value in info.pax_headers.items():
-        raw = value.encode("utf-8", errors="surrogateescape")
+    for key, raw in member.pax.items():
         if key.startswith("SCHILY.xattr."):
             name = key[len("SCHILY.xattr."):]
         elif key.startswith("LIBARCHIVE.xattr."):
@@ -381,37 +408,34 @@ def _xattrs(info: tarfile.TarInfo, stager: _Stager) -> tuple[tuple[str, bytes], 
                 raw = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
             except ValueError as exc:
                 raise stager._fail(f"extended attribute {name!r}: bad base64 value",
-                                   info.name) from exc
+                                   member.name) from exc
         else:
             continue
         if (not name.startswith(XATTR_NAMESPACES) or len(name.encode()) > 255
                 or any(c in name for c in ' "\n\0\\')):
             raise stager._fail(f"extended attribute {name!r} cannot be stored in ext4",
-                               info.name)
+                               member.name)
         found[name] = raw
     return tuple(sorted(found.items()))
 
 
-def _tar_entry(info: tarfile.TarInfo, stager: _Stager) -> CpioEntry:
-    kind = _TAR_KINDS.get(info.type)
-    if kind is None:
-        raise stager._fail(f"unsupported tar member type {info.type!r}", info.name)
-    data = info.linkname.encode("utf-8", errors="surrogateescape") if info.issym() else b""
-    return CpioEntry(info.name, kind, perm=info.mode & 0o7777, data=data, uid=info.uid,
-                     gid=info.gid, mtime=int(info.mtime), rdev_major=info.devmajor,
-                     rdev_minor=info.devminor)
-
-
 def _stage_tar(fh: BinaryIO, stager: _Stager) -> None:
-    with tarfile.open(fileobj=fh, mode="r|", tarinfo=_BoundedTarInfo,
-                      bufsize=_CHUNK) as tar:
-        for info in tar:
-            if info.islnk():
-                stager.hardlink(info.name, info.linkname)
+    for member, content in tar.stream_tar(fh, archive=stager.archive):
+        if member.type == tar.HARDLINK:
+            stager.hardlink(member.name, member.linkname)
+            continue
+        kind = _TAR_KINDS.get(member.type)
+        if kind is None:
+            if member.type == b"V":  # a GNU volume label: not a file
                 continue
-            entry = _tar_entry(info, stager)
-            body: IO[bytes] | None = tar.extractfile(info) if info.isreg() else None
-            stager.add(entry, info.name, body=body, xattrs=_xattrs(info, stager))
+            raise stager._fail(f"unsupported tar member type {member.type!r}", member.name)
+        data = (member.linkname.encode("utf-8", errors="surrogateescape")
+                if kind is Kind.SYMLINK else b"")
+        entry = CpioEntry(member.name, kind, perm=member.mode, data=data, uid=member.uid,
+                          gid=member.gid, mtime=member.mtime, rdev_major=member.devmajor,
+                          rdev_minor=member.devminor)
+        stager.add(entry, member.name, body=content if kind is Kind.FILE else None,
+                   xattrs=_xattrs(member, stager))
 
 
 def extract_archive(archive: Path, staging: Path, *,
@@ -435,9 +459,6 @@ def extract_archive(archive: Path, staging: Path, *,
                 _stage_cpio(fh, stager)
     except FormatError:
         raise
-    except (tarfile.TarError, EOFError) as exc:
-        raise FormatError(f"cannot read archive: {exc or type(exc).__name__}", path=archive,
-                          field="format", value=inner.value) from exc
     except OSError as exc:
         raise InputError(f"cannot read archive: {exc}", path=archive) from exc
     return tree

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from builder.disk.archive import StagedTree, linked_in_staging
+from builder.disk.archive import StagedTree, linked_in_staging, staged_perm
 from builder.errors import InputError, ToolError
 from builder.formats.cpio import Kind
 from builder.tools import run_tool
@@ -125,17 +125,24 @@ def _debugfs_script(tree: StagedTree, epoch: int, values: Path) -> str:
     for owner, names in sorted(links.items()):
         if not linked_in_staging(tree.entries[owner].kind):
             lines += [f'ln "/{owner}" "/{rel}"' for rel in names]
+    uid, gid = tree.staged_owner
     for rel in sorted(tree.entries):
         meta = tree.entries[rel]
         if meta.link_to is not None:
             continue  # the owner's lines set the shared inode
         target = f'"/{rel}"'
-        lines.append(f"sif {target} uid {meta.uid}")
-        lines.append(f"sif {target} gid {meta.gid}")
-        lines.append(f"sif {target} mode 0{meta.kind.value | meta.perm:o}")
+        made_here = meta.rdev is not None or not rel  # by debugfs, or mke2fs's root
+        # mke2fs -d copied the staging copy's owner, mode, atime and mtime
+        if made_here or meta.uid != uid:
+            lines.append(f"sif {target} uid {meta.uid}")
+        if made_here or meta.gid != gid:
+            lines.append(f"sif {target} gid {meta.gid}")
+        if made_here or meta.perm & 0o7000 or staged_perm(meta.kind, meta.perm) != meta.perm:
+            lines.append(f"sif {target} mode 0{meta.kind.value | meta.perm:o}")
         stamp = meta.mtime if rel or tree.root_listed else epoch
-        for field in ("atime", "mtime", "ctime", "crtime"):
-            lines.append(f"sif {target} {field} @{stamp}")
+        times = ("atime", "mtime", "ctime", "crtime") if made_here else ("ctime",)
+        lines += [f"sif {target} {field} @{epoch if field == 'crtime' else stamp}"
+                  for field in times]
         if meta.rdev is not None and max(meta.rdev) > 0xFFFF:
             lines.append(f"sif {target} block[1] {_dev_block(*meta.rdev)}")
         if rel in links and not linked_in_staging(meta.kind):  # debugfs ln does not count
@@ -166,6 +173,7 @@ def make_ext4(image: Path, size_bytes: int, tree: StagedTree, *, label: str,
         raise InputError("ext4 label longer than 16 bytes", field="label", value=label)
     env = tool_env(epoch)
     _blank(image, size_bytes)
+    tree.settle()
     run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-L", label, "-U", str(fs_uuid),
               # the file is fresh and sparse, so it reads as zeros: no need to zero tables
               "-E", f"hash_seed={fs_uuid},root_owner=0:0,nodiscard,lazy_itable_init=1,"

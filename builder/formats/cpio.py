@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from builder.errors import FormatError
+from builder.formats.members import MemberData, read_exact
 
 MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"
@@ -113,19 +114,6 @@ def write_newc(entries: Iterable[CpioEntry]) -> bytes:
     return out.getvalue()
 
 
-def _read_exact(fh: BinaryIO, n: int, *, what: str, name: str, offset: int,
-                archive: str | None) -> bytes:
-    try:
-        data = fh.read(n)
-    except (EOFError, OSError) as exc:  # gzip streams report truncation and bad CRCs here
-        raise FormatError(f"cannot read archive: {exc}", path=archive, field=name,
-                          value=offset) from exc
-    if len(data) != n:
-        raise FormatError(f"archive truncated in {what}", path=archive, field=name,
-                          value=offset)
-    return data
-
-
 def _parse_header(raw: bytes, *, offset: int, archive: str | None) -> list[int]:
     magic = raw[:6]
     if magic not in (MAGIC_NEWC, MAGIC_CRC):
@@ -142,39 +130,6 @@ def _parse_header(raw: bytes, *, offset: int, archive: str | None) -> list[int]:
     return fields
 
 
-class MemberData:
-    """The content of one member, read from the archive stream as the caller asks.
-
-    Never reads past the member; :meth:`read` raises :class:`FormatError` when the
-    stream ends before the member does.
-    """
-
-    def __init__(self, fh: BinaryIO, size: int, *, name: str, offset: int,
-                 archive: str | None) -> None:
-        self._fh = fh
-        self.size = size
-        self.left = size
-        self._name = name
-        self._offset = offset
-        self._archive = archive
-
-    def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (all that is left for ``n < 0``); ``b""`` at the member's end."""
-        count = self.left if n < 0 else min(n, self.left)
-        if count == 0:
-            return b""
-        data = _read_exact(self._fh, count, what="member data", name=self._name,
-                           offset=self._offset, archive=self._archive)
-        self.left -= count
-        return data
-
-    def skip(self) -> None:
-        """Read and drop what the caller left of this member."""
-        while self.read(_CHUNK):
-            pass
-
-
-_CHUNK = 1 << 20
 _MAX_LINK = 4096  # PATH_MAX: the longest symlink target Linux accepts
 
 
@@ -190,14 +145,14 @@ def stream_newc(fh: BinaryIO, *, archive: str | Path | None = None
     where = str(archive) if archive is not None else None
     offset = 0
     while True:
-        raw = _read_exact(fh, HEADER_SIZE, what="a header", name=f"header@{offset}",
+        raw = read_exact(fh, HEADER_SIZE, what="a header", name=f"header@{offset}",
                           offset=offset, archive=where)
         (ino, mode, uid, gid, nlink, mtime, filesize, dmaj, dmin, rmaj, rmin, namesize,
          _check) = _parse_header(raw, offset=offset, archive=where)
         if not 1 <= namesize <= _MAX_NAME:
             raise FormatError("bad cpio name size", path=where, field=f"header@{offset}",
                               value=namesize)
-        raw_name = _read_exact(fh, namesize + _pad4(HEADER_SIZE + namesize), what="a name",
+        raw_name = read_exact(fh, namesize + _pad4(HEADER_SIZE + namesize), what="a name",
                                name=f"header@{offset}", offset=offset, archive=where)
         if raw_name[namesize - 1] != 0:
             raise FormatError("cpio member name not NUL-terminated", path=where,
@@ -221,7 +176,7 @@ def stream_newc(fh: BinaryIO, *, archive: str | Path | None = None
                          gid=gid, mtime=mtime, rdev_major=rmaj, rdev_minor=rmin, ino=ino,
                          nlink=nlink, dev_major=dmaj, dev_minor=dmin), content)
         content.skip()
-        _read_exact(fh, _pad4(filesize), what="padding", name=name, offset=offset,
+        read_exact(fh, _pad4(filesize), what="padding", name=name, offset=offset,
                     archive=where)
         offset += HEADER_SIZE + len(raw_name) + filesize + _pad4(filesize)
 
