@@ -93,7 +93,7 @@ def make_fat(image: Path, size_bytes: int, files: Sequence[tuple[str, Path]], *,
     return _fat_width(image)
 
 
-_INLINE_VALUE = 1024  # longer xattr values go through a file (debugfs reads 8 KiB lines)
+_INLINE_VALUE = 512  # longer xattr values go through a file (debugfs reads 8 KiB lines)
 
 
 def _dev_block(major: int, minor: int) -> int:
@@ -153,7 +153,7 @@ def _debugfs_script(tree: StagedTree, epoch: int, values: Path) -> str:
                 lines.append(f'ea_set {target} {name} "{escaped}"')
             else:
                 values.mkdir(exist_ok=True)
-                file = values / str(len(list(values.iterdir())))
+                file = values / str(len(lines))  # any name unique in the script
                 file.write_bytes(value)
                 lines.append(f'ea_set -f "{file}" {target} {name}')
     for field in ("atime", "mtime", "ctime", "crtime"):

@@ -42,6 +42,7 @@ DISK_IMAGE = Path(sys.executable).parent / "disk_image"
 
 CAPABILITY = bytes.fromhex("0100000200200000000000000000000000000000")  # cap_net_raw+ep
 LONG_TARGET = "/usr/lib/" + "x" * 70 + "/target"  # too long for a fast symlink
+BIG_VALUE = bytes(range(200)) * 3  # goes through a file; fits a 1 KiB xattr block
 
 # The tree a build system would stage: every kind of member, special bits, foreign owners
 # (one above 16 bits), device numbers beyond 8 and 16 bits, and extended attributes.
@@ -85,6 +86,7 @@ chmod 755 .
 setfattr -n security.capability -v 0x{CAPABILITY.hex()} bin/ping
 setfattr -n user.comment -v "hello world" etc/hostname
 setfattr -n user.dir -v 0x00ff01 usr/lib
+setfattr -n user.big -v 0x{BIG_VALUE.hex()} etc/init.d/rcS
 i=0
 find . | LC_ALL=C sort | while read -r p; do
     i=$((i + 61))
@@ -93,7 +95,8 @@ done
 """
 XATTRS = {"bin/ping": {"security.capability": CAPABILITY},
           "etc/hostname": {"user.comment": b"hello world"},
-          "usr/lib": {"user.dir": b"\x00\xff\x01"}}
+          "usr/lib": {"user.dir": b"\x00\xff\x01"},
+          "etc/init.d/rcS": {"user.big": BIG_VALUE}}
 
 
 def _made_with(tmp: Path, command: str) -> Path:
