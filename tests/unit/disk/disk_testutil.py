@@ -136,39 +136,35 @@ def _listed(m: re.Match[str], name: str, target: str | None) -> Listed:
                   int(m["gid"]), size, rdev, " ".join(m["date"].split()), target)
 
 
+def _parse_listing(text: str, line_re: re.Pattern[str], tool: str) -> dict[str, Listed]:
+    """The members of a ``cpio -tv``/``tar -tv`` listing, by name relative to the root."""
+    out: dict[str, Listed] = {}
+    for line in text.splitlines():
+        m = line_re.match(line)
+        assert m is not None, f"unexpected {tool} -tv line: {line!r}"
+        name, target = m["name"], None
+        if m["mode"][0] == "l":
+            name, target = name.split(" -> ", 1)
+        elif m["mode"][0] == "h":  # tar only: "NAME link to TARGET"
+            name, target = name.split(" link to ", 1)
+            target = target.removeprefix("./")
+        name = "" if name in (".", "./") else name.removeprefix("./").rstrip("/")
+        out[name] = _listed(m, name, target)
+    return out
+
+
 def cpio_listing(archive_raw: Path) -> dict[str, Listed]:
     """``cpio -tv --numeric-uid-gid`` of an uncompressed newc archive, parsed."""
     text = subprocess.run(["cpio", "-tv", "--quiet", "--numeric-uid-gid", "-F", archive_raw],
                           capture_output=True, text=True, check=True, env=SCRIPT_ENV).stdout
-    out: dict[str, Listed] = {}
-    for line in text.splitlines():
-        m = _CPIO_LINE.match(line)
-        assert m is not None, f"unexpected cpio -tv line: {line!r}"
-        name, target = m["name"], None
-        if m["mode"][0] == "l":
-            name, target = name.split(" -> ", 1)
-        name = name.removeprefix("./").strip("/") if name != "." else ""
-        out[name] = _listed(m, name, target)
-    return out
+    return _parse_listing(text, _CPIO_LINE, "cpio")
 
 
 def tar_listing(archive: Path) -> dict[str, Listed]:
     """``tar -tv --numeric-owner --full-time`` of a (possibly compressed) tar, parsed."""
     text = subprocess.run(["tar", "-tv", "--numeric-owner", "--full-time", "-f", archive],
                           capture_output=True, text=True, check=True, env=SCRIPT_ENV).stdout
-    out: dict[str, Listed] = {}
-    for line in text.splitlines():
-        m = _TAR_LINE.match(line)
-        assert m is not None, f"unexpected tar -tv line: {line!r}"
-        name, target = m["name"], None
-        if m["mode"][0] == "l":
-            name, target = name.split(" -> ", 1)
-        elif m["mode"][0] == "h":
-            name, target = name.split(" link to ", 1)
-            target = target.removeprefix("./")
-        name = name.removeprefix("./").rstrip("/") if name != "./" else ""
-        out[name] = _listed(m, name, target)
-    return out
+    return _parse_listing(text, _TAR_LINE, "tar")
 
 
 def tar_xattr_names(archive: Path) -> dict[str, set[str]]:
