@@ -47,8 +47,10 @@ class TrailingDataError(FormatError):
 
 def _tool_failure(magic: Magic, status: int, err: bytes, path: Path) -> FormatError:
     text = " ".join(err.decode("utf-8", "replace").split()) or f"exit status {status}"
-    return FormatError(f"cannot decompress ({_TOOLS[magic][0]}: {text})", path=path,
-                       field="format", value=magic.value)
+    tool = _TOOLS[magic][0]
+    text = text if text.startswith(tool) else f"{tool}: {text}"
+    return FormatError(f"cannot decompress: {text}", path=path, field="format",
+                       value=magic.value)
 
 
 @contextlib.contextmanager

@@ -113,6 +113,8 @@ def _nothing_outside(tmp: Path, before: set[str]) -> None:
     ([(_info("a", tarfile.SYMTYPE, "b"), b""), (_info("a"), b"x")], "type"),
     ([(_info("a", tarfile.FIFOTYPE), b""), (_info("a", tarfile.CHRTYPE), b"")], "type"),
     ([(_info("a", tarfile.DIRTYPE), b""), (_info("a"), b"x")], "replaces a directory"),
+    ([(_info("console", tarfile.CHRTYPE), b""), (_info("console/x"), b"x")],
+     "passes through"),
 ])
 def test_hostile_tar_is_refused(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]],
                                 message: str) -> None:
