@@ -15,7 +15,11 @@ packs it with GNU ``tar -czf``, then times:
 Prints the three (median of ``--runs``), the ratios (target: within 1.5x of the floor)
 and, with ``--profile``, the time of each stage of one in-process rootfs build.
 
-    python benchmarks/disk_rootfs.py [--runs N] [--keep DIR] [--profile]
+    python benchmarks/disk_rootfs.py [--runs N] [--keep DIR] [--profile] [-w DIR]
+
+``-w DIR`` is passed to ``disk_image`` (where it stages the tree; e.g. a tmpfs) and used for
+the ``tar -xzf`` directory too. On a disk shared with other work the staging writes
+dominate, so compare the figures of one run only.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def profile_build(archive: Path, work: Path) -> str:
     from builder.disk.archive import extract_archive
     from builder.disk.plan import rootfs_partition_bytes
 
-    stage = work / "profile-stage"
+    stage = work / "profile-stage"  # under -w when given
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     lines = []
@@ -129,14 +133,18 @@ def profile_build(archive: Path, work: Path) -> str:
 
 
 def extract_and_floor(archive: Path, work: Path, size: int) -> float:
-    """``tar -xzf`` into a fresh directory, then the floor's ``mke2fs -d`` of it."""
-    out = work / "tar-x"
+    """``tar -xzf`` into a fresh directory under ``work``, then the floor's ``mke2fs -d``
+    of it (removed again afterwards)."""
+    out = work / "bench-tar-x"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     start = time.perf_counter()
     subprocess.run(["tar", "-xzf", str(archive), "-C", str(out)], check=True)
-    subprocess.run(floor_argv(out, work / "floor.img", size), check=True)
-    return time.perf_counter() - start
+    subprocess.run(floor_argv(out, work / "bench-floor.img", size), check=True)
+    took = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    (work / "bench-floor.img").unlink()
+    return took
 
 
 def main() -> int:
@@ -144,6 +152,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="work in DIR and keep it")
+    parser.add_argument("-w", dest="workdir", type=Path,
+                        help="staging directory for disk_image and tar -xzf")
     parser.add_argument("--profile", action="store_true",
                         help="also profile one in-process build")
     args = parser.parse_args()
@@ -164,14 +174,16 @@ def main() -> int:
         cfg = minimal_inputs(inputs, archive.name)
         image = work / "disk.img"
         layout_path = work / "disk.json"
+        staging = ["-w", str(args.workdir)] if args.workdir else []
         builds = [timed([str(tool), "-c", str(cfg), "-d", str(inputs), "-o", str(image),
-                         "-s", "8", "-q", "--json", str(layout_path)])
+                         "-s", "8", "-q", "--json", str(layout_path), *staging])
                   for _ in range(args.runs)]
         layout = json.loads(layout_path.read_text())
         part = layout["partitions"][1]
         floors = [timed(floor_argv(tree, work / "floor.img", part["size"]))
                   for _ in range(args.runs)]
-        untars = [extract_and_floor(archive, work, part["size"]) for _ in range(args.runs)]
+        untars = [extract_and_floor(archive, args.workdir or work, part["size"])
+                  for _ in range(args.runs)]
         build_t, floor_t = statistics.median(builds), statistics.median(floors)
         untar_t = statistics.median(untars)
         files = sum(1 for p in tree.rglob("*") if not p.is_dir())
@@ -184,7 +196,7 @@ def main() -> int:
         print(f"ratio disk_image / mke2fs -d: {build_t / floor_t:5.2f}x (target: within 1.5x); "
               f"/ (tar -xzf + mke2fs -d): {build_t / untar_t:5.2f}x")
         if args.profile:
-            print(profile_build(archive, work))
+            print(profile_build(archive, args.workdir or work))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
