@@ -129,6 +129,7 @@ def profile_build(archive: Path, work: Path) -> str:
     finally:
         fs.run_tool = real_run  # type: ignore[assignment]
         shutil.rmtree(stage, ignore_errors=True)
+        (work / "profile.img").unlink(missing_ok=True)
     return "stages of one rootfs build:\n" + "\n".join(lines)
 
 
