@@ -10,7 +10,7 @@ APT_PACKAGES=(
   gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf
   qemu-system-misc qemu-system-arm qemu-utils
   u-boot-qemu u-boot-tools device-tree-compiler
-  mtools dosfstools e2fsprogs fdisk cpio gzip zstd xz-utils file openssl
+  mtools dosfstools e2fsprogs fdisk cpio gzip zstd xz-utils bzip2 fakeroot attr file openssl
   gcc-aarch64-linux-gnu make bison flex dpkg-dev
   # pylibfdt is published as source only: pip compiles it (SWIG comes from PyPI)
   gcc python3-dev

@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter, run_main
-from bootproof.builder.disk.plan import DEFAULT_SLACK_MIB
+from bootproof.builder.disk.plan import DEFAULT_MAX_ROOTFS_MIB, DEFAULT_SLACK_MIB
 from bootproof.builder.errors import InputError
 from bootproof.builder.numbers import parse_size
 
 DESCRIPTION = """\
 Build a disk image (DOS label, or GPT with GPT=y in the config) whose partition 1 is a FAT
 boot partition holding every file the boot script loads, followed by one ext4 partition for
-DOM0_ROOTFS and one per DOMU_ROOTFS[i] (.cpio, .cpio.gz or .tar.gz). xl configs for every
-domU go into dom0's /etc/xen. No root, loop devices or mounts are needed; the same inputs
-and SOURCE_DATE_EPOCH give the same bytes.
+DOM0_ROOTFS and one per DOMU_ROOTFS[i]: a cpio (newc) or tar archive, plain or compressed
+with gzip, bzip2, xz or zstd, recognised by content. Device nodes, owners, modes, times and
+extended attributes are kept. xl configs for every domU go into dom0's /etc/xen. No root,
+loop devices or mounts are needed; the same inputs and SOURCE_DATE_EPOCH give the same bytes.
 
 example:
   uboot-script-gen -c config -d . -t "load virtio 0:1" -o boot
@@ -50,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output disk image")
     parser.add_argument("-p", dest="prefix", default="", metavar="PATH",
                         help="directory prefix inside the boot partition (as uboot-script-gen -p)")
+    parser.add_argument("--max-rootfs-size", dest="max_rootfs", metavar="MB",
+                        default=str(DEFAULT_MAX_ROOTFS_MIB),
+                        help="refuse a rootfs archive whose extracted size (file sizes, "
+                             "symlink targets, 4096 per directory, as du -sb counts them) "
+                             "passes MB MiB (or a size with a K, M or G suffix): a "
+                             "decompression bomb stops there")
     parser.add_argument("--json", dest="json", metavar="FILE",
                         help="also write the layout as JSON to FILE")
     parser.add_argument("-q", "--quiet", action="store_true", help="no layout report on stdout")
@@ -65,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
     from bootproof.builder.xen.config.overrides import resolve_load_cmd
 
     slack = parse_size(args.slack, field="-s", unit=1 << 20)
+    max_rootfs = parse_size(args.max_rootfs, field="--max-rootfs-size", unit=1 << 20)
+    if max_rootfs <= 0:
+        raise InputError("must be a positive size (MiB, or with a K, M or G suffix)",
+                         field="--max-rootfs-size", value=args.max_rootfs)
     root = Path(args.directory)
     if not root.is_dir():
         raise InputError("not a directory", field="-d", value=args.directory)
@@ -74,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                         prefix=args.prefix, load_cmd=load_cmd,
                         workdir=Path(args.workdir) if args.workdir else None,
                         epoch=source_date_epoch(default=DEFAULT_EPOCH),
-                        json_path=Path(args.json) if args.json else None)
+                        json_path=Path(args.json) if args.json else None,
+                        max_rootfs_bytes=max_rootfs << 20)
     for warning in cfg.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:

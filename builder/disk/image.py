@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bootproof.builder.disk import fs
-from bootproof.builder.disk.archive import add_file, extract_archive
+from bootproof.builder.disk.archive import DEFAULT_MAX_BYTES, add_file, extract_archive
 from bootproof.builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
 from bootproof.builder.disk.plan import (
     DEFAULT_SLACK_MIB,
@@ -216,10 +216,10 @@ def _build_boot(inputs: DiskInputs, work: Path, *, seed: str, epoch: int) -> _Bu
 
 
 def _build_rootfs(n: int, rfs: RootfsSource, inputs: DiskInputs, work: Path, *, seed: str,
-                  epoch: int, slack_mib: int) -> _BuiltFs:
+                  epoch: int, slack_mib: int, max_rootfs_bytes: int) -> _BuiltFs:
     staging = work / f"root{n}"
     staging.mkdir()
-    tree = extract_archive(rfs.archive, staging)
+    tree = extract_archive(rfs.archive, staging, max_bytes=max_rootfs_bytes)
     if rfs.role == "dom0":
         for dom in inputs.xl:
             add_file(tree, f"etc/xen/{dom.file_name}", render_xl(dom).encode(), mtime=epoch)
@@ -236,13 +236,13 @@ def _build_rootfs(n: int, rfs: RootfsSource, inputs: DiskInputs, work: Path, *, 
 
 
 def _build_filesystems(inputs: DiskInputs, work: Path, *, seed: str, epoch: int,
-                       slack_mib: int) -> list[_BuiltFs]:
+                       slack_mib: int, max_rootfs_bytes: int) -> list[_BuiltFs]:
     """Every partition's filesystem image, built side by side (they are independent)."""
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_build_boot, inputs, work, seed=seed, epoch=epoch)]
         futures += [pool.submit(_build_rootfs, n, rfs, inputs, work, seed=seed, epoch=epoch,
-                                slack_mib=slack_mib)
+                                slack_mib=slack_mib, max_rootfs_bytes=max_rootfs_bytes)
                     for n, rfs in zip(inputs.numbers[1:], inputs.rootfs, strict=True)]
         try:
             return [f.result() for f in futures]
@@ -279,13 +279,15 @@ def _workdir(parent: Path | None) -> Iterator[Path]:
 def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
                slack_mib: int = DEFAULT_SLACK_MIB, pow2: bool = False, prefix: str = "",
                load_cmd: str | None = None, workdir: Path | None = None,
-               epoch: int = DEFAULT_EPOCH, json_path: Path | None = None) -> DiskLayout:
+               epoch: int = DEFAULT_EPOCH, json_path: Path | None = None,
+               max_rootfs_bytes: int = DEFAULT_MAX_BYTES) -> DiskLayout:
     """Build the disk image ``output`` from ``cfg`` (files under ``root``) and return its layout.
 
     ``slack_mib`` is ``-s``, ``pow2`` is ``-a``, ``prefix`` is ``-p``, ``load_cmd`` is
     ``-t`` (aliases already applied), ``workdir`` is ``-w`` (a private temporary directory
     is made inside it and removed afterwards), ``epoch`` is ``SOURCE_DATE_EPOCH``,
     ``json_path`` (``--json``) receives the layout, committed together with the image.
+    ``max_rootfs_bytes`` (``--max-rootfs-size``) bounds each archive's extracted size.
     The same inputs always give the same bytes. Raises :class:`InputError`/
     :class:`ConfigError`/:class:`~bootproof.builder.errors.FormatError` for bad inputs,
     :class:`LayoutError` when the table cannot hold the partitions, and
@@ -297,6 +299,9 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     root = Path(root).absolute()
     if slack_mib <= 0:
         raise InputError("slack must be a positive number of MiB", field="-s", value=slack_mib)
+    if max_rootfs_bytes <= 0:
+        raise InputError("the rootfs size limit must be positive",
+                         field="--max-rootfs-size", value=max_rootfs_bytes)
     inputs = collect_inputs(cfg, root, prefix=prefix, load_cmd=load_cmd)
     scheme = inputs.scheme
     seed = f"{output.name}:{epoch}"
@@ -325,7 +330,8 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
     workdir = workdir.absolute() if workdir is not None else None
     json_path = json_path.absolute() if json_path is not None else None
     with _workdir(workdir if workdir is not None else output_dir) as work:
-        built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib)
+        built = _build_filesystems(inputs, work, seed=seed, epoch=epoch, slack_mib=slack_mib,
+                                   max_rootfs_bytes=max_rootfs_bytes)
         logical = scheme is pt.Scheme.DOS and len(built) > pt.MBR_MAX_PRIMARY
         gaps = [MIB if logical and i >= 3 else 0 for i in range(len(built))]
         placed, disk_sectors = plan_partitions([b.size for b in built], pow2=pow2, gaps=gaps)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootproof.builder.disk.archive import archive_kind
+from bootproof.builder.disk.archive import archive_format
 from bootproof.builder.disk.xlcfg import XlDomain, passthrough_from_dtb
 from bootproof.builder.errors import ConfigError, InputError
 from bootproof.builder.formats import partitions as pt
@@ -77,6 +77,13 @@ def _file(root: Path, rel: str, var: str) -> Path:
     return path
 
 
+def _rootfs(role: str, var: str, root: Path, rel: str) -> RootfsSource:
+    """A rootfs archive that exists and whose content is a cpio or tar archive."""
+    path = _file(root, rel, var)
+    archive_format(path, field_name=var)
+    return RootfsSource(role, var, path)
+
+
 def _boot_names(cfg: ImageBuilderConfig) -> list[tuple[str, str | None]]:
     names: list[tuple[str, str | None]] = [
         ("DOM0_KERNEL", cfg.dom0_kernel), ("DEVICE_TREE", cfg.device_tree),
@@ -126,19 +133,13 @@ def collect_inputs(cfg: ImageBuilderConfig, root: Path, *, prefix: str = "",
             boot_files.setdefault(dest, BootFile(dest, wrapped, size, "XEN"))
     rootfs: list[RootfsSource] = []
     if cfg.dom0_rootfs is not None:
-        archive_kind(Path(cfg.dom0_rootfs))
-        rootfs.append(RootfsSource("dom0", "DOM0_ROOTFS", _file(root, cfg.dom0_rootfs,
-                                                               "DOM0_ROOTFS")))
+        rootfs.append(_rootfs("dom0", "DOM0_ROOTFS", root, cfg.dom0_rootfs))
     elif not cfg.xen_mode and cfg.linux_rootfs is not None:
         # Linux mode: its rootfs takes partition 2, where its root= points
-        archive_kind(Path(cfg.linux_rootfs))
-        rootfs.append(RootfsSource("linux", "LINUX_ROOTFS", _file(root, cfg.linux_rootfs,
-                                                                 "LINUX_ROOTFS")))
+        rootfs.append(_rootfs("linux", "LINUX_ROOTFS", root, cfg.linux_rootfs))
     for d in cfg.domus:
         if d.rootfs is not None:
-            var = f"DOMU_ROOTFS[{d.index}]"
-            archive_kind(Path(d.rootfs))
-            rootfs.append(RootfsSource(f"domU{d.index}", var, _file(root, d.rootfs, var)))
+            rootfs.append(_rootfs(f"domU{d.index}", f"DOMU_ROOTFS[{d.index}]", root, d.rootfs))
     cmd = load_cmd if load_cmd is not None else cfg.load_cmd
     scheme = pt.Scheme.GPT if cfg.gpt else pt.Scheme.DOS
     xl, extra = _xl_domains(cfg, root, prefix, cmd, rootfs, scheme)

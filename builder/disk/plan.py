@@ -23,6 +23,7 @@ BOOT_HEADROOM = 16 * MIB
 DISK_HEADROOM = 16 * MIB
 ALIGN = 2 * MIB
 DEFAULT_SLACK_MIB = 128  # -s: MiB added to every rootfs partition
+DEFAULT_MAX_ROOTFS_MIB = 8192  # --max-rootfs-size: largest extracted size of one archive
 
 
 def round_up(value: int, align: int) -> int:

@@ -7,12 +7,15 @@ default), and the ``TRAILER!!!`` record ends the archive.
 
 Reader: :func:`iter_newc` reads entries from a binary stream (``070701``, or ``070702``
 whose checksum field is ignored) up to the trailer, checking the magic, the hex fields, the
-name terminator and truncation. Raises :class:`~bootproof.builder.errors.FormatError` naming the
-archive, the member and the offset.
+name terminator and truncation. :func:`stream_newc` does the same without holding a file's
+data in memory: it yields each member with a :class:`MemberData` reader of its content
+(symlink targets, at most 4096 bytes as Linux allows, are read into ``data``). Both raise
+:class:`~bootproof.builder.errors.FormatError` naming the archive, the member and the offset.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import io
 import stat
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bootproof.builder.errors import FormatError
+from bootproof.builder.formats.members import MemberData, read_exact
 
 MAGIC_NEWC = b"070701"
 MAGIC_CRC = b"070702"
@@ -47,8 +51,9 @@ class CpioEntry:
     """One archive member. ``data`` is the file content, or the target of a symlink.
 
     ``perm`` holds the permission bits (including set-uid/gid and sticky); the type comes
-    from ``kind``. ``ino`` and ``nlink`` are filled by the reader; the writer numbers
-    inodes itself.
+    from ``kind``. ``ino``, ``nlink`` and the ``dev_major``/``dev_minor`` of the filesystem
+    the member came from (which, with ``ino``, identify hard links) are filled by the
+    reader; the writer numbers inodes itself.
     """
 
     name: str
@@ -62,6 +67,8 @@ class CpioEntry:
     rdev_minor: int = 0
     ino: int = 0
     nlink: int = 1
+    dev_major: int = 0
+    dev_minor: int = 0
 
     @property
     def mode(self) -> int:
@@ -107,19 +114,6 @@ def write_newc(entries: Iterable[CpioEntry]) -> bytes:
     return out.getvalue()
 
 
-def _read_exact(fh: BinaryIO, n: int, *, what: str, name: str, offset: int,
-                archive: str | None) -> bytes:
-    try:
-        data = fh.read(n)
-    except (EOFError, OSError) as exc:  # gzip streams report truncation and bad CRCs here
-        raise FormatError(f"cannot read archive: {exc}", path=archive, field=name,
-                          value=offset) from exc
-    if len(data) != n:
-        raise FormatError(f"archive truncated in {what}", path=archive, field=name,
-                          value=offset)
-    return data
-
-
 def _parse_header(raw: bytes, *, offset: int, archive: str | None) -> list[int]:
     magic = raw[:6]
     if magic not in (MAGIC_NEWC, MAGIC_CRC):
@@ -136,23 +130,29 @@ def _parse_header(raw: bytes, *, offset: int, archive: str | None) -> list[int]:
     return fields
 
 
-def iter_newc(fh: BinaryIO, *, archive: str | Path | None = None) -> Iterator[CpioEntry]:
-    """Yield the members of a newc archive read from ``fh``, stopping at the trailer.
+_MAX_LINK = 4096  # PATH_MAX: the longest symlink target Linux accepts
 
-    Raises :class:`FormatError` on a bad magic, a non-hex field, a missing name
-    terminator, an unknown file type, or when the stream ends before the trailer.
+
+def stream_newc(fh: BinaryIO, *, archive: str | Path | None = None
+                ) -> Iterator[tuple[CpioEntry, MemberData]]:
+    """Yield ``(entry, content)`` for each member of a newc archive, stopping at the trailer.
+
+    ``entry.data`` holds a symlink's target; a file's content comes from ``content``,
+    which must be read (or left: the rest is skipped) before the next member is asked for.
+    Raises :class:`FormatError` as :func:`iter_newc`, and for a symlink target longer
+    than 4096 bytes.
     """
     where = str(archive) if archive is not None else None
     offset = 0
     while True:
-        raw = _read_exact(fh, HEADER_SIZE, what="a header", name=f"header@{offset}",
+        raw = read_exact(fh, HEADER_SIZE, what="a header", name=f"header@{offset}",
                           offset=offset, archive=where)
-        (ino, mode, uid, gid, nlink, mtime, filesize, _dmaj, _dmin, rmaj, rmin, namesize,
+        (ino, mode, uid, gid, nlink, mtime, filesize, dmaj, dmin, rmaj, rmin, namesize,
          _check) = _parse_header(raw, offset=offset, archive=where)
         if not 1 <= namesize <= _MAX_NAME:
             raise FormatError("bad cpio name size", path=where, field=f"header@{offset}",
                               value=namesize)
-        raw_name = _read_exact(fh, namesize + _pad4(HEADER_SIZE + namesize), what="a name",
+        raw_name = read_exact(fh, namesize + _pad4(HEADER_SIZE + namesize), what="a name",
                                name=f"header@{offset}", offset=offset, archive=where)
         if raw_name[namesize - 1] != 0:
             raise FormatError("cpio member name not NUL-terminated", path=where,
@@ -160,18 +160,38 @@ def iter_newc(fh: BinaryIO, *, archive: str | Path | None = None) -> Iterator[Cp
         name = raw_name[:namesize - 1].decode("utf-8", errors="surrogateescape")
         if name == TRAILER:
             return
-        data = _read_exact(fh, filesize, what="member data", name=name, offset=offset,
-                           archive=where)
-        _read_exact(fh, _pad4(filesize), what="padding", name=name, offset=offset,
-                    archive=where)
         try:
             kind = Kind(stat.S_IFMT(mode))
         except ValueError:
             raise FormatError("unknown file type in cpio mode", path=where, field=name,
                               value=mode) from None
-        yield CpioEntry(name=name, kind=kind, perm=mode & 0o7777, data=data, uid=uid, gid=gid,
-                        mtime=mtime, rdev_major=rmaj, rdev_minor=rmin, ino=ino, nlink=nlink)
+        content = MemberData(fh, filesize, name=name, offset=offset, archive=where)
+        data = b""
+        if kind is Kind.SYMLINK:
+            if filesize > _MAX_LINK:
+                raise FormatError(f"symlink target longer than {_MAX_LINK} bytes",
+                                  path=where, field=name, value=filesize)
+            data = content.read()
+        yield (CpioEntry(name=name, kind=kind, perm=mode & 0o7777, data=data, uid=uid,
+                         gid=gid, mtime=mtime, rdev_major=rmaj, rdev_minor=rmin, ino=ino,
+                         nlink=nlink, dev_major=dmaj, dev_minor=dmin), content)
+        content.skip()
+        read_exact(fh, _pad4(filesize), what="padding", name=name, offset=offset,
+                    archive=where)
         offset += HEADER_SIZE + len(raw_name) + filesize + _pad4(filesize)
+
+
+def iter_newc(fh: BinaryIO, *, archive: str | Path | None = None) -> Iterator[CpioEntry]:
+    """Yield the members of a newc archive read from ``fh``, stopping at the trailer.
+
+    Raises :class:`FormatError` on a bad magic, a non-hex field, a missing name
+    terminator, an unknown file type, or when the stream ends before the trailer.
+    """
+    for entry, content in stream_newc(fh, archive=archive):
+        if entry.kind is Kind.SYMLINK:
+            yield entry
+        else:
+            yield dataclasses.replace(entry, data=content.read())
 
 
 def read_newc(data: bytes, *, archive: str | Path | None = None) -> list[CpioEntry]:

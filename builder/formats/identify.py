@@ -21,19 +21,19 @@ from pathlib import Path
 from bootproof.builder.formats.cpio import is_cpio
 from bootproof.builder.formats.executable import is_arm64_image, is_elf, is_pe, is_zimage
 from bootproof.builder.formats.fdt import is_dtb
+from bootproof.builder.formats.magic import Magic, sniff
 from bootproof.builder.formats.uimage import is_uimage
 
 #: How many leading bytes :func:`kind_of` looks at (the arm64 Image header is 64).
 HEAD_SIZE = 64
 
 
-# Compression magics, kept here until the compression-sniffing format module answers them.
 def _is_gzip(head: bytes) -> bool:
-    return head[:2] == b"\x1f\x8b"
+    return sniff(head) is Magic.GZIP
 
 
 def _is_zstd(head: bytes) -> bool:
-    return head[:4] == b"\x28\xb5\x2f\xfd"
+    return sniff(head) is Magic.ZSTD
 
 
 #: Each format's test and the kind it names, asked in this order.

@@ -3,29 +3,33 @@ disk, Xen boots, dom0 mounts its ext4 rootfs partition as / and reads the xl con
 
 Flow: our ``uboot-script-gen -t "load virtio 0:1" -p xen`` makes ``boot.scr``; the
 ``disk_image`` console script puts it, Xen, the kernel, the DTB and the ramdisks on the FAT
-partition under ``xen/``, dom0's rootfs (a ``.cpio.gz``) on partition 2 and a NOBOOT domU's
-rootfs (a ``.tar.gz``) on partition 3. QEMU attaches the image as a virtio-blk disk and has
+partition under ``xen/``, dom0's rootfs (a ``.cpio.gz`` made by ``fakeroot``, ``mknod`` and
+GNU ``cpio``, with ``/dev/console`` in it) on partition 2 and a NOBOOT domU's rootfs (a
+``.tar.zst`` from GNU ``tar`` and ``zstd``) on partition 3; ``disk_image`` runs as an
+unprivileged user (tests/rootless.py). QEMU attaches the image as a virtio-blk disk and has
 no network, so nothing can come from anywhere else.
 
 dom0's ramdisk only loads the virtio and ext4 modules of the Debian kernel, mounts the
-``root=`` device and ``switch_root`` s into it; the ``/sbin/init`` found *on the ext4
-partition* then reports what ``/`` is, prints every xl config in ``/etc/xen`` and mounts the
-NOBOOT domU's partition named in its config. (The rootfs carries no xl tools, so that
+``root=`` device and ``switch_root`` s into it, leaving nothing mounted on ``/dev``. The
+``/sbin/init`` found *on the ext4 partition* first opens ``/dev/console`` (the device node
+from the archive: no devtmpfs is mounted before it has written) and reports through it what
+that node is, then reports what ``/`` is, prints every xl config in ``/etc/xen`` and mounts
+the NOBOOT domU's partition named in its config. (The rootfs carries no xl tools, so that
 domU's config is checked by content, and its disk by mounting it from dom0.) A booted
 dom0less domU, loaded from the same disk, reports with the test initramfs' marker line.
 """
 
 from __future__ import annotations
 
-import io
 import re
+import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from rootless import run_rootless, writable_dir
 
 from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 from bootproof.harness.core.boards import load_board
@@ -41,7 +45,7 @@ from bootproof.harness.xen.scenarios import DOMU_CMD, XEN_CMD, config_text
 pytestmark = pytest.mark.e2e
 
 TOOLS = ("qemu-system-aarch64", "mkimage", "dpkg-deb", "apt-get", "mkfs.vfat", "mcopy",
-         "mke2fs", "debugfs", "sfdisk")
+         "mke2fs", "debugfs", "sfdisk", "fakeroot", "cpio", "tar", "zstd")
 LOAD = "load virtio 0:1"
 PREFIX = "xen"
 # load order matters: each module after the ones it depends on (from their .modinfo)
@@ -68,16 +72,21 @@ if ! mount -t ext4 "$root" /newroot; then
     echo "=== DISKBOOT cannot mount $root ==="
     while true; do sleep 3600; done
 fi
-mount --move /dev /newroot/dev
+umount /dev
 umount /sys
 umount /proc
 exec switch_root /newroot /sbin/init
 """
 
 DOM0_INIT = """#!/bin/sh
-# dom0's init, read from the ext4 partition: report the root mount and the xl configs.
+# dom0's init, read from the ext4 partition: its console is the archive's /dev/console
+# (nothing is mounted on /dev yet); then report the root mount and the xl configs.
+exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+echo "=== DISKBOOT dom0 console=$(stat -c '%F %t:%T %a' /dev/console) \
+dev-mounts=$(grep -c ' /dev ' /proc/mounts) ==="
+mount -t devtmpfs devtmpfs /dev
 root=$(grep ' / ' /proc/mounts | grep -v rootfs | head -n 1 | cut -d ' ' -f 1-3 | tr ' ' ':')
 echo "=== DISKBOOT dom0 root=$root ==="
 for f in /etc/xen/*.cfg; do
@@ -94,7 +103,7 @@ while true; do sleep 3600; done
 """
 
 APPLETS = ("sh", "mount", "umount", "cat", "echo", "grep", "sed", "sleep", "tr", "ls", "head",
-           "cut", "basename", "insmod", "mkdir", "switch_root")
+           "cut", "basename", "insmod", "mkdir", "switch_root", "stat")
 
 
 def _applets(names: tuple[str, ...]) -> list[CpioEntry]:
@@ -114,28 +123,33 @@ def _dom0_ramdisk(busybox: bytes, modules: Path) -> bytes:
     return gzip.compress(write_newc(entries), mtime=0)
 
 
-def _dom0_rootfs(busybox: bytes) -> bytes:
-    """dom0's rootfs archive: no device nodes (devtmpfs is moved in), /sbin/init on ext4."""
-    import gzip
-
-    dirs = ("bin", "dev", "etc", "mnt", "proc", "sbin", "sys", "tmp")
-    entries = [CpioEntry(d, Kind.DIR, 0o755) for d in dirs]
-    entries.append(CpioEntry("bin/busybox", Kind.FILE, 0o755, busybox))
-    entries += _applets(APPLETS)
-    entries.append(CpioEntry("sbin/init", Kind.FILE, 0o755, DOM0_INIT.encode()))
-    return gzip.compress(write_newc(entries), mtime=0)
-
-
-def _domu_rootfs(path: Path) -> None:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in (("etc/hostname", b"domu1-on-disk\n"),):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+def _dom0_rootfs(busybox: Path, dest: Path, work: Path) -> None:
+    """dom0's rootfs archive, made as a build system makes one: the tree under fakeroot
+    (device nodes by mknod), archived by GNU cpio, compressed by gzip."""
+    tree = work / "dom0-tree"
+    for d in ("bin", "dev", "etc", "mnt", "proc", "sbin", "sys", "tmp"):
+        (tree / d).mkdir(parents=True)
+    shutil.copy(busybox, tree / "bin/busybox")
+    for applet in APPLETS:
+        (tree / "bin" / applet).symlink_to("busybox")
+    (tree / "sbin/init").write_text(DOM0_INIT)
+    script = (f"chmod 755 bin/busybox sbin/init\n"
+              "mknod dev/console c 5 1\nchmod 600 dev/console\n"
+              "mknod dev/null c 1 3\nchmod 666 dev/null\n"
+              f"find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > {dest}\n")
+    _run(["fakeroot", "--", "sh", "-euc", script], cwd=tree)
 
 
-def _run(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+def _domu_rootfs(dest: Path, work: Path) -> None:
+    tree = work / "domu1-tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/hostname").write_text("domu1-on-disk\n")
+    _run(["tar", "--zstd", "--numeric-owner", "--owner=0", "--group=0", "-cf", str(dest),
+          "-C", str(tree), "."])
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd)
     assert proc.returncode == 0, f"{argv[0]} failed: {proc.stdout}{proc.stderr}"
     return proc.stdout
 
@@ -148,8 +162,8 @@ def test_xen_boots_from_the_disk_image(tmp_path: Path) -> None:
     d = guests.directory
     busybox = assets.busybox.read_bytes()
     (d / "mount.cpio.gz").write_bytes(_dom0_ramdisk(busybox, modules))
-    (d / "dom0-rootfs.cpio.gz").write_bytes(_dom0_rootfs(busybox))
-    _domu_rootfs(d / "domu1-rootfs.tar.gz")
+    _dom0_rootfs(assets.busybox, d / "dom0-rootfs.cpio.gz", tmp_path)
+    _domu_rootfs(d / "domu1-rootfs.tar.zst", tmp_path)
     config = d / "disk.cfg"
     config.write_text(config_text({
         "MEMORY_START": "0x40000000", "MEMORY_END": "0xC0000000",
@@ -164,7 +178,7 @@ def test_xen_boots_from_the_disk_image(tmp_path: Path) -> None:
         "DOMU_RAMDISK": [guests.initrd, None],
         "DOMU_CMD": [f"{DOMU_CMD} marker=DOMU0", None],
         "DOMU_MEM": [256, 128],
-        "DOMU_ROOTFS": [None, "domu1-rootfs.tar.gz"],
+        "DOMU_ROOTFS": [None, "domu1-rootfs.tar.zst"],
         "DOMU_NOBOOT": [None, 1],
         "LOAD_CMD": LOAD, "UBOOT_SOURCE": "boot.source", "UBOOT_SCRIPT": "boot.scr",
     }))
@@ -173,10 +187,12 @@ def test_xen_boots_from_the_disk_image(tmp_path: Path) -> None:
                 "-t", LOAD, "-p", PREFIX])
     load_line = next(ln.strip() for ln in out.splitlines() if "source" in ln
                      and ln.startswith(LOAD))
-    disk = tmp_path / "disk.img"
-    report = _run([str(bindir / "disk_image"), "-c", str(config), "-d", str(d), "-t", LOAD,
-                   "-p", PREFIX, "-s", "16", "-o", str(disk)])
-    assert "/dev/vda2" in report and "/dev/vda3" in report
+    out_dir = writable_dir(tmp_path / "out")
+    disk = out_dir / "disk.img"
+    built = run_rootless([bindir / "disk_image", "-c", config, "-d", d, "-t", LOAD,
+                          "-p", PREFIX, "-s", "16", "-o", disk], cwd=out_dir)
+    assert built.returncode == 0, built.stderr
+    assert "/dev/vda2" in built.stdout and "/dev/vda3" in built.stdout
 
     board = load_board(BOARD)
     argv = board.argv(extra=["-bios", str(UBOOT_BIOS), "-nic", "none",
@@ -192,7 +208,8 @@ def test_xen_boots_from_the_disk_image(tmp_path: Path) -> None:
         console.send_line(f"virtio scan; {load_line}", deadline=deadline.child(30))
         console.expect(r"## Executing script at [0-9a-fA-F]+", deadline, name="script loaded")
         console.expect(r"\(XEN\) Xen version \S+", deadline, name="Xen banner")
-        root, configs, domu_disk, _ = console.expect_all_any_order([
+        dom0_console, root, configs, domu_disk, _ = console.expect_all_any_order([
+            r"=== DISKBOOT dom0 console=([^\n]*) dev-mounts=(\d+) ===",
             r"=== DISKBOOT dom0 root=(\S+) ===",
             r"=== DISKBOOT xl configs: ([^\n]*)===",
             r"=== DISKBOOT domU1 disk ([^\n]*) ===",
@@ -201,6 +218,9 @@ def test_xen_boots_from_the_disk_image(tmp_path: Path) -> None:
         console.drain(1.0)
         log = console.log_text()
 
+    # dom0 wrote through the archive's /dev/console: c 5:1, mode 600, nothing on /dev
+    assert dom0_console.group(1) == "character special file 5:1 600"
+    assert dom0_console.group(2) == "0"
     # / is the ext4 partition 2 of the disk, not the ramdisk
     assert root.group(1) == "/dev/vda2:/:ext4"
     assert configs.group(1).split() == ["domU0.cfg", "domU1.cfg"]
