@@ -6,13 +6,12 @@
   published on purpose so that anyone can build a bootable image: a signature by it
   proves nothing about who made the image, which is why a check that passes with it
   says "developer key" loudly.
-* :class:`Verified` (a passed check) and :class:`VerificationError` (no key matched, or a
-  swap page failed authentication).
+* :class:`Verified` (a passed check) and :func:`require_match`, which raises
+  :class:`~bootproof.builder.errors.VerificationError` when no key matched.
 
-``VerificationError`` is a :class:`~bootproof.builder.errors.InputError` (the input is
-not what it claims to be). Phase 2 of the swap/signing work moves it into
-``bootproof.builder.errors`` with the rest of the hierarchy; the command line gives it
-exit status 1 (a failed check) rather than 2 (unusable input).
+``VerificationError`` lives in :mod:`bootproof.builder.errors` with the rest of the
+hierarchy; the command line gives it exit status 1 (a failed check) rather than 2
+(unusable input).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bootproof.builder.errors import InputError
+from bootproof.builder.errors import VerificationError
 
 
 @dataclass(frozen=True)
@@ -111,10 +110,6 @@ class Verified:
         if self.developer:
             text += ": DEVELOPER KEY, its secret is public: anyone can sign such an image"
         return text
-
-
-class VerificationError(InputError):
-    """A signed or encrypted image does not check out with the key(s) given."""
 
 
 def require_match(checks: Sequence[tuple[bytes, bool]], what: str,

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
-from bootproof.builder.errors import BootproofError, FormatError, InputError
+from bootproof.builder.errors import BootproofError, FormatError, InputError, VerificationError
 from bootproof.builder.formats import uf2
-from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS, VerificationError
+from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS
 from bootproof.builder.xous.semver import NO_VERSION, SemVer
 from bootproof.builder.xous.signed import (
     FUNCTION_CODES,

@@ -9,10 +9,10 @@ import pytest
 from crc_model import crc16_x25_model
 
 from bootproof.builder import ed25519
-from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.errors import FormatError, InputError, VerificationError
 from bootproof.builder.formats import uf2
 from bootproof.builder.xous import signed, swap_args, swap_image
-from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM, VerificationError
+from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import SemVer
 from bootproof.builder.xous.swap_args import SwapDescriptor, SwapProgram
 
