@@ -35,6 +35,41 @@ def _page_up(n: int) -> int:
     return -(-n // PAGE) * PAGE
 
 
+#: Platforms (the reference tool's cargo features) whose builds trim main RAM below swap.
+TRIMMING_PLATFORMS = ("precursor", "renode")
+#: Platforms whose swap is separate hardware: main RAM is left as it is.
+SEPARATE_SWAP_PLATFORMS = ("bao1x", "atsama5d2")
+PLATFORMS = TRIMMING_PLATFORMS + SEPARATE_SWAP_PLATFORMS
+
+
+def ram_below_swap(ram: Region, swap: Region, platform: str | None = None) -> Region:
+    """Main RAM once swap is placed (spec addendum §1.3).
+
+    * ``precursor``/``renode`` (the reference built with that feature): swap must start
+      above RAM's start, and RAM ends where swap starts if swap starts inside it;
+    * ``bao1x``/``atsama5d2``: RAM unchanged (swap is separate hardware, its offset is not
+      a CPU address: ``--swap 0:8M`` is the bao1x SPI RAM);
+    * None (not said): the precursor rule where swap overlaps RAM, else unchanged. The
+      loader hands out RAM pages, so RAM and swap may not share any: a swap that overlaps
+      RAM from its start cannot be separated by trimming and is an InputError.
+
+    InputError for an unknown platform or the refusals above."""
+    if platform is not None and platform not in PLATFORMS:
+        raise InputError(f"unknown platform (one of {', '.join(PLATFORMS)})",
+                         field="--platform", value=platform)
+    if platform in SEPARATE_SWAP_PLATFORMS:
+        return ram
+    overlaps = swap.start < ram.end and ram.start < swap.end
+    if platform is None and not overlaps:
+        return ram
+    if swap.start <= ram.start:
+        why = "" if platform else " and overlap it"
+        raise InputError(f"swap must lie above the start of main RAM (0x{ram.start:08x}){why}"
+                         ": RAM ends where swap starts", field="--swap offset",
+                         value=swap.start)
+    return Region(ram.name, ram.start, trimmed_ram_size(ram.start, ram.size, swap.start))
+
+
 def trimmed_ram_size(ram_start: int, ram_size: int, swap_offset: int) -> int:
     """Main RAM size once swap is placed (Precursor/Renode builds, spec addendum §1.3):
     RAM ends where swap starts if swap starts inside it. InputError if swap is not
@@ -67,6 +102,16 @@ class SwapArgsPlan:
     infos: tuple[TagInfo, ...]
     size: int
 
+    def assemble(self, programs: Sequence[SwapProgram]) -> bytes:
+        """The block's bytes: the tag block, zeros to the first page, then each program's
+        payload zero-padded to a page (the ``programs`` this plan was made for)."""
+        if not programs:
+            return self.tag_block
+        parts = [self.tag_block, bytes(_page_up(len(self.tag_block)) - len(self.tag_block))]
+        for prog in programs:
+            parts += [prog.payload, bytes(_page_up(len(prog.payload)) - len(prog.payload))]
+        return b"".join(parts)
+
 
 def plan_swap_args(ram_offset: int, ram_size: int,
                    programs: Sequence[SwapProgram]) -> SwapArgsPlan:
@@ -94,13 +139,7 @@ def plan_swap_args(ram_offset: int, ram_size: int,
 def build_swap_args(ram_offset: int, ram_size: int, programs: Sequence[SwapProgram]) -> bytes:
     """The swap args block for a swap region and its ``--inis`` programs, byte for byte as
     create-image writes it (see :func:`plan_swap_args`)."""
-    plan = plan_swap_args(ram_offset, ram_size, programs)
-    if not programs:
-        return plan.tag_block
-    parts = [plan.tag_block, bytes(_page_up(len(plan.tag_block)) - len(plan.tag_block))]
-    for prog in programs:
-        parts += [prog.payload, bytes(_page_up(len(prog.payload)) - len(prog.payload))]
-    return b"".join(parts)
+    return plan_swap_args(ram_offset, ram_size, programs).assemble(programs)
 
 
 @dataclass(frozen=True)
