@@ -46,6 +46,14 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
+def read_input(path: str | Path) -> bytes:
+    """The bytes of the input file ``path``; InputError naming it if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=path) from exc
+
+
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically."""
     with atomic_output(path) as fh:

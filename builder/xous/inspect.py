@@ -91,11 +91,17 @@ def loader_warnings(layout: XousLayout) -> list[str]:
     if k.load_offset + k.text_size + k.data_size > file_size:
         w(f"kernel payload 0x{k.load_offset:x}+0x{k.text_size + k.data_size:x} runs past "
           "the end of the file")
-    for p in programs:
+    swap = layout.swap
+    swap_programs = swap.programs if swap is not None else ()
+    for p in (*programs, *swap_programs):
         label = f"{p.kind} PID {p.pid}"
-        if p.load_offset + p.payload_size > file_size:
+        end = file_size
+        if p.kind == "IniS":
+            end = swap.args_size if swap is not None and swap.args_size is not None else 0
+        if p.load_offset + p.payload_size > end:
+            where = "swap args" if p.kind == "IniS" else "file"
             w(f"{label}: payload 0x{p.load_offset:x}+0x{p.payload_size:x} runs past the end "
-              "of the file")
+              f"of the {where}")
         prev = -1
         for s in p.sections:
             if s.vaddr < prev:
@@ -109,4 +115,15 @@ def loader_warnings(layout: XousLayout) -> list[str]:
     for reg in regions:
         if reg.start < ram.end and ram.start < reg.end:
             w(f"region {reg.name} 0x{reg.start:08x}-0x{reg.end:08x} overlaps main RAM")
+    if swap is not None:
+        r = swap.region
+        if r.start < ram.end and ram.start < r.end:
+            w(f"swap 0x{r.start:08x}-0x{r.end:08x} overlaps main RAM: the loader would hand "
+              "out the same pages as RAM")
+        if swap.args_size is not None:
+            named = sorted(pid for pid in layout.names if pid >= 2 + len(programs))
+            pids = [p.pid for p in swap.programs]
+            if named != pids:
+                w(f"PNam names PIDs {named} after the IniE/IniF programs, the swap args hold "
+                  f"IniS PIDs {pids}")
     return warnings

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bootproof.builder.errors import VerificationError
 
@@ -102,6 +103,13 @@ class Verified:
         """True when the key's secret is public (the developer or testing key)."""
         key = self.key
         return key is not None and key.developer
+
+    def to_json(self) -> dict[str, Any]:
+        key = self.key
+        return {"ok": True, "public_key": self.public.hex(),
+                "known_as": None if key is None else key.name, "developer": self.developer,
+                "algorithm": self.algorithm, "signed_offset": self.signed_offset,
+                "signed_len": self.signed_len, "sha512": self.digest.hex() or None}
 
     def describe(self) -> str:
         """One line; a developer-key signature is flagged in capitals."""

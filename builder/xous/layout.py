@@ -421,12 +421,14 @@ class XousLayout:
 
 
 def program_lines(programs: Iterable[Program]) -> list[str]:
-    """Report lines for ``programs``: a heading and a section table each."""
+    """Report lines for ``programs``: a heading and a section table each (a program whose
+    PID is not known, 0, is shown by its place instead)."""
     out: list[str] = []
-    for p in programs:
+    for n, p in enumerate(programs, start=1):
+        who = f"PID {p.pid} {p.name!r}" if p.pid else f"#{n} (PID unknown)"
         out.append("")
         out.append(
-            f"{p.kind} PID {p.pid} {p.name!r}: payload {hexa(p.load_offset)} + "
+            f"{p.kind} {who}: payload {hexa(p.load_offset)} + "
             f"{size_text(p.payload_size)}, entry {hexa(p.entrypoint)}"
         )
         out.append(

@@ -94,14 +94,19 @@ def commit_hash(rev: str | None) -> str:
     return rev if rev is not None else _git(["git", "rev-parse", "HEAD"], "--git-rev")
 
 
+def parse_version(text: str, option: str) -> SemVer:
+    """``text`` as a version record; InputError naming ``option`` and the text."""
+    try:
+        return SemVer.parse(text)
+    except InputError as exc:
+        raise InputError(exc.message, field=option, value=text) from exc
+
+
 def version(describe: str | None) -> SemVer:
     """``--git-describe`` parsed as a version record, else ``git describe`` (xous-semver
     0.1.5 no longer passes ``--tags``)."""
     text = describe if describe is not None else _git(["git", "describe"], "--git-describe")
-    try:
-        return SemVer.parse(text)
-    except InputError as exc:
-        raise InputError(exc.message, field="--git-describe", value=text) from exc
+    return parse_version(text, "--git-describe")
 
 
 def anti_rollback(function: str, override: str | None, *,

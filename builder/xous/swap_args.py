@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bootproof.builder.errors import FormatError, InputError, OverflowError_
 from bootproof.builder.xous.layout import Program, Region, TagInfo
@@ -157,6 +158,19 @@ class SwapArgs:
     programs: tuple[Program, ...]
     block_len: int
     warnings: tuple[str, ...] = ()
+
+    @property
+    def region(self) -> Region:
+        """The swap RAM the XArg names."""
+        return Region(self.ram_name, self.ram_start, self.ram_size)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``inspect --json``)."""
+        return {"format": "xous-swap-args", "arg_size_words": self.arg_size_words,
+                "ram": self.region.to_json(), "block_len": self.block_len,
+                "tags": [t.to_json() for t in self.tags],
+                "programs": [p.to_json() for p in self.programs],
+                "warnings": list(self.warnings)}
 
 
 def decode_swap_args(data: bytes, *, path: str | None = None,
