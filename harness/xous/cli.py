@@ -14,7 +14,6 @@ from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import FormatError, InputError
-from bootproof.builder.xous.examine import args_layout_file
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
@@ -53,6 +52,10 @@ def _expected_layout(args: argparse.Namespace, out: Any) -> XousLayout | None:
         except FormatError as exc:
             exc.path = exc.path or str(path)
             raise
+    # Imported here: the signed-image readers load PyCryptodome and cryptography (~80 ms),
+    # which `bootproof --help` does not need.
+    from bootproof.builder.xous.examine import args_layout_file
+
     try:
         return args_layout_file(args.args_bin)
     except FormatError as exc:

@@ -33,7 +33,6 @@ from types import MappingProxyType
 from typing import NoReturn
 
 from bootproof.builder.errors import InputError
-from bootproof.builder.xous.examine import args_layout_file
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.harness.core.boards import Board, load_board
 from bootproof.harness.core.console import BadPatterns
@@ -129,6 +128,8 @@ def swap_image_address(swap_image: Path, args_bin: Path, layout: XousLayout | No
     """Where ``swap_image`` goes: the Swap tag's ``flash_offset``, which must lie in the
     board's flash after args.bin, the whole image inside. InputError otherwise."""
     if layout is None:
+        from bootproof.builder.xous.examine import args_layout_file  # loads the crypto libraries
+
         layout = args_layout_file(args_bin)
     if layout.swap is None:
         raise InputError("a swap image is given but the args have no Swap tag",
