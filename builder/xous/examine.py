@@ -34,7 +34,7 @@ from bootproof.builder.xous import signed, swap_image
 from bootproof.builder.xous.identify import identify
 from bootproof.builder.xous.inspect import decode
 from bootproof.builder.xous.keys import Verified, describe_key
-from bootproof.builder.xous.layout import XousLayout, program_lines
+from bootproof.builder.xous.layout import XousLayout, program_lines, tag_table
 from bootproof.builder.xous.swap_args import SwapArgs, decode_swap_args
 
 JSON_FORMAT = "xous-inspect"
@@ -224,9 +224,7 @@ def _swap_args_lines(args: SwapArgs) -> list[str]:
     out = [f"Swap args ({size_text(args.block_len)}): XArg RAM {r.name!r} {hexa(r.start)} - "
            f"{hexa(r.end)}, tag block {args.arg_size_words} words; offsets count from the "
            "block's first byte",
-           table(["#", "tag", "offset", "words", "crc16", "crc"],
-                 [[t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
-                   "OK" if t.crc_ok else "FAIL"] for t in args.tags])]
+           tag_table(args.tags)]
     return out + program_lines(args.programs)
 
 
@@ -262,8 +260,7 @@ def _swap_args_for(plain: bytes, path: str, args: XousLayout | None) -> SwapArgs
     args.bin they belong to) when given, with what does not match it as warnings."""
     if args is None:
         return decode_swap_args(plain, path=path)
-    first = 2 + len(args.programs)
-    found = decode_swap_args(plain, path=path, first_pid=first)
+    found = decode_swap_args(plain, path=path, first_pid=args.first_swap_pid)
     named = tuple(replace(p, name=args.names.get(p.pid, "")) for p in found.programs)
     warnings = list(found.warnings)
     if args.swap is None:
@@ -272,7 +269,7 @@ def _swap_args_for(plain: bytes, path: str, args: XousLayout | None) -> SwapArgs
         r, s = args.swap.region, found.region
         warnings.append(f"the args.bin's Swap tag says {r.name} 0x{r.start:08x}+0x{r.size:x}, "
                         f"the swap args' XArg {s.name} 0x{s.start:08x}+0x{s.size:x}")
-    pnam = sorted(pid for pid in args.names if pid >= first)
+    pnam = list(args.swap_names)
     if pnam != [p.pid for p in named]:
         warnings.append(f"the args.bin's PNam names PIDs {pnam} after its IniE/IniF programs, "
                         f"the swap args hold {len(named)} IniS program(s)")

@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
-from bootproof.builder.fileio import OutputSet, atomic_output
+from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
 from bootproof.builder.xous import signed, swap_image
 from bootproof.builder.xous.inspect import loader_warnings
 from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, Region, XousLayout
@@ -353,18 +353,6 @@ def swap_program(prog: MiniElf) -> SwapProgram:
                        buf.getvalue())
 
 
-def _check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[Path]) -> None:
-    for i, (what, o) in enumerate(outputs):
-        for other, p in outputs[:i]:
-            if o.resolve() == p.resolve():
-                raise InputError(f"{what} names the same file as {other}", path=o,
-                                 field=what, value=str(o))
-        for p in inputs:
-            if o.exists() and p.exists() and o.resolve() == p.resolve():
-                raise InputError("an output file is one of the inputs", path=o,
-                                 field="output", value=str(o))
-
-
 def build_image(
     output: str | Path,
     kernel: str | Path,
@@ -401,7 +389,7 @@ def build_image(
         outputs += swap_outputs.paths()
     elif inis:
         raise InputError("--inis programs need --swap", field="--inis", value=str(inis[0]))
-    _check_outputs(outputs, inputs)
+    check_outputs(outputs, inputs)
     legacy = layout == "legacy"
     kern = kernel_from_elf(read_elf(kernel))
     progs = [InitProgram(kind, minielf_from_elf(read_elf(p), padded=not legacy))

@@ -299,6 +299,17 @@ class XousLayout:
     swap: SwapSpace | None = None
 
     @property
+    def first_swap_pid(self) -> int:
+        """The PID of the first IniS program: they follow the kernel and IniE/IniF ones."""
+        return 2 + len(self.programs)
+
+    @property
+    def swap_names(self) -> dict[int, str]:
+        """What PNam names after the IniE/IniF programs: the IniS programs, by PID."""
+        return {pid: name for pid, name in sorted(self.names.items())
+                if pid >= self.first_swap_pid}
+
+    @property
     def memory_required(self) -> int:
         """Bytes the runtime needs to track allocations: one byte per page of every region."""
         return sum((r.size + 4095) // 4096 for r in (self.ram, *self.regions))
@@ -372,16 +383,7 @@ class XousLayout:
         )
         out.append("")
         out.append("Tags:")
-        out.append(
-            table(
-                ["#", "tag", "offset", "words", "crc16", "crc"],
-                [
-                    [t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
-                     "OK" if t.crc_ok else "FAIL"]
-                    for t in self.tags
-                ],
-            )
-        )
+        out.append(tag_table(self.tags))
         out.append("")
         out.append("Memory:")
         ram = self.ram
@@ -413,11 +415,21 @@ class XousLayout:
         if self.swap is not None:
             out.append("")
             out.extend(self.swap.to_table())
+            if self.swap.args_size is None and self.swap_names:
+                out.append("  IniS programs named by PNam: " + ", ".join(
+                    f"PID {pid} {name!r}" for pid, name in self.swap_names.items()))
         if self.warnings:
             out.append("")
             out.append("Warnings:")
             out.extend(f"  {w}" for w in self.warnings)
         return "\n".join(out)
+
+
+def tag_table(tags: Iterable[TagInfo]) -> str:
+    """The report's table of tags: index, fourcc, offset, words, stored CRC, OK/FAIL."""
+    return table(["#", "tag", "offset", "words", "crc16", "crc"],
+                 [[t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
+                   "OK" if t.crc_ok else "FAIL"] for t in tags])
 
 
 def program_lines(programs: Iterable[Program]) -> list[str]:

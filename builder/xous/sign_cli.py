@@ -25,7 +25,7 @@ from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter, parse_size
 from bootproof.builder.errors import InputError
-from bootproof.builder.fileio import OutputSet, read_input
+from bootproof.builder.fileio import OutputSet, check_outputs, read_input
 from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS, TESTING_KEY
 
 # The signing modules load PyCryptodome and cryptography (about 0.1 s): they are imported
@@ -101,15 +101,7 @@ def _check_names(parts: list[_Part], bao1x: bool) -> list[tuple[str, Path]]:
                                  f"{' or '.join(suffixes)} (its UF2 name replaces the last 3 "
                                  "characters)", field=option, value=str(part.output))
             outputs.append((f"{option} (UF2)", _uf2_name(part.output)))
-    inputs = [part.image for part in parts]
-    for i, (what, o) in enumerate(outputs):
-        for other, p in outputs[:i]:
-            if o.resolve() == p.resolve():
-                raise InputError(f"{what} names the same file as {other}", path=o,
-                                 field=what, value=str(o))
-        if any(o.exists() and p.exists() and o.resolve() == p.resolve() for p in inputs):
-            raise InputError("an output file is one of the inputs", path=o, field=what,
-                             value=str(o))
+    check_outputs(outputs, [part.image for part in parts])
     return outputs
 
 

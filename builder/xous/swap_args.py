@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bootproof.builder.errors import FormatError, InputError, OverflowError_
+from bootproof.builder.errors import InputError, OverflowError_
 from bootproof.builder.xous.layout import Program, Region, TagInfo
 from bootproof.builder.xous.tagblock import HEADER_LEN, LayoutDraft, Tag, encode_block, read_block
-from bootproof.builder.xous.tags import IniS, SectionRecord, XArg
+from bootproof.builder.xous.tags import IniS, SectionRecord, XArg, read_header
 
 PAGE = 4096
 SWAP_NAME = "Swap"
@@ -182,18 +182,10 @@ def decode_swap_args(data: bytes, *, path: str | None = None,
     becomes a warning; FormatError only for bytes that cannot be walked (no XArg first,
     truncated tags, an IniS body under 8 bytes).
     """
-    if len(data) < XARG_LEN or data[:4] != b"XArg":
-        raise FormatError("swap args do not start with an XArg tag", path=path,
-                          field="tag", value=data[:4])
-    xsize = int.from_bytes(data[6:8], "little")
-    xarg = XArg.decode(data[HEADER_LEN:HEADER_LEN + 4 * xsize], offset=0, path=path)
+    xarg, block_len = read_header(data, path=path, what="swap args")
     warnings = list(xarg.problems)
     if xarg.ram.name != SWAP_NAME:
         warnings.append(f"XArg RAM name is {xarg.ram.name!r}, create-image writes 'Swap'")
-    block_len = xarg.arg_size_words * 4
-    if block_len > len(data):
-        raise FormatError("tag block is longer than the data", path=path,
-                          field="arg_size_words", value=xarg.arg_size_words)
     if block_len > PAGE:
         warnings.append(f"the tag block is {block_len} bytes: the loader reads the swap "
                         "args from page 0 only (4096 bytes)")

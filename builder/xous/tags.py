@@ -31,6 +31,7 @@ from typing import ClassVar, NamedTuple, Self, TypeVar
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.xous.layout import Kernel, Program, Region, SwapSpace, place_sections
 from bootproof.builder.xous.tagblock import (
+    HEADER_LEN,
     U32,
     LayoutDraft,
     Tag,
@@ -412,6 +413,26 @@ class PNam(Tag):
             return
         draft.warnings.extend(self.problems)
         draft.names = dict(self.names)
+
+
+def read_header(data: bytes, *, path: str | Path | None = None,
+                what: str = "args") -> tuple[XArg, int]:
+    """The XArg tag an args block (args.bin, swap args) starts with, and the tag block's
+    length in bytes. FormatError (naming ``what``) when the data does not start with an
+    XArg tag or is shorter than the tag block the XArg declares."""
+    if len(data) < HEADER_LEN + XArg.LENGTH:
+        raise FormatError(f"too short for an XArg tag ({what})", path=path, field="file_size",
+                          value=len(data))
+    if data[:4] != b"XArg":
+        raise FormatError(f"does not start with an XArg tag ({what})", path=path, field="tag",
+                          value=data[:4])
+    xsize = int.from_bytes(data[6:8], "little")
+    xarg = XArg.decode(data[HEADER_LEN:HEADER_LEN + 4 * xsize], offset=0, path=path)
+    block_len = xarg.arg_size_words * 4
+    if block_len > len(data):
+        raise FormatError("tag block is longer than the data", path=path,
+                          field="arg_size_words", value=xarg.arg_size_words)
+    return xarg, block_len
 
 
 def describe_all(tags: Iterable[Tag], draft: LayoutDraft | None = None) -> LayoutDraft:

@@ -286,8 +286,7 @@ def _swap_detail(layout: XousLayout) -> str:
     swap = layout.swap
     assert swap is not None
     r = swap.region
-    names = [f"PID {pid} {name}" for pid, name in sorted(layout.names.items())
-             if pid >= 2 + len(layout.programs)]
+    names = [f"PID {pid} {name}" for pid, name in layout.swap_names.items()]
     text = (f"swap 0x{r.start:08x} - 0x{r.end:08x} ({swap.pages} pages); IniS: "
             + (", ".join(names) or "none named"))
     if swap.args_size is None:
