@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         description=(
             "Build boot images for embedded systems and prove them by booting them under QEMU.\n\n"
-            "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V)\n"
+            "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V); also\n"
+            "                 read-tags|sign       xous-read-tags, xous-sign-image\n"
             "  bootproof xen script|disk|boot      Xen dom0less scripts, disk images (arm64)\n"
             "  bootproof demo                      build and boot the bundled examples"
         ),

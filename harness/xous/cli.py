@@ -25,8 +25,9 @@ from bootproof.harness.xous.flow import (
 )
 
 BOOT_DESCRIPTION = (
-    "Boot ARGS.bin (ours or a real Xous image) under the Xous loader model on QEMU's riscv32\n"
-    "virt board. The loader model validates every tag (and its CRC), prints its view of the\n"
+    "Boot ARGS.bin (ours or a real Xous image, or a signed Precursor xous.img) under the Xous\n"
+    "loader model on QEMU's riscv32 virt board. The loader model validates every tag (and its\n"
+    "CRC), prints its view of the\n"
     "image, which is compared with the layout report (--map, else `xous inspect`), lays the\n"
     "programs out and jumps to the kernel. A bootproof test kernel then runs every init\n"
     "program; a real kernel is not started (report only). Exit status 0 only when every stage\n"
