@@ -27,12 +27,11 @@ from bootproof.harness.xous.flow import (
 BOOT_DESCRIPTION = (
     "Boot ARGS.bin (ours or a real Xous image, or a signed Precursor xous.img) under the Xous\n"
     "loader model on QEMU's riscv32 virt board. The loader model validates every tag (and its\n"
-    "CRC), prints its view of the\n"
-    "image, which is compared with the layout report (--map, else `xous inspect`), lays the\n"
-    "programs out and jumps to the kernel. A bootproof test kernel then runs every init\n"
-    "program; a real kernel is not started (report only). Exit status 0 only when every stage\n"
-    "passed and every --expect text was seen; 1 when the boot failed; 3 when QEMU or the\n"
-    "cross compiler is missing."
+    "CRC), prints its view of the image, which is compared with the layout report (--map,\n"
+    "else `xous inspect`), lays the programs out and jumps to the kernel. A bootproof test\n"
+    "kernel then runs every init program; a real kernel is not started (report only). Exit\n"
+    "status 0 only when every stage passed and every --expect text was seen; 1 when the boot\n"
+    "failed; 3 when QEMU or the cross compiler is missing."
 )
 
 
