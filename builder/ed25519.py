@@ -29,8 +29,14 @@ from pathlib import Path
 from Crypto.Hash import SHA512
 from Crypto.Signature import eddsa
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_der_private_key
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import (
+    load_der_private_key,
+    load_der_public_key,
+)
 
 from bootproof.builder.errors import InputError
 
@@ -39,6 +45,8 @@ PUBLIC_KEY_LEN = 32
 SIGNATURE_LEN = 64
 #: The PEM label the Xous tools require for a signing key (PKCS#8).
 PEM_LABEL = "PRIVATE KEY"
+#: The PEM label of a public key (SubjectPublicKeyInfo, as ``openssl pkey -pubout`` writes).
+PUBLIC_PEM_LABEL = "PUBLIC KEY"
 
 _PEM = re.compile(
     rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END ([A-Z0-9 ]+)-----", re.DOTALL
@@ -132,27 +140,24 @@ def verify_prehashed(public: bytes, prehash: Prehash, signature: bytes,
     return True
 
 
-def seed_from_pem(data: bytes, *, path: str | Path | None = None) -> bytes:
-    """The 32-byte Ed25519 seed of a PKCS#8 PEM key (``-----BEGIN PRIVATE KEY-----``).
-
-    Like the Xous tools: the first PEM block is used and its label must be
-    ``PRIVATE KEY``; the PKCS#8 ``privateKey`` is the octet string ``04 20 <seed>``.
-    Raises InputError naming ``path`` for anything else (no PEM, another label, bad
-    base64, not an Ed25519 key).
-    """
+def _pem_der(data: bytes, labels: tuple[str, ...], path: str | Path | None) -> tuple[str, bytes]:
     m = _PEM.search(data)
     if m is None:
         raise InputError("not a PEM file (no -----BEGIN ...----- block)", path=path,
                          field="PEM")
     label = m.group(1).decode("ascii")
-    if label != PEM_LABEL or m.group(3) != m.group(1):
-        raise InputError(f"the key is a {label!r}; a PKCS#8 {PEM_LABEL!r} is required",
+    if label not in labels or m.group(3) != m.group(1):
+        wanted = " or ".join(repr(x) for x in labels)
+        raise InputError(f"the key is a {label!r}; a {wanted} is required",
                          path=path, field="PEM label", value=label)
     try:
-        der = base64.b64decode(b"".join(m.group(2).split()), validate=True)
+        return label, base64.b64decode(b"".join(m.group(2).split()), validate=True)
     except binascii.Error as exc:
         raise InputError("the PEM body is not valid base64", path=path,
                          field="PEM body") from exc
+
+
+def _seed_from_der(der: bytes, path: str | Path | None) -> bytes:
     try:
         key = load_der_private_key(der, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -165,3 +170,30 @@ def seed_from_pem(data: bytes, *, path: str | Path | None = None) -> bytes:
     # the bytes the Xous tools take; cryptography has checked that shape.
     return key.private_bytes_raw()
 
+
+def seed_from_pem(data: bytes, *, path: str | Path | None = None) -> bytes:
+    """The 32-byte Ed25519 seed of a PKCS#8 PEM key (``-----BEGIN PRIVATE KEY-----``).
+
+    Like the Xous tools: the first PEM block is used and its label must be
+    ``PRIVATE KEY``; the PKCS#8 ``privateKey`` is the octet string ``04 20 <seed>``.
+    Raises InputError naming ``path`` for anything else (no PEM, another label, bad
+    base64, not an Ed25519 key).
+    """
+    _, der = _pem_der(data, (PEM_LABEL,), path)
+    return _seed_from_der(der, path)
+
+
+def public_from_pem(data: bytes, *, path: str | Path | None = None) -> bytes:
+    """The 32-byte Ed25519 public key of a PEM file: a ``PUBLIC KEY`` (SubjectPublicKeyInfo)
+    or a PKCS#8 ``PRIVATE KEY`` (its public half). InputError naming ``path`` otherwise."""
+    label, der = _pem_der(data, (PUBLIC_PEM_LABEL, PEM_LABEL), path)
+    if label == PEM_LABEL:
+        return public_key(_seed_from_der(der, path))
+    try:
+        key = load_der_public_key(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InputError(f"not a public key ({exc})", path=path, field="PUBLIC KEY") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise InputError("not an Ed25519 key", path=path, field="PUBLIC KEY algorithm",
+                         value=type(key).__name__)
+    return key.public_bytes_raw()

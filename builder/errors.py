@@ -1,7 +1,8 @@
 """The builder's error hierarchy.
 
 Every error a user can cause derives from :class:`BootproofError`; the command-line layer
-turns it into one line on stderr and exit status 2, with no traceback::
+turns it into one line on stderr and exit status 2 (3 for a ToolError, 1 for a
+VerificationError), with no traceback::
 
     BootproofError
      +-- InputError            a file, option or field given by the user is wrong
@@ -12,7 +13,9 @@ turns it into one line on stderr and exit status 2, with no traceback::
      |    +-- OverflowError_   an item runs past the end of its region or field
      |    +-- AlignmentError   an item is not at the alignment it needs
      +-- ToolError             an external tool we ran failed (its command and output kept)
-          +-- ToolNotFoundError  the program to run does not exist
+     |    +-- ToolNotFoundError  the program to run does not exist
+     +-- VerificationError     a signature or an authenticated encryption tag does not check
+                               out with the key(s) given: a failed check, exit status 1
 
 Errors carry the file, the field and the offending value so the message can name them;
 ``__cause__`` keeps the root cause where there is one.
@@ -141,3 +144,10 @@ class ToolError(BootproofError):
 
 class ToolNotFoundError(ToolError):
     """The program to run does not exist (``argv[0]`` names it)."""
+
+
+class VerificationError(BootproofError):
+    """A signed or encrypted image does not check out with the key(s) given: the check a
+    command performs failed (exit status 1), the input itself may be well formed."""
+
+    exit_code = 1

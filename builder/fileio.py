@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -44,6 +44,28 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[Path]) -> None:
+    """Refuse (InputError naming the option) an output that is one of the ``inputs`` or
+    names the same file as another output; ``outputs`` pairs each with its option."""
+    for i, (what, out) in enumerate(outputs):
+        for other, earlier in outputs[:i]:
+            if out.resolve() == earlier.resolve():
+                raise InputError(f"{what} names the same file as {other}", path=out,
+                                 field=what, value=str(out))
+        for p in inputs:
+            if out.exists() and p.exists() and out.resolve() == p.resolve():
+                raise InputError("an output file is one of the inputs", path=out,
+                                 field="output", value=str(out))
+
+
+def read_input(path: str | Path) -> bytes:
+    """The bytes of the input file ``path``; InputError naming it if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path=path) from exc
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:

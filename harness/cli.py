@@ -103,7 +103,7 @@ class Area:
 
 AREAS: Mapping[str, Area] = MappingProxyType({
     "xous": Area("Xous args.bin: build, inspect, boot", [
-        Commands(["build", "inspect"], _xous_build),
+        Commands(["build", "inspect", "read-tags", "sign"], _xous_build),
         Commands(["boot"], _xous_boot),
     ]),
     "xen": Area("Xen dom0less: boot script, disk image, boot", [
@@ -124,7 +124,8 @@ def build_parser(words: Sequence[str] | None = None) -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         description=(
             "Build boot images for embedded systems and prove them by booting them under QEMU.\n\n"
-            "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V)\n"
+            "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V); also\n"
+            "                 read-tags|sign       xous-read-tags, xous-sign-image\n"
             "  bootproof xen script|disk|boot      Xen dom0less scripts, disk images (arm64)\n"
             "  bootproof demo                      build and boot the bundled examples"
         ),

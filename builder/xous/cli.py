@@ -11,46 +11,81 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bootproof.builder.cliutil import EXIT_FAILED, HelpFormatter, run_main
+from bootproof.builder.cliutil import EXIT_FAILED, EXIT_USAGE, HelpFormatter, run_main
 from bootproof.builder.errors import InputError
-from bootproof.builder.xous.inspect import inspect_file
+from bootproof.builder.fileio import read_input
+from bootproof.builder.numbers import parse_size
 from bootproof.builder.xous.layout import LAYOUTS, Region, XousLayout
+from bootproof.builder.xous.read_tags import read_tags_bytes
 from bootproof.builder.xous.regions import (
     DEFAULT_RAM_NAME,
     MemoryMap,
     RegionMap,
     add_extra_svd,
     parse_ram,
+    parse_range,
     read_csr_csv,
     read_svd,
     reduce_regions,
 )
+from bootproof.builder.xous.sign_cli import register_sign
+from bootproof.builder.xous.swap_args import PLATFORMS, SWAP_NAME, ram_below_swap
 from bootproof.builder.xous.tagblock import fourcc_bytes
 
+if TYPE_CHECKING:
+    from bootproof.builder.xous.image import SwapOutputs
+
 BUILD_DESCRIPTION = """\
-Build a Xous args.bin: a tag block (XArg, MREx, Bflg, IniE/IniF, XKrn, PNam) followed by
-the kernel and init program payloads. Memory comes from a LiteX csr.csv (--csv), a LiteX
+Build a Xous args.bin: a tag block (XArg, Swap, MREx, Bflg, IniE/IniF, XKrn, PNam) followed
+by the kernel and init program payloads. Memory comes from a LiteX csr.csv (--csv), a LiteX
 soc.svd (--svd, plus --extra-svd), or --ram OFFSET:SIZE. Numbers: 0x.., 0b.. or decimal;
 sizes may end in K, M or G (powers of 1024).
+
+Swap (--swap OFFSET:SIZE, with --csv or --svd): args.bin gets a Swap tag, the --inis
+programs go into a swap args block written as an encrypted, signed swap image
+(--swap-name; AES-256-GCM-SIV with the zero key, as the reference), its .uf2 beside it
+and, with --swap-debug-name, a plaintext copy. --inis without usable swap (no --swap, or
+--ram only) is an error: the reference prints a warning and drops those programs, so the
+image boots without them and only a look at the console tells. --ignore-unusable-swap
+does what the reference does.
 
 example:
   create-image args.bin -k xous-kernel -i init-shell -i ticktimer --svd soc.svd --map args.json
   bootproof xous build args.bin -k kernel.elf -f xip-app.elf -r 0x40000000:0x1000000
+  create-image args.bin -k kernel.elf -i init.elf --inis a.elf --inis b.elf -c csr.csv \\
+      --swap 0x80c00000:4M --swap-name swap.img --git-rev $(git rev-parse HEAD)
 """
 
 INSPECT_DESCRIPTION = """\
-Decode an args.bin (page-aligned or 2020 legacy layout): every tag with its CRC-16/X-25,
-memory regions, programs and their sections, payload ranges, and warnings for anything the
-Xous loader would reject.
+Decode a Xous file: an args.bin (page-aligned or 2020 legacy layout: every tag with its
+CRC-16/X-25, memory regions, swap, programs and their sections, payload ranges, and
+warnings for anything the Xous loader would reject); a signed Precursor xous.img (v2,
+Ed25519ph) or loader.bin (v1, Ed25519) or a bao1x image (every field of the signature
+block, the signature checked, the args.bin inside decoded); a swap image (encrypted,
+signed or not, or the plaintext debug copy: header, signature, pages decrypted, swap args
+decoded) or a swap args block; a UF2 file of any of these.
 
-exit status: 0 when every CRC matches and nothing would be rejected, 1 otherwise (the
-full decode is printed either way), 2 when the file cannot be decoded at all.
+Signatures are checked against --key, else against every known public key (bao1, bao2,
+beta, the developer key, the testing key). A signature by the developer or testing key is
+flagged loudly: their secrets are published, so anyone can make such an image.
+
+exit status: 0 when the signature (if any) matches, every page decrypts, every CRC matches
+and nothing would be rejected; 1 otherwise (the full decode is printed either way); 2 when
+the file cannot be decoded at all.
+
+JSON (--json): an args.bin prints its layout (format "xous-args", as --map writes it);
+every other kind prints format "xous-inspect" with its signature, verification, swap
+header, decryption, and the args/swap args inside.
 
 example:
   bootproof xous inspect args.bin
   bootproof xous inspect args.bin --json > args.json
+  bootproof xous inspect xous.img --key signing.pub
+  bootproof xous inspect swap.img --decrypt-key 00..00
 """
 
 
@@ -78,6 +113,38 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="aligned (2023+, default) or legacy (2020 packed payloads)")
     parser.add_argument("--map", metavar="FILE.json", help="also write the layout as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    swap = parser.add_argument_group(
+        "swap", "programs paged in from swap (spec: xous-addendum §1, §2); swap is active "
+        "with --swap and the memory regions of --csv or --svd, as in the reference")
+    swap.add_argument("--inis", action="append", default=[], metavar="ELF",
+                      help="init program placed in swap (IniS in the swap args); repeatable")
+    swap.add_argument("--swap", metavar="OFFSET:SIZE",
+                      help="swap RAM, e.g. 0x40200000:4M (offset 0 allowed: bao1x SPI RAM)")
+    swap.add_argument("--swap-name", metavar="FILE",
+                      help="encrypted swap image to write (required with swap); its UF2 "
+                           "goes to FILE with the last 3 characters replaced by 'uf2'")
+    swap.add_argument("--swap-debug-name", metavar="FILE",
+                      help="also write the plaintext swap image (for inspection)")
+    swap.add_argument("--swap-key", metavar="PEM",
+                      help="PKCS#8 Ed25519 key signing the swap image (default: the "
+                           "developer key, built in: its secret is public)")
+    swap.add_argument("--git-rev", metavar="HASH",
+                      help="commit hash whose last 16 hex digits make the swap nonce "
+                           "(default: `git rev-parse HEAD` in the working directory)")
+    swap.add_argument("--git-describe", metavar="VERSION",
+                      help="version recorded in the swap image's signature block, e.g. "
+                           "v0.10.0-19-g0d934e1 (default: `git describe`)")
+    swap.add_argument("--antirollback-override", metavar="N",
+                      help="anti-rollback value of the swap image (default: 'swap' in "
+                           "./signing/anti-rollback.hjson, as the reference)")
+    swap.add_argument("--platform", choices=PLATFORMS,
+                      help="the reference's build feature: precursor/renode trim main RAM "
+                           "where swap starts (swap must start above RAM); bao1x/atsama5d2 "
+                           "leave RAM alone (separate swap hardware). Default: trim only "
+                           "where swap overlaps RAM")
+    swap.add_argument("--ignore-unusable-swap", action="store_true",
+                      help="drop --inis/--swap that cannot take effect (no --swap, or --ram "
+                           "only) with a warning, as the reference does, instead of failing")
 
 
 def memory_from_args(args: argparse.Namespace) -> MemoryMap:
@@ -106,6 +173,89 @@ def memory_from_args(args: argparse.Namespace) -> MemoryMap:
                           merge=args.layout != "legacy")
 
 
+_SWAP_FILE_OPTIONS = ("swap_name", "swap_debug_name", "swap_key", "git_rev", "git_describe",
+                      "antirollback_override", "platform")
+
+
+@dataclass(frozen=True)
+class SwapChoice:
+    """What the swap options come to: the swap region (None when swap is not active),
+    the ``--inis`` ELFs placed, the memory map (RAM trimmed where the platform wants it),
+    and the warnings about what was dropped or ignored."""
+
+    region: Region | None
+    inis: tuple[str, ...]
+    memory: MemoryMap
+    warnings: tuple[str, ...]
+
+
+def swap_from_args(args: argparse.Namespace, memory: MemoryMap) -> SwapChoice:
+    """Apply the reference's swap rules (spec addendum §1.1, §1.3) to the options.
+
+    Raises InputError for --inis or --swap that cannot take effect (unless
+    --ignore-unusable-swap), a bad --swap value, or a swap the platform rule refuses.
+    """
+    warnings: list[str] = []
+    region = None
+    if args.swap is not None:
+        offset, size = parse_range(args.swap, "--swap")
+        region = Region(SWAP_NAME, offset, size)
+    usable = region is not None and bool(memory.regions)
+    if region is not None and not memory.regions:
+        if not args.ignore_unusable_swap:
+            raise InputError("swap needs the memory regions of --csv or --svd: with --ram only "
+                             "the reference silently drops the Swap tag and the swap image "
+                             "(--ignore-unusable-swap does that)", field="--swap",
+                             value=args.swap)
+        warnings.append("--swap is ignored: with --ram only there are no MREx regions and the "
+                        "reference drops the Swap tag and the swap image")
+    if args.inis and not usable:
+        if not args.ignore_unusable_swap:
+            raise InputError("--inis programs need swap (--swap with --csv or --svd); the "
+                             "reference drops them with a warning and the image boots "
+                             "without them (--ignore-unusable-swap does that)",
+                             field="--inis", value=args.inis[0])
+        warnings.append("inis regions specified, but no swap region specified. Ignoring "
+                        f"inis regions! ({', '.join(args.inis)})")
+    if not usable:
+        given = [f"--{o.replace('_', '-')}" for o in _SWAP_FILE_OPTIONS
+                 if getattr(args, o) is not None]
+        if given and region is None:
+            warnings.append(f"{', '.join(given)} ignored: there is no --swap")
+        return SwapChoice(None, (), memory, tuple(warnings))
+    assert region is not None
+    ram = ram_below_swap(memory.ram, region, args.platform)
+    return SwapChoice(region, tuple(args.inis), replace(memory, ram=ram), tuple(warnings))
+
+
+def swap_outputs_from_args(args: argparse.Namespace) -> tuple[SwapOutputs, str, str]:
+    """The swap files and their sealing inputs (key, nonce, version, anti-rollback), with
+    the key's description and the commit hash used, for the report."""
+    from bootproof.builder.xous.image import SwapOutputs
+    from bootproof.builder.xous.signing_inputs import (
+        anti_rollback,
+        commit_hash,
+        signing_seed,
+        version,
+    )
+    from bootproof.builder.xous.swap_image import partial_nonce_from_rev
+
+    if not args.swap_name:
+        raise InputError("swap is active: name the swap image to write (the reference "
+                         "panics 'swap filename not present')", field="--swap-name")
+    seed, key_name = signing_seed(args.swap_key, "--swap-key")
+    rev = commit_hash(args.git_rev)
+    outputs = SwapOutputs(
+        image=Path(args.swap_name),
+        seed=seed,
+        partial_nonce=partial_nonce_from_rev(rev),
+        semver=version(args.git_describe),
+        anti_rollback=anti_rollback("swap", args.antirollback_override),
+        debug=Path(args.swap_debug_name) if args.swap_debug_name else None,
+    )
+    return outputs, key_name, rev
+
+
 def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
     # Imported here: the image writer loads pyelftools (33+ ms by `python -X importtime`),
@@ -113,57 +263,133 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     from bootproof.builder.xous.image import build_image
 
     memory = memory_from_args(args)
+    choice = swap_from_args(args, memory)
+    files, key_name, rev = (swap_outputs_from_args(args) if choice.region is not None
+                            else (None, "", ""))
+    if args.swap_key is not None and files is None:
+        from bootproof.builder.xous.signing_inputs import signing_seed
+
+        signing_seed(args.swap_key, "--swap-key")  # checked, as the reference loads it always
     inits = [("IniE", p) for p in args.init] + [("IniF", p) for p in args.inif]
     sources = [s for s in (args.csv, args.svd, *args.extra_svd) if s]
-    layout = build_image(args.output, args.kernel, inits, memory, debug=args.debug,
-                         layout=args.layout, map_path=args.map, sources=sources)
-    for warning in layout.warnings:
+    layout = build_image(args.output, args.kernel, inits, choice.memory, debug=args.debug,
+                         layout=args.layout, map_path=args.map, sources=sources,
+                         swap=choice.region, inis=choice.inis, swap_outputs=files)
+    for warning in (*choice.warnings, *layout.warnings):
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        _print_build_report(layout, memory, args.output)
+        _print_build_report(layout, choice, args, files, key_name, rev)
     return 0
 
 
-def _print_build_report(layout: XousLayout, memory: MemoryMap, output: str) -> None:
+def _print_build_report(layout: XousLayout, choice: SwapChoice, args: argparse.Namespace,
+                        files: SwapOutputs | None, key_name: str, rev: str) -> None:
     ram = layout.ram
     code = int.from_bytes(fourcc_bytes(ram.name), "little")
     print(f"Arguments: Xous Arguments with {len(layout.tags)} parameters")
     print(f'Main RAM "{ram.name}" ({code:08x}): {ram.start:08x} - {ram.end:08x}')
     print(layout.to_table())
-    print(f"Runtime will require {memory.memory_required} bytes to track memory allocations")
-    print(f"Image created in file {output}")
+    if files is not None:
+        print(f"Current commit hash: {rev}  Extracted nonce: {files.partial_nonce:x}")
+        print(f"Swap data created in file {files.image} (signed with {key_name}, version "
+              f"{files.semver}, anti-rollback {files.anti_rollback})")
+        print(f"Created UF2 at {files.uf2}")
+        if files.debug is not None:
+            print(f"Swap debug created in file {files.debug}")
+    print(f"Runtime will require {choice.memory.memory_required} bytes to track memory "
+          "allocations")
+    if args.swap is not None:
+        swap = parse_range(args.swap, "--swap")
+        print(f"Runtime will also require {swap[1] // 4096} bytes to track swap")
+    print(f"Image created in file {args.output}")
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    """Decode and print an args.bin (table or JSON); raises FormatError on garbage.
+    """Decode and print a Xous file (table or JSON); raises FormatError on garbage.
 
-    Returns 1 when a tag's CRC does not match or the loader would reject the image."""
-    layout = inspect_file(args.args_bin)
+    Returns 1 when a signature does not match, a page does not decrypt, a tag's CRC does
+    not match or the loader would reject the image."""
+    from bootproof.builder.xous.examine import args_layout_file, examine
+    from bootproof.builder.xous.signing_inputs import aes_key, public_key
+
+    keys = [public_key(k) for k in args.key] or None
+    header_len = (parse_size(args.sig_length, field="--sig-length")
+                  if args.sig_length is not None else None)
+    owner = args_layout_file(args.args) if args.args else None
+    found = examine(read_input(args.file), path=args.file, keys=keys,
+                    decrypt_key=aes_key(args.decrypt_key), header_len=header_len, args=owner)
     if args.json:
-        print(json.dumps(layout.to_json(), indent=2))
+        data = found.args.to_json() if found.kind == "args" and found.args else found.to_json()
+        print(json.dumps(data, indent=2))
+    elif found.kind == "args" and found.args is not None:
+        print(found.args.to_table())
     else:
-        print(layout.to_table())
-    bad_crcs = [f"{t.tag}#{t.index}" for t in layout.tags if not t.crc_ok]
-    problems = ([f"CRC mismatch in {', '.join(bad_crcs)}"] if bad_crcs else []) + [
-        w for w in layout.warnings]
+        print(found.to_text())
+    problems = found.problems()
     if problems:
-        print(f"{args.args_bin}: {len(problems)} problem(s): " + "; ".join(problems),
+        print(f"{args.file}: {len(problems)} problem(s): " + "; ".join(problems),
               file=sys.stderr)
         return EXIT_FAILED
     return 0
 
 
+READ_TAGS_DESCRIPTION = """\
+Print the tags of FILE exactly as xous-read-tags does (spec: xous-addendum §4), line for
+line, for scripts that parse that output: a 'Found Xous Args Size' line for an XArg, then
+per tag its fourcc, size, stored CRC, body words and 'CRC: OK' or 'CRC: FAIL (calc: ..)'.
+Like the tool, it walks from byte 0 and skips no signature header: give it args.bin (or a
+debug swap image without its first 4096 bytes). Where the tool panics (the walk passes the
+tag block's end, the file ends inside a tag) the lines before are printed, then the reason
+on stderr, and the exit status is 2.
+
+example:
+  bootproof xous read-tags args.bin
+"""
+
+
+def run_read_tags(args: argparse.Namespace) -> int:
+    """Body of ``bootproof xous read-tags``; 2 where the tool panics."""
+    out = read_tags_bytes(read_input(args.file))
+    sys.stdout.write(out.text)
+    if out.error is not None:
+        print(f"{args.file}: {out.error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
-    """Add ``build`` and ``inspect`` to the ``bootproof xous`` subcommands."""
+    """Add ``build``, ``inspect``, ``read-tags`` and ``sign`` to the ``bootproof xous``
+    subcommands."""
     build = subparsers.add_parser("build", help="build an args.bin (same as create-image)",
                                   description=BUILD_DESCRIPTION, formatter_class=HelpFormatter)
     add_build_arguments(build)
     build.set_defaults(func=lambda a: run_build(a, prog="bootproof xous build"))
-    insp = subparsers.add_parser("inspect", help="decode an args.bin",
-                                 description=INSPECT_DESCRIPTION, formatter_class=HelpFormatter)
-    insp.add_argument("args_bin", metavar="ARGS.bin", help="args.bin file to decode")
-    insp.add_argument("--json", action="store_true", help="print the layout as JSON")
+    insp = subparsers.add_parser("inspect", help="decode an args.bin, a signed image, a swap "
+                                 "image or a UF2 of them", description=INSPECT_DESCRIPTION,
+                                 formatter_class=HelpFormatter)
+    insp.add_argument("file", metavar="FILE", help="the file to decode")
+    insp.add_argument("--json", action="store_true", help="print the result as JSON")
+    insp.add_argument("--key", action="append", default=[], metavar="KEY",
+                      help="public key to verify against: 64 hex digits, or a file (PEM "
+                           "PUBLIC KEY or PRIVATE KEY, or 32 raw bytes); repeatable "
+                           "(default: every known key)")
+    insp.add_argument("--decrypt-key", metavar="KEY",
+                      help="AES-256 key of a swap image: 64 hex digits or a 32-byte file "
+                           "(default: the zero key create-image encrypts with)")
+    insp.add_argument("--args", metavar="ARGS.bin",
+                      help="the args.bin (or signed image) a swap image belongs to: its "
+                           "IniS programs get their PIDs and names, and the Swap tag and "
+                           "PNam are checked against the swap args")
+    insp.add_argument("--sig-length", metavar="N",
+                      help="header length of a Precursor image signed with --sig-length and "
+                           "no jump (default 4096; a jump records its own)")
     insp.set_defaults(func=run_inspect)
+    tags = subparsers.add_parser("read-tags", help="print the tags as xous-read-tags does",
+                                 description=READ_TAGS_DESCRIPTION,
+                                 formatter_class=HelpFormatter)
+    tags.add_argument("file", metavar="FILE", help="args.bin (xous_presign.img) to read")
+    tags.set_defaults(func=run_read_tags)
+    register_sign(subparsers)
 
 
 def _create_image(argv: Sequence[str] | None) -> int:

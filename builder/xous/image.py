@@ -11,7 +11,13 @@ Two layouts:
   IniE and XKrn payloads start on a page and are padded to a page multiple; an IniF
   payload starts at the page phase of its first section and is padded to a page multiple.
 * ``legacy`` (2020): payloads packed right after the tag block, each padded to 4 bytes;
-  no PNam, no IniF.
+  no PNam, no IniF, no swap.
+
+With swap (:class:`SwapSetup`, spec addendum §1) args.bin gains a ``Swap`` tag right after
+XArg and PNam names the ``--inis`` programs after the IniE/IniF ones; the programs
+themselves go into the swap args block (:mod:`bootproof.builder.xous.swap_args`), which
+:func:`build_image` also writes as the encrypted swap image, its UF2 and, on request, the
+plaintext debug image (:class:`SwapOutputs`).
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from typing import BinaryIO
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
-from bootproof.builder.fileio import atomic_output, atomic_write
+from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
+from bootproof.builder.xous import signed, swap_image
 from bootproof.builder.xous.inspect import loader_warnings
-from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, XousLayout
+from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, Region, XousLayout
 from bootproof.builder.xous.programs import (
     KernelProgram,
     MiniElf,
@@ -37,6 +44,8 @@ from bootproof.builder.xous.programs import (
     minielf_from_elf,
 )
 from bootproof.builder.xous.regions import MemoryMap
+from bootproof.builder.xous.semver import SemVer
+from bootproof.builder.xous.swap_args import SwapProgram, plan_swap_args
 from bootproof.builder.xous.tagblock import HEADER_LEN, Tag, check_tag_words, encode_block
 from bootproof.builder.xous.tags import (
     Bflg,
@@ -44,6 +53,7 @@ from bootproof.builder.xous.tags import (
     PNam,
     ProgramTag,
     SectionRecord,
+    Swap,
     XArg,
     XKrn,
     describe_all,
@@ -74,13 +84,24 @@ class Payload:
 
 
 @dataclass(frozen=True)
+class SwapSetup:
+    """Swap for an image: the swap RAM ``region`` (``--swap``; named ``Swap``) and the
+    ``--inis`` programs that go into the swap args block."""
+
+    region: Region
+    programs: tuple[SwapProgram, ...] = ()
+
+
+@dataclass(frozen=True)
 class ImagePlan:
-    """A fully placed args.bin: the tag block bytes, the payloads, and its layout model."""
+    """A fully placed args.bin: the tag block bytes, the payloads, and its layout model;
+    with swap, the swap args block (the plaintext of the swap image) too."""
 
     tag_block: bytes
     payloads: tuple[Payload, ...]
     file_size: int
     layout: XousLayout
+    swap_args: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -98,13 +119,17 @@ def plan_image(
     *,
     debug: bool = False,
     layout: str = "aligned",
+    swap: SwapSetup | None = None,
 ) -> ImagePlan:
     """Place tags and payloads for ``layout`` and return the plan (no I/O).
 
-    Tag order: XArg, MREx (if regions), Bflg (if debug), IniE..., IniF..., XKrn, PNam
-    (aligned layout only). PIDs: 1 = kernel, then 2, 3... in tag order.
+    Tag order: XArg, Swap (with ``swap``), MREx (if regions), Bflg (if debug), IniE...,
+    IniF..., XKrn, PNam (aligned layout only). PIDs: 1 = kernel, then 2, 3... in tag order,
+    then the swap programs. ``memory.ram`` is used as given (trimmed below swap by the
+    caller where the platform wants it, :func:`~bootproof.builder.xous.swap_args.ram_below_swap`).
 
-    Raises InputError for an unknown layout or IniF in the legacy layout,
+    Raises InputError for an unknown layout, IniF or swap in the legacy layout, or swap
+    without MREx regions (the reference drops swap then: the caller decides),
     AlignmentError if an XIP section's flash phase differs from its VA phase,
     OverflowError_ if a tag exceeds 65535 words or an offset exceeds 32 bits.
     """
@@ -119,10 +144,22 @@ def plan_image(
         raise InputError("the legacy (2020) layout has no IniF tag", field="--inif",
                          value=str(next(p.prog.path for p in ordered if p.kind == "IniF")))
 
-    names = ((1, "kernel"), *((pid, p.prog.name) for pid, p in enumerate(ordered, start=2)))
+    if swap is not None and legacy:
+        raise InputError("the legacy (2020) layout has no swap", field="--swap",
+                         value=f"0x{swap.region.start:x}:0x{swap.region.size:x}")
+    if swap is not None and not memory.regions:
+        raise InputError("swap needs the MREx regions of --csv or --svd (with --ram only the "
+                         "reference drops the Swap tag and the swap image)", field="--swap",
+                         value=f"0x{swap.region.start:x}:0x{swap.region.size:x}")
+    swap_progs = swap.programs if swap is not None else ()
+    names = ((1, "kernel"),
+             *((pid, p.prog.name) for pid, p in enumerate(ordered, start=2)),
+             *((pid, p.name) for pid, p in enumerate(swap_progs, start=2 + len(ordered))))
     # The tag lengths come first and no offset changes them: draft the tags with load
     # offsets 0, each with the input it comes from (for messages).
     drafts: list[tuple[Tag, Path | str | None]] = []
+    if swap is not None:
+        drafts.append((Swap(swap.region), "--swap"))
     if memory.regions:
         drafts.append((MREx(memory.regions), memory.source))
     if debug:
@@ -174,9 +211,16 @@ def plan_image(
         tags.append(draft)
     block, infos = encode_block(tags)
     assert len(block) == tag_block_len, "tag lengths disagree with their bodies"
-    model = describe_all(tags).finish(layout=layout, file_size=file_size, tags=infos)
+    described = describe_all(tags)
+    swap_args = None
+    if swap is not None:
+        swap_plan = plan_swap_args(swap.region.start, swap.region.size, swap.programs)
+        describe_all(swap_plan.tags[1:], described)
+        described.swap_args_size = swap_plan.size
+        swap_args = swap_plan.assemble(swap.programs)
+    model = described.finish(layout=layout, file_size=file_size, tags=infos)
     model = replace(model, warnings=(*memory.warnings, *model.warnings, *loader_warnings(model)))
-    return ImagePlan(block, tuple(payloads), file_size, model)
+    return ImagePlan(block, tuple(payloads), file_size, model, swap_args)
 
 
 def _pad_len(n: int, legacy: bool) -> int:
@@ -272,6 +316,43 @@ def _kernel_copy(src: BinaryIO, out: BinaryIO, offset: int, size: int) -> int:
     return done
 
 
+@dataclass(frozen=True)
+class SwapOutputs:
+    """The swap files to write and how to seal them: the encrypted image ``image``
+    (``--swap-name``; its UF2 beside it, named by
+    :func:`~bootproof.builder.xous.signed.uf2_name`), the plaintext ``debug`` image
+    (``--swap-debug-name``), the signing ``seed`` (``--swap-key``), the partial nonce
+    (from ``--git-rev``), the version record (``--git-describe``) and the anti-rollback
+    value of the signature block."""
+
+    image: Path
+    seed: bytes
+    partial_nonce: int
+    semver: SemVer
+    anti_rollback: int
+    debug: Path | None = None
+
+    @property
+    def uf2(self) -> Path:
+        return Path(signed.uf2_name(str(self.image)))
+
+    def paths(self) -> list[tuple[str, Path]]:
+        """Every file written, with the option that names it."""
+        out = [("--swap-name", self.image), ("--swap-name (UF2)", self.uf2)]
+        return out + ([("--swap-debug-name", self.debug)] if self.debug is not None else [])
+
+
+def swap_program(prog: MiniElf) -> SwapProgram:
+    """An ``--inis`` program with its payload read. InputError if its file cannot be read
+    or became shorter."""
+    buf = io.BytesIO()
+    for piece in prog.pieces:
+        _copy_piece(buf, piece, bytes(PAGE))
+    return SwapProgram(prog.name, prog.entry,
+                       tuple((s.virt, s.size, s.flags) for s in prog.sections),
+                       buf.getvalue())
+
+
 def build_image(
     output: str | Path,
     kernel: str | Path,
@@ -282,33 +363,56 @@ def build_image(
     layout: str = "aligned",
     map_path: str | Path | None = None,
     sources: Sequence[str | Path] = (),
+    swap: Region | None = None,
+    inis: Sequence[str | Path] = (),
+    swap_outputs: SwapOutputs | None = None,
 ) -> XousLayout:
     """Read the ELFs, plan the image and write it atomically to ``output``.
 
     ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. With ``map_path``
-    the layout JSON is written there too (both files appear, or neither). ``sources`` are
-    the other files read (the memory descriptions): no output may replace them either.
+    the layout JSON is written there too. ``swap`` (the swap RAM) with ``inis`` (the
+    ``--inis`` ELFs) adds swap (:func:`plan_image`); ``swap_outputs`` then says where the
+    swap images go (required with ``swap``: the reference writes them whenever swap is
+    active). ``sources`` are the other files read (the memory descriptions): no output may
+    replace an input, and no two outputs may be the same file. Every file appears, or none.
     Returns the layout of what was written. On any error nothing is written (an existing
     ``output`` is left untouched) and the project's error is raised; the inputs are only read.
     """
     out_path = Path(output)
-    inputs = [Path(kernel), *(Path(p) for _, p in inits), *(Path(s) for s in sources)]
-    outputs = [out_path] + ([Path(map_path)] if map_path is not None else [])
-    if map_path is not None and Path(map_path).resolve() == out_path.resolve():
-        raise InputError("the layout map and the image are the same file", field="--map",
-                         value=str(map_path))
-    for o in outputs:
-        for p in inputs:
-            if o.exists() and p.exists() and o.resolve() == p.resolve():
-                raise InputError("an output file is one of the inputs", path=o,
-                                 field="output", value=str(o))
+    inputs = [Path(kernel), *(Path(p) for _, p in inits), *(Path(p) for p in inis),
+              *(Path(s) for s in sources)]
+    outputs = [("output", out_path)] + ([("--map", Path(map_path))] if map_path else [])
+    if swap is not None:
+        if swap_outputs is None:
+            raise InputError("swap is active: the swap image needs a file name",
+                             field="--swap-name", value=None)
+        outputs += swap_outputs.paths()
+    elif inis:
+        raise InputError("--inis programs need --swap", field="--inis", value=str(inis[0]))
+    check_outputs(outputs, inputs)
     legacy = layout == "legacy"
     kern = kernel_from_elf(read_elf(kernel))
     progs = [InitProgram(kind, minielf_from_elf(read_elf(p), padded=not legacy))
              for kind, p in inits]
-    plan = plan_image(kern, progs, memory, debug=debug, layout=layout)
-    with atomic_output(out_path) as fh:
-        write_image(plan, fh)
+    setup = None if swap is None else SwapSetup(
+        swap, tuple(swap_program(minielf_from_elf(read_elf(p))) for p in inis))
+    plan = plan_image(kern, progs, memory, debug=debug, layout=layout, swap=setup)
+    with OutputSet() as others:
         if map_path is not None:
-            atomic_write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
+            others.write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
+        if plan.swap_args is not None and swap_outputs is not None:
+            _write_swap(others, plan.swap_args, swap_outputs)
+        with atomic_output(out_path) as fh:
+            write_image(plan, fh)
     return plan.layout
+
+
+def _write_swap(out: OutputSet, block: bytes, files: SwapOutputs) -> None:
+    image = swap_image.build_swap_image(block, seed=files.seed,
+                                        partial_nonce=files.partial_nonce,
+                                        semver=files.semver, anti_rollback=files.anti_rollback)
+    out.write(files.image, image)
+    out.write(files.uf2, swap_image.swap_uf2(image))
+    if files.debug is not None:
+        out.write(files.debug, swap_image.build_swap_debug_image(
+            block, partial_nonce=files.partial_nonce))

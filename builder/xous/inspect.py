@@ -9,14 +9,13 @@ Any byte string gives either a layout or a FormatError.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import replace
 from pathlib import Path
 
-from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.errors import InputError
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.builder.xous.tagblock import LayoutDraft, read_block
-from bootproof.builder.xous.tags import TAG_KINDS, XArg
+from bootproof.builder.xous.tags import TAG_KINDS, read_header
 
 PAGE = 4096
 KERNEL_LOAD_OFFSET = 0xFFD0_0000
@@ -35,18 +34,7 @@ def inspect_file(path: str | Path) -> XousLayout:
 
 def decode(data: bytes, *, path: str | None = None) -> XousLayout:
     """Decode args.bin bytes; FormatError (naming ``path``) if they cannot be decoded."""
-    if len(data) < 28:
-        raise FormatError("too short for an XArg tag", path=path, field="file_size",
-                          value=len(data))
-    if data[:4] != b"XArg":
-        raise FormatError("does not start with an XArg tag", path=path, field="tag",
-                          value=data[:4])
-    (xsize,) = struct.unpack_from("<H", data, 6)
-    xarg = XArg.decode(data[8:8 + 4 * xsize], offset=0, path=path)
-    block_len = xarg.arg_size_words * 4
-    if block_len > len(data):
-        raise FormatError("tag block is longer than the file", path=path,
-                          field="arg_size_words", value=xarg.arg_size_words)
+    xarg, block_len = read_header(data, path=path, what="args.bin")
     draft = LayoutDraft()
     xarg.describe(draft)
     frames, crc_warnings = read_block(data, block_len, path=path)
@@ -91,11 +79,17 @@ def loader_warnings(layout: XousLayout) -> list[str]:
     if k.load_offset + k.text_size + k.data_size > file_size:
         w(f"kernel payload 0x{k.load_offset:x}+0x{k.text_size + k.data_size:x} runs past "
           "the end of the file")
-    for p in programs:
+    swap = layout.swap
+    swap_programs = swap.programs if swap is not None else ()
+    for p in (*programs, *swap_programs):
         label = f"{p.kind} PID {p.pid}"
-        if p.load_offset + p.payload_size > file_size:
+        end = file_size
+        if p.kind == "IniS":
+            end = swap.args_size if swap is not None and swap.args_size is not None else 0
+        if p.load_offset + p.payload_size > end:
+            where = "swap args" if p.kind == "IniS" else "file"
             w(f"{label}: payload 0x{p.load_offset:x}+0x{p.payload_size:x} runs past the end "
-              "of the file")
+              f"of the {where}")
         prev = -1
         for s in p.sections:
             if s.vaddr < prev:
@@ -109,4 +103,15 @@ def loader_warnings(layout: XousLayout) -> list[str]:
     for reg in regions:
         if reg.start < ram.end and ram.start < reg.end:
             w(f"region {reg.name} 0x{reg.start:08x}-0x{reg.end:08x} overlaps main RAM")
+    if swap is not None:
+        r = swap.region
+        if r.start < ram.end and ram.start < r.end:
+            w(f"swap 0x{r.start:08x}-0x{r.end:08x} overlaps main RAM: the loader would hand "
+              "out the same pages as RAM")
+        if swap.args_size is not None:
+            named = list(layout.swap_names)
+            pids = [p.pid for p in swap.programs]
+            if named != pids:
+                w(f"PNam names PIDs {named} after the IniE/IniF programs, the swap args hold "
+                  f"IniS PIDs {pids}")
     return warnings

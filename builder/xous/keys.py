@@ -6,21 +6,21 @@
   published on purpose so that anyone can build a bootable image: a signature by it
   proves nothing about who made the image, which is why a check that passes with it
   says "developer key" loudly.
-* :class:`Verified` (a passed check) and :class:`VerificationError` (no key matched, or a
-  swap page failed authentication).
+* :class:`Verified` (a passed check) and :func:`require_match`, which raises
+  :class:`~bootproof.builder.errors.VerificationError` when no key matched.
 
-``VerificationError`` is a :class:`~bootproof.builder.errors.InputError` (the input is
-not what it claims to be). Phase 2 of the swap/signing work moves it into
-``bootproof.builder.errors`` with the rest of the hierarchy; the command line gives it
-exit status 1 (a failed check) rather than 2 (unusable input).
+``VerificationError`` lives in :mod:`bootproof.builder.errors` with the rest of the
+hierarchy; the command line gives it exit status 1 (a failed check) rather than 2
+(unusable input).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bootproof.builder.errors import InputError
+from bootproof.builder.errors import VerificationError
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,13 @@ class Verified:
         key = self.key
         return key is not None and key.developer
 
+    def to_json(self) -> dict[str, Any]:
+        key = self.key
+        return {"ok": True, "public_key": self.public.hex(),
+                "known_as": None if key is None else key.name, "developer": self.developer,
+                "algorithm": self.algorithm, "signed_offset": self.signed_offset,
+                "signed_len": self.signed_len, "sha512": self.digest.hex() or None}
+
     def describe(self) -> str:
         """One line; a developer-key signature is flagged in capitals."""
         text = (f"signature OK ({self.algorithm} over 0x{self.signed_len:x} bytes at "
@@ -111,10 +118,6 @@ class Verified:
         if self.developer:
             text += ": DEVELOPER KEY, its secret is public: anyone can sign such an image"
         return text
-
-
-class VerificationError(InputError):
-    """A signed or encrypted image does not check out with the key(s) given."""
 
 
 def require_match(checks: Sequence[tuple[bytes, bool]], what: str,

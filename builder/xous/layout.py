@@ -5,7 +5,8 @@ decodes one from any args.bin, and the boot harness compares it with what the lo
 reports. It is plain data: it prints as a table and round-trips through JSON.
 
 All offsets are byte offsets from the start of args.bin (the ``XArg`` tag, which is the
-args base the loader adds ``load_offset`` values to).
+args base the loader adds ``load_offset`` values to), except those of the swap programs
+(:class:`SwapSpace`), which count from the first byte of the swap args block.
 """
 
 from __future__ import annotations
@@ -136,10 +137,12 @@ def place_sections(
 
 @dataclass(frozen=True)
 class Program:
-    """An initial process (``IniE`` copied to RAM, ``IniF`` executed in place).
+    """An initial process (``IniE`` copied to RAM, ``IniF`` executed in place, ``IniS``
+    paged in from swap).
 
-    ``payload_size`` is the number of payload bytes its sections occupy in args.bin
-    (the sum of the recorded sizes of its non-NOCOPY sections), starting at ``load_offset``.
+    ``payload_size`` is the number of payload bytes its sections occupy in args.bin (the
+    swap args block for IniS): the sum of the recorded sizes of its non-NOCOPY sections,
+    starting at ``load_offset``.
     """
 
     kind: str
@@ -190,14 +193,96 @@ class Kernel:
         }
 
 
+SWAP_PAGE = 4096
+SWAP_MAC_LEN = 16
+
+
+@dataclass(frozen=True)
+class SwapSpace:
+    """The swap address space (spec addendum §1): the ``Swap`` tag of args.bin and, when
+    the swap args block was read too (by create-image, or from a swap image), the
+    ``IniS`` programs it holds.
+
+    ``region`` is the swap RAM (its name from the tag, ``Swap`` as create-image writes it);
+    ``flash_offset`` where a Precursor loader reads the swap image (create-image writes
+    0x21200000 on every platform); ``key_zero`` whether the tag's 32-byte key is all zero
+    (as create-image writes it: the image is encrypted with the zero key).
+    ``args_size`` is the length of the swap args block, None when it was not read;
+    ``programs`` the IniS programs (empty when not read), their PIDs following args.bin's
+    IniE/IniF programs, their ``load_offset`` and section ``file_offset`` counted from the
+    first byte of the swap args block.
+    """
+
+    region: Region
+    flash_offset: int
+    key_zero: bool
+    args_size: int | None = None
+    programs: tuple[Program, ...] = ()
+
+    @property
+    def pages(self) -> int:
+        """Pages of swap RAM the runtime tracks: ``size / 4096`` (the reference's
+        ``Runtime will also require N bytes to track swap``)."""
+        return self.region.size // SWAP_PAGE
+
+    @property
+    def usable(self) -> int:
+        """Bytes of swap RAM left for pages once the MAC area (16 bytes per page, rounded
+        up to pages) is taken (spec addendum §1.9 step 7)."""
+        macs = -(-(self.pages * SWAP_MAC_LEN) // SWAP_PAGE) * SWAP_PAGE
+        return (self.region.size & ~(SWAP_PAGE - 1)) - macs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.region.to_json(),
+            "flash_offset": self.flash_offset,
+            "key_zero": self.key_zero,
+            "pages": self.pages,
+            "usable": self.usable,
+            "args_size": self.args_size,
+            "programs": [p.to_json() for p in self.programs],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SwapSpace:
+        """Rebuild from :meth:`to_json` (``pages`` and ``usable`` are derived, not read)."""
+        size = d.get("args_size")
+        return cls(
+            region=_region(d),
+            flash_offset=_int(d["flash_offset"]),
+            key_zero=bool(d["key_zero"]),
+            args_size=None if size is None else _int(size),
+            programs=tuple(_program(p) for p in d.get("programs", [])),
+        )
+
+    def to_table(self) -> list[str]:
+        """The report's swap section (lines)."""
+        r = self.region
+        out = [
+            f"Swap {r.name!r}: {hexa(r.start)} - {hexa(r.end)} ({size_text(r.size)}), "
+            f"{self.pages} pages, {size_text(self.usable)} usable after the MAC area; "
+            f"flash_offset {hexa(self.flash_offset)}; key "
+            + ("zero" if self.key_zero else "set (not zero)"),
+        ]
+        if self.args_size is None:
+            out.append("  swap args not read (they are in the swap image)")
+        else:
+            out.append(f"  swap args block: {size_text(self.args_size)}, "
+                       f"{len(self.programs)} IniS program(s); offsets below count from "
+                       "its first byte")
+        out.extend(program_lines(self.programs))
+        return out
+
+
 @dataclass(frozen=True)
 class XousLayout:
     """A whole args.bin: tag block, memory map, programs (PID order from 2) and kernel.
 
     ``layout`` is ``"aligned"`` (2023+ page-aligned payloads) or ``"legacy"`` (2020
     packed payloads). ``names`` maps PID to process name from ``PNam`` (1 = ``"kernel"``);
-    empty when the image has no PNam tag. ``warnings`` lists anything a loader would
-    reject or a reader should know (never fatal here).
+    empty when the image has no PNam tag. ``swap`` is the swap address space (a ``Swap``
+    tag), None without one. ``warnings`` lists anything a loader would reject or a reader
+    should know (never fatal here).
     """
 
     layout: str
@@ -211,6 +296,18 @@ class XousLayout:
     debug: bool
     names: dict[int, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    swap: SwapSpace | None = None
+
+    @property
+    def first_swap_pid(self) -> int:
+        """The PID of the first IniS program: they follow the kernel and IniE/IniF ones."""
+        return 2 + len(self.programs)
+
+    @property
+    def swap_names(self) -> dict[int, str]:
+        """What PNam names after the IniE/IniF programs: the IniS programs, by PID."""
+        return {pid: name for pid, name in sorted(self.names.items())
+                if pid >= self.first_swap_pid}
 
     @property
     def memory_required(self) -> int:
@@ -218,8 +315,9 @@ class XousLayout:
         return sum((r.size + 4095) // 4096 for r in (self.ram, *self.regions))
 
     def to_json(self) -> dict[str, Any]:
-        """The documented JSON form (``--map`` file, ``inspect --json``); ints stay ints."""
-        return {
+        """The documented JSON form (``--map`` file, ``inspect --json``); ints stay ints.
+        ``swap`` is there only for an image with a Swap tag."""
+        out: dict[str, Any] = {
             "format": JSON_FORMAT,
             "layout": self.layout,
             "arg_size_words": self.arg_size_words,
@@ -233,6 +331,9 @@ class XousLayout:
             "names": {str(k): v for k, v in sorted(self.names.items())},
             "warnings": list(self.warnings),
         }
+        if self.swap is not None:
+            out["swap"] = self.swap.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> XousLayout:
@@ -267,6 +368,7 @@ class XousLayout:
                 debug=bool(data["debug"]),
                 names={int(k): _str(v) for k, v in data.get("names", {}).items()},
                 warnings=tuple(_str(w) for w in data.get("warnings", [])),
+                swap=None if data.get("swap") is None else SwapSpace.from_json(data["swap"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"malformed xous-args layout JSON ({exc!r})") from exc
@@ -281,16 +383,7 @@ class XousLayout:
         )
         out.append("")
         out.append("Tags:")
-        out.append(
-            table(
-                ["#", "tag", "offset", "words", "crc16", "crc"],
-                [
-                    [t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
-                     "OK" if t.crc_ok else "FAIL"]
-                    for t in self.tags
-                ],
-            )
-        )
+        out.append(tag_table(self.tags))
         out.append("")
         out.append("Memory:")
         ram = self.ram
@@ -318,27 +411,49 @@ class XousLayout:
                 ],
             )
         )
-        for p in self.programs:
+        out.extend(program_lines(self.programs))
+        if self.swap is not None:
             out.append("")
-            out.append(
-                f"{p.kind} PID {p.pid} {p.name!r}: payload {hexa(p.load_offset)} + "
-                f"{size_text(p.payload_size)}, entry {hexa(p.entrypoint)}"
-            )
-            out.append(
-                table(
-                    ["vaddr", "size", "flags", "file offset"],
-                    [
-                        [hexa(s.vaddr), size_text(s.size), "|".join(s.flag_names) or "-",
-                         "-" if s.file_offset is None else hexa(s.file_offset)]
-                        for s in p.sections
-                    ],
-                )
-            )
+            out.extend(self.swap.to_table())
+            if self.swap.args_size is None and self.swap_names:
+                out.append("  IniS programs named by PNam: " + ", ".join(
+                    f"PID {pid} {name!r}" for pid, name in self.swap_names.items()))
         if self.warnings:
             out.append("")
             out.append("Warnings:")
             out.extend(f"  {w}" for w in self.warnings)
         return "\n".join(out)
+
+
+def tag_table(tags: Iterable[TagInfo]) -> str:
+    """The report's table of tags: index, fourcc, offset, words, stored CRC, OK/FAIL."""
+    return table(["#", "tag", "offset", "words", "crc16", "crc"],
+                 [[t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
+                   "OK" if t.crc_ok else "FAIL"] for t in tags])
+
+
+def program_lines(programs: Iterable[Program]) -> list[str]:
+    """Report lines for ``programs``: a heading and a section table each (a program whose
+    PID is not known, 0, is shown by its place instead)."""
+    out: list[str] = []
+    for n, p in enumerate(programs, start=1):
+        who = f"PID {p.pid} {p.name!r}" if p.pid else f"#{n} (PID unknown)"
+        out.append("")
+        out.append(
+            f"{p.kind} {who}: payload {hexa(p.load_offset)} + "
+            f"{size_text(p.payload_size)}, entry {hexa(p.entrypoint)}"
+        )
+        out.append(
+            table(
+                ["vaddr", "size", "flags", "file offset"],
+                [
+                    [hexa(s.vaddr), size_text(s.size), "|".join(s.flag_names) or "-",
+                     "-" if s.file_offset is None else hexa(s.file_offset)]
+                    for s in p.sections
+                ],
+            )
+        )
+    return out
 
 
 _KERNEL_KEYS = (

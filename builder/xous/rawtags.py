@@ -18,17 +18,19 @@ from bootproof.builder.formats.crc16 import crc16_x25
 class RawTag:
     """One tag as stored: header ``offset``, the 4 ``name`` bytes, the stored ``crc``,
     ``size_words`` from the header and the ``body`` bytes (fewer than ``4 * size_words``
-    when the data ends inside the tag: ``truncated``)."""
+    when the data ends inside the tag: ``truncated``). ``header_cut``: the data ends
+    inside the 8-byte header (``crc`` and ``size_words`` are then 0, not read)."""
 
     offset: int
     name: bytes
     crc: int
     size_words: int
     body: bytes
+    header_cut: bool = False
 
     @property
     def truncated(self) -> bool:
-        return len(self.name) < 4 or len(self.body) < 4 * self.size_words
+        return self.header_cut or len(self.body) < 4 * self.size_words
 
     @property
     def end(self) -> int:
@@ -55,7 +57,7 @@ def scan_tags(data: bytes, start: int = 0) -> Iterator[RawTag]:
     off = start
     while off < len(data):
         if off + 8 > len(data):
-            yield RawTag(off, data[off:off + 4], 0, 0, b"")
+            yield RawTag(off, data[off:off + 4], 0, 0, b"", header_cut=True)
             return
         size = int.from_bytes(data[off + 6:off + 8], "little")
         tag = RawTag(off, data[off:off + 4], int.from_bytes(data[off + 4:off + 6], "little"),

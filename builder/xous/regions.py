@@ -216,21 +216,29 @@ def add_extra_svd(regions: RegionMap, path: str | Path) -> list[str]:
     return lines
 
 
-def parse_ram(text: str) -> tuple[int, int]:
-    """Parse ``--ram OFFSET:SIZE``: numbers as :func:`parse_int` reads them, the size with an
-    optional K/M/G suffix (:func:`parse_size`); InputError naming the value."""
+def parse_range(text: str, option: str = "--ram") -> tuple[int, int]:
+    """Parse ``OFFSET:SIZE`` (``--ram``, ``--swap``): numbers as :func:`parse_int` reads
+    them, the size with an optional K/M/G suffix (:func:`parse_size`); the range must be
+    non-empty and inside the 32-bit address space (offset 0 allowed). InputError naming
+    ``option`` and the value."""
     parts = text.split(":")
     if len(parts) != 2:
-        raise InputError("expected OFFSET:SIZE", field="--ram", value=text)
+        raise InputError("expected OFFSET:SIZE", field=option, value=text)
     try:
-        offset = parse_int(parts[0], field="--ram offset")
-        size = parse_size(parts[1], field="--ram size")
+        offset = parse_int(parts[0], field=f"{option} offset")
+        size = parse_size(parts[1], field=f"{option} size")
     except InputError as exc:
-        raise InputError(f"{exc.field} is {exc.message}", field="--ram", value=text) from None
+        raise InputError(f"{exc.field} is {exc.message}", field=option, value=text) from None
     if not 0 <= offset <= U32_MAX or not 0 < size <= U32_MAX + 1 - offset:
-        raise InputError("RAM must be a non-empty range inside the 32-bit address space",
-                         field="--ram", value=text)
+        what = "RAM" if option == "--ram" else option
+        raise InputError(f"{what} must be a non-empty range inside the 32-bit address space",
+                         field=option, value=text)
     return offset, size
+
+
+def parse_ram(text: str) -> tuple[int, int]:
+    """Parse ``--ram OFFSET:SIZE`` (see :func:`parse_range`)."""
+    return parse_range(text, "--ram")
 
 
 def reduce_regions(

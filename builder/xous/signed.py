@@ -40,6 +40,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bootproof.builder import ed25519
 from bootproof.builder.errors import FormatError, InputError, OverflowError_
@@ -146,6 +147,11 @@ class PubkeySlot:
         label = self.tag.decode("ascii", errors="backslashreplace")
         return label if key is None else f"{label} ({key.name})"
 
+    def to_json(self) -> dict[str, Any]:
+        key = known_key(self.public)
+        return {"tag": self.tag.decode("ascii", errors="backslashreplace"),
+                "public_key": self.public.hex(), "known_as": None if key is None else key.name}
+
 
 @dataclass(frozen=True)
 class PrecursorSignature:
@@ -188,6 +194,21 @@ class PrecursorSignature:
     @property
     def payload_len(self) -> int:
         return self.signed_len - TRAILER_LEN
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``inspect --json``); bytes as hex, versions as text."""
+        key = known_key(self.public_key)
+        return {
+            "kind": self.kind, "algorithm": self.algorithm, "version": self.version,
+            "jump": self.jump, "header_len": self.header_len, "signed_offset": self.signed_offset,
+            "signed_len": self.signed_len, "signature": self.signature.hex(),
+            "public_key": self.public_key.hex(),
+            "public_key_known_as": None if key is None else key.name,
+            "min_version": str(self.min_version), "semver": str(self.semver),
+            "trailer_version": self.trailer_version, "trailer_len": self.trailer_len,
+            "payload_offset": self.payload_offset, "payload_len": self.payload_len,
+            "file_size": self.file_size, "warnings": list(self.warnings),
+        }
 
 
 @dataclass(frozen=True)
@@ -235,6 +256,22 @@ class Bao1xSignature:
     @property
     def payload_len(self) -> int:
         return self.signed_len - (SIGBLOCK_LEN - UNSIGNED_LEN)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``inspect --json``); bytes as hex, versions as text."""
+        return {
+            "kind": self.kind, "algorithm": self.algorithm, "offset": self.offset,
+            "jump": self.jump, "signature": self.signature.hex(), "aad_len": self.aad_len,
+            "aad": self.aad[:min(self.aad_len, AAD_MAX)].hex(), "version": self.version,
+            "magic": self.magic.decode("ascii", errors="backslashreplace"),
+            "signed_offset": self.signed_offset, "signed_len": self.signed_len,
+            "function_code": self.function_code, "function": self.function,
+            "anti_rollback": self.anti_rollback, "min_version": str(self.min_version),
+            "semver": str(self.semver), "pubkeys": [k.to_json() for k in self.pubkeys],
+            "toolchain": self.toolchain.hex(), "padding_zero": self.padding_zero,
+            "payload_offset": self.payload_offset, "payload_len": self.payload_len,
+            "file_size": self.file_size, "warnings": list(self.warnings),
+        }
 
 
 SignedImage = PrecursorSignature | Bao1xSignature

@@ -1,12 +1,10 @@
-"""Swap in args: the ``Swap`` tag body and the swap args block (``XArg`` + ``IniS`` tags).
+"""The swap args block (``XArg`` + ``IniS`` tags), and main RAM once swap is placed.
 
 Spec addendum §1. Pure functions over bytes; the ELF side (MiniELF descriptions of the
-``--inis`` programs) and the placement of the ``Swap`` tag in args.bin belong to the
-image builder, which hands this module finished :class:`SwapProgram` values.
-
-``Swap`` tag body (48 bytes, ``SwapDescriptor``)::
-
-    0 ram_offset   4 ram_size   8 name "Swap"   12 key[32] (zero)   44 flash_offset
+``--inis`` programs) and the placement of the ``Swap`` tag in args.bin belong to the image
+builder (:mod:`bootproof.builder.xous.image`), which hands this module finished
+:class:`SwapProgram` values. The tags themselves are the kinds of
+:mod:`bootproof.builder.xous.tags` (``Swap`` in args.bin, ``XArg`` and ``IniS`` here).
 
 Swap args block (the plaintext of a swap image)::
 
@@ -14,79 +12,63 @@ Swap args block (the plaintext of a swap image)::
     [L, 0x1000)    zeros (only when there is at least one IniS)
     0x1000 ...     each IniS payload at the next page, zero-padded to a page multiple
 
-An IniS body is an IniE body (load offset, entry, then ``virt``, ``flags << 24 | size``
-per section) whose ``load_offset`` counts from the first byte of the block.
+An IniS ``load_offset`` counts from the first byte of the block.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bootproof.builder.errors import FormatError, InputError, OverflowError_
-from bootproof.builder.formats.crc16 import crc16_x25
-from bootproof.builder.xous.layout import Program, TagInfo, place_sections
-from bootproof.builder.xous.rawtags import scan_tags
+from bootproof.builder.errors import InputError, OverflowError_
+from bootproof.builder.xous.layout import Program, Region, TagInfo
+from bootproof.builder.xous.tagblock import HEADER_LEN, LayoutDraft, Tag, encode_block, read_block
+from bootproof.builder.xous.tags import IniS, SectionRecord, XArg, read_header
 
 PAGE = 4096
-SWAP_TAG_LEN = 48
-SWAP_NAME = b"Swap"
-#: ``flash_offset`` create-image writes on every platform (a Precursor flash address).
-SWAP_FLASH_OFFSET = 0x2120_0000
-XARG_LEN = 28
+SWAP_NAME = "Swap"
+XARG_LEN = HEADER_LEN + XArg.LENGTH
 SECTION_LIMIT = 1 << 24
-TAG_WORDS_LIMIT = 0xFFFF
 
 
 def _page_up(n: int) -> int:
     return -(-n // PAGE) * PAGE
 
 
-@dataclass(frozen=True)
-class SwapDescriptor:
-    """The ``Swap`` tag: the swap RAM region, the key of the swap image (zero in images
-    create-image makes) and the flash address of the swap image (Precursor only)."""
+#: Platforms (the reference tool's cargo features) whose builds trim main RAM below swap.
+TRIMMING_PLATFORMS = ("precursor", "renode")
+#: Platforms whose swap is separate hardware: main RAM is left as it is.
+SEPARATE_SWAP_PLATFORMS = ("bao1x", "atsama5d2")
+PLATFORMS = TRIMMING_PLATFORMS + SEPARATE_SWAP_PLATFORMS
 
-    ram_offset: int
-    ram_size: int
-    name: bytes = SWAP_NAME
-    key: bytes = bytes(32)
-    flash_offset: int = SWAP_FLASH_OFFSET
 
-    def encode(self) -> bytes:
-        """The 48-byte body. InputError for a field that does not fit."""
-        for field, value in (("ram_offset", self.ram_offset), ("ram_size", self.ram_size),
-                             ("flash_offset", self.flash_offset)):
-            if not 0 <= value <= 0xFFFF_FFFF:
-                raise InputError("does not fit the 32-bit Swap tag field", field=field,
-                                 value=value)
-        if len(self.name) != 4 or len(self.key) != 32:
-            raise InputError("the Swap tag has a 4-byte name and a 32-byte key",
-                             field="Swap", value=(len(self.name), len(self.key)))
-        return (struct.pack("<2I", self.ram_offset, self.ram_size) + self.name + self.key
-                + struct.pack("<I", self.flash_offset))
+def ram_below_swap(ram: Region, swap: Region, platform: str | None = None) -> Region:
+    """Main RAM once swap is placed (spec addendum §1.3).
 
-    @classmethod
-    def decode(cls, body: bytes, *, path: str | None = None) -> SwapDescriptor:
-        """Decode a ``Swap`` tag body. FormatError if it is shorter than 48 bytes (the
-        loader reads 48 bytes whatever the tag's size says)."""
-        if len(body) < SWAP_TAG_LEN:
-            raise FormatError(f"a Swap tag body is {SWAP_TAG_LEN} bytes", path=path,
-                              field="Swap size", value=len(body))
-        offset, size = struct.unpack_from("<2I", body, 0)
-        flash, = struct.unpack_from("<I", body, 44)
-        return cls(offset, size, body[8:12], body[12:44], flash)
+    * ``precursor``/``renode`` (the reference built with that feature): swap must start
+      above RAM's start, and RAM ends where swap starts if swap starts inside it;
+    * ``bao1x``/``atsama5d2``: RAM unchanged (swap is separate hardware, its offset is not
+      a CPU address: ``--swap 0:8M`` is the bao1x SPI RAM);
+    * None (not said): the precursor rule where swap overlaps RAM, else unchanged. The
+      loader hands out RAM pages, so RAM and swap may not share any: a swap that overlaps
+      RAM from its start cannot be separated by trimming and is an InputError.
 
-    @property
-    def pages(self) -> int:
-        """Pages of swap RAM the runtime tracks (``ram_size / 4096``)."""
-        return self.ram_size // PAGE
-
-    @property
-    def usable(self) -> int:
-        """Bytes of swap RAM left for pages once the 16-byte-per-page MAC area is taken."""
-        return (self.ram_size & ~(PAGE - 1)) - _page_up((self.ram_size // PAGE) * 16)
+    InputError for an unknown platform or the refusals above."""
+    if platform is not None and platform not in PLATFORMS:
+        raise InputError(f"unknown platform (one of {', '.join(PLATFORMS)})",
+                         field="--platform", value=platform)
+    if platform in SEPARATE_SWAP_PLATFORMS:
+        return ram
+    overlaps = swap.start < ram.end and ram.start < swap.end
+    if platform is None and not overlaps:
+        return ram
+    if swap.start <= ram.start:
+        why = "" if platform else " and overlap it"
+        raise InputError(f"swap must lie above the start of main RAM (0x{ram.start:08x}){why}"
+                         ": RAM ends where swap starts", field="--swap offset",
+                         value=swap.start)
+    return Region(ram.name, ram.start, trimmed_ram_size(ram.start, ram.size, swap.start))
 
 
 def trimmed_ram_size(ram_start: int, ram_size: int, swap_offset: int) -> int:
@@ -111,43 +93,54 @@ class SwapProgram:
     payload: bytes
 
 
-def _tag(fourcc: bytes, body: bytes) -> bytes:
-    words = len(body) // 4
-    if words > TAG_WORDS_LIMIT:
-        raise OverflowError_("tag is larger than 65535 words",
-                             field=f"{fourcc.decode()} size_words", value=words)
-    return fourcc + struct.pack("<2H", crc16_x25(body), words) + body
+@dataclass(frozen=True)
+class SwapArgsPlan:
+    """A placed swap args block: its tags (XArg, then one IniS per program, load offsets
+    set), the encoded tag block and the block's total length."""
+
+    tags: tuple[Tag, ...]
+    tag_block: bytes
+    infos: tuple[TagInfo, ...]
+    size: int
+
+    def assemble(self, programs: Sequence[SwapProgram]) -> bytes:
+        """The block's bytes: the tag block, zeros to the first page, then each program's
+        payload zero-padded to a page (the ``programs`` this plan was made for)."""
+        if not programs:
+            return self.tag_block
+        parts = [self.tag_block, bytes(_page_up(len(self.tag_block)) - len(self.tag_block))]
+        for prog in programs:
+            parts += [prog.payload, bytes(_page_up(len(prog.payload)) - len(prog.payload))]
+        return b"".join(parts)
 
 
-def inis_body(load_offset: int, prog: SwapProgram) -> bytes:
-    """An IniS body. OverflowError_ for a section of 2^24 bytes or more."""
-    out = [struct.pack("<2I", load_offset, prog.entry)]
-    for virt, size, flags in prog.sections:
-        if size >= SECTION_LIMIT:
-            raise OverflowError_("section is too large for the 24-bit MiniELF size field",
-                                 field=f"{prog.name} section 0x{virt:08x} size", value=size)
-        out.append(struct.pack("<2I", virt, (flags & 0xFF) << 24 | size))
-    return b"".join(out)
+def plan_swap_args(ram_offset: int, ram_size: int,
+                   programs: Sequence[SwapProgram]) -> SwapArgsPlan:
+    """Place the swap args for a swap region and its programs as create-image does: the
+    payloads from the first page after the tag block, each on a page (a tag block past
+    4096 bytes is not refused, as by the reference: :func:`decode_swap_args` warns).
+    OverflowError_ for a section of 2^24 bytes or more or a tag over 65535 words."""
+    length = XARG_LEN + sum(HEADER_LEN + 8 + 8 * len(p.sections) for p in programs)
+    running = _page_up(length)
+    tags: list[Tag] = [XArg(length // 4, Region(SWAP_NAME, ram_offset, ram_size))]
+    for prog in programs:
+        for virt, size, _ in prog.sections:
+            if size >= SECTION_LIMIT:
+                raise OverflowError_("section is too large for the 24-bit MiniELF size "
+                                     "field", field=f"{prog.name} section 0x{virt:08x} size",
+                                     value=size)
+        tags.append(IniS(running, prog.entry,
+                         tuple(SectionRecord(v, s, f & 0xFF) for v, s, f in prog.sections)))
+        running += _page_up(len(prog.payload))
+    block, infos = encode_block(tags)
+    assert len(block) == length, "IniS lengths disagree with their bodies"
+    return SwapArgsPlan(tuple(tags), block, infos, running if programs else length)
 
 
 def build_swap_args(ram_offset: int, ram_size: int, programs: Sequence[SwapProgram]) -> bytes:
     """The swap args block for a swap region and its ``--inis`` programs, byte for byte as
-    create-image writes it (payload placement included; a tag block past 4096 bytes is
-    not refused, as by the reference: :func:`decode_swap_args` warns about it)."""
-    length = XARG_LEN + sum(16 + 8 * len(p.sections) for p in programs)
-    running = _page_up(length)
-    tags = []
-    payloads = []
-    for prog in programs:
-        tags.append(_tag(b"IniS", inis_body(running, prog)))
-        padded = prog.payload + bytes(_page_up(len(prog.payload)) - len(prog.payload))
-        payloads.append(padded)
-        running += len(padded)
-    xarg = _tag(b"XArg", struct.pack("<4I", length // 4, 1, ram_offset, ram_size) + SWAP_NAME)
-    block = xarg + b"".join(tags)
-    if not programs:
-        return block
-    return block + bytes(_page_up(length) - length) + b"".join(payloads)
+    create-image writes it (see :func:`plan_swap_args`)."""
+    return plan_swap_args(ram_offset, ram_size, programs).assemble(programs)
 
 
 @dataclass(frozen=True)
@@ -166,6 +159,19 @@ class SwapArgs:
     block_len: int
     warnings: tuple[str, ...] = ()
 
+    @property
+    def region(self) -> Region:
+        """The swap RAM the XArg names."""
+        return Region(self.ram_name, self.ram_start, self.ram_size)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``inspect --json``)."""
+        return {"format": "xous-swap-args", "arg_size_words": self.arg_size_words,
+                "ram": self.region.to_json(), "block_len": self.block_len,
+                "tags": [t.to_json() for t in self.tags],
+                "programs": [p.to_json() for p in self.programs],
+                "warnings": list(self.warnings)}
+
 
 def decode_swap_args(data: bytes, *, path: str | None = None,
                      first_pid: int | None = None) -> SwapArgs:
@@ -176,61 +182,35 @@ def decode_swap_args(data: bytes, *, path: str | None = None,
     becomes a warning; FormatError only for bytes that cannot be walked (no XArg first,
     truncated tags, an IniS body under 8 bytes).
     """
-    warnings: list[str] = []
-    if len(data) < XARG_LEN or data[:4] != b"XArg":
-        raise FormatError("swap args do not start with an XArg tag", path=path,
-                          field="tag", value=data[:4])
-    xsize = int.from_bytes(data[6:8], "little")
-    if xsize < 5:
-        raise FormatError("XArg tag too small", path=path, field="XArg size_words",
-                          value=xsize)
-    arg_size_words, version, ram_start, ram_size = struct.unpack_from("<4I", data, 8)
-    ram_name = data[24:28].decode("ascii", errors="backslashreplace")
-    if version != 1:
-        warnings.append(f"XArg version is {version}, expected 1")
-    if ram_name != "Swap":
-        warnings.append(f"XArg RAM name is {ram_name!r}, create-image writes 'Swap'")
-    block_len = arg_size_words * 4
-    if block_len > len(data):
-        raise FormatError("tag block is longer than the data", path=path,
-                          field="arg_size_words", value=arg_size_words)
+    xarg, block_len = read_header(data, path=path, what="swap args")
+    warnings = list(xarg.problems)
+    if xarg.ram.name != SWAP_NAME:
+        warnings.append(f"XArg RAM name is {xarg.ram.name!r}, create-image writes 'Swap'")
     if block_len > PAGE:
         warnings.append(f"the tag block is {block_len} bytes: the loader reads the swap "
                         "args from page 0 only (4096 bytes)")
-    tags: list[TagInfo] = []
-    programs: list[Program] = []
-    for raw in scan_tags(data):
-        if raw.offset >= block_len:
-            break
-        off, name, body = raw.offset, raw.text, raw.body
-        if raw.truncated:
-            raise FormatError(f"tag {name} runs past the end of the data", path=path,
-                              field=f"{name} size_words", value=raw.size_words)
-        if not raw.crc_ok:
-            warnings.append(f"tag {len(tags)} {name} at 0x{off:x}: CRC FAIL (stored "
-                            f"0x{raw.crc:04x}, computed 0x{raw.computed_crc:04x})")
-        tags.append(TagInfo(len(tags), name, off, raw.size_words, raw.crc, raw.crc_ok))
-        if name == "IniS":
-            if len(body) < 8:
-                raise FormatError("IniS body too small", path=path, field="IniS size_words",
-                                  value=raw.size_words)
-            if len(body) % 8:
-                warnings.append(f"IniS at 0x{off:x} has a half section record")
-            load, entry = struct.unpack_from("<2I", body, 0)
-            secs = []
-            for i in range(8, len(body) - 7, 8):
-                virt, sf = struct.unpack_from("<2I", body, i)
-                secs.append((virt, sf & 0x00FF_FFFF, sf >> 24))
-            sections, payload = place_sections(load, secs)
-            pid = 0 if first_pid is None else first_pid + len(programs)
-            programs.append(Program("IniS", pid, "", load, entry, payload, sections))
-            if load + payload > len(data):
-                warnings.append(f"IniS at 0x{off:x}: payload 0x{load:x}+0x{payload:x} runs "
-                                f"past the data (0x{len(data):x} bytes)")
-            if load % PAGE:
-                warnings.append(f"IniS at 0x{off:x}: payload 0x{load:x} is not page-aligned")
-        elif off and name != "XArg":
-            warnings.append(f"unhandled tag {name!r} at 0x{off:x} (the loader prints "
+    frames, crc_warnings = read_block(data, block_len, path=path)
+    warnings += crc_warnings
+    draft = LayoutDraft()
+    for info, body in frames[1:]:
+        off = info.offset
+        if info.tag == IniS.fourcc:
+            IniS.decode(body, offset=off, path=path).describe(draft)
+            prog = draft.swap_programs[-1]
+            if prog.load_offset + prog.payload_size > len(data):
+                warnings.append(f"IniS at 0x{off:x}: payload 0x{prog.load_offset:x}+"
+                                f"0x{prog.payload_size:x} runs past the data "
+                                f"(0x{len(data):x} bytes)")
+            if prog.load_offset % PAGE:
+                warnings.append(f"IniS at 0x{off:x}: payload 0x{prog.load_offset:x} is not "
+                                "page-aligned")
+        elif info.tag != XArg.fourcc:
+            warnings.append(f"unhandled tag {info.tag!r} at 0x{off:x} (the loader prints "
                             "'Unhandled argument in swap')")
-    return SwapArgs(arg_size_words, ram_start, ram_size, ram_name, tuple(tags),
-                    tuple(programs), len(data), tuple(warnings))
+    warnings += draft.warnings
+    programs = tuple(
+        Program(p.kind, 0 if first_pid is None else first_pid + i, "", p.load_offset,
+                p.entrypoint, p.payload_size, p.sections)
+        for i, p in enumerate(draft.swap_programs))
+    return SwapArgs(xarg.arg_size_words, xarg.ram.start, xarg.ram.size, xarg.ram.name,
+                    tuple(info for info, _ in frames), programs, len(data), tuple(warnings))

@@ -31,13 +31,14 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
-from bootproof.builder.errors import BootproofError, FormatError, InputError
+from bootproof.builder.errors import BootproofError, FormatError, InputError, VerificationError
 from bootproof.builder.formats import uf2
-from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS, VerificationError
+from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS
 from bootproof.builder.xous.semver import NO_VERSION, SemVer
 from bootproof.builder.xous.signed import (
     FUNCTION_CODES,
@@ -98,6 +99,11 @@ class SwapSourceHeader:
     @property
     def pages(self) -> int:
         return self.mac_offset // PAGE
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "partial_nonce": f"{self.partial_nonce:016x}",
+                "mac_offset": self.mac_offset, "aad_len": self.aad_len,
+                "aad": self.aad[:min(self.aad_len, AAD_FIELD)].hex()}
 
     def aad_bytes(self, *, path: str | None = None) -> bytes:
         """``aad[:aad_len]``; FormatError if ``aad_len`` exceeds the 64-byte field."""
@@ -225,6 +231,14 @@ class SwapImage:
     @property
     def mac_table_offset(self) -> int:
         return DATA_OFFSET + self.header.mac_offset
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (``inspect --json``)."""
+        return {"kind": self.kind, "header": self.header.to_json(), "pages": self.pages,
+                "data_offset": DATA_OFFSET,
+                "mac_table_offset": self.mac_table_offset if self.encrypted else None,
+                "signature": None if self.signature is None else self.signature.to_json(),
+                "file_size": self.file_size, "warnings": list(self.warnings)}
 
 
 def looks_like_swap_image(data: bytes) -> bool:

@@ -18,7 +18,15 @@ from typing import ClassVar, Self
 
 from bootproof.builder.errors import FormatError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
-from bootproof.builder.xous.layout import Kernel, Program, Region, TagInfo, XousLayout
+from bootproof.builder.xous.layout import (
+    Kernel,
+    Program,
+    Region,
+    SwapSpace,
+    TagInfo,
+    XousLayout,
+)
+from bootproof.builder.xous.rawtags import scan_tags
 
 HEADER_LEN = 8
 TAG_WORDS_LIMIT = 0xFFFF
@@ -46,7 +54,9 @@ class LayoutDraft:
     :meth:`Tag.describe` and completed by :meth:`finish`.
 
     ``None`` means "no tag said so yet" (a later tag of the same kind may then warn).
-    ``programs`` are numbered from PID 2 in tag order and named by :meth:`finish`.
+    ``programs`` are numbered from PID 2 in tag order and named by :meth:`finish`;
+    ``swap_programs`` (IniS) follow them, and go into ``swap`` with ``swap_args_size``
+    (the swap args block's length, when it was read).
     """
 
     arg_size_words: int = 0
@@ -57,6 +67,9 @@ class LayoutDraft:
     kernel: Kernel | None = None
     names: dict[int, str] | None = None
     warnings: list[str] = field(default_factory=list)
+    swap: SwapSpace | None = None
+    swap_programs: list[Program] = field(default_factory=list)
+    swap_args_size: int | None = None
 
     def finish(self, *, layout: str, file_size: int, tags: tuple[TagInfo, ...],
                path: str | Path | None = None) -> XousLayout:
@@ -69,6 +82,16 @@ class LayoutDraft:
         if not self.programs:
             warnings.append("no IniE/IniF tag: the loader stops (no initial programs found)")
         names = self.names or {}
+        swap = self.swap
+        if self.swap_programs and swap is None:
+            warnings.append("IniS programs but no Swap tag: the loader has no swap to page "
+                            "them from")
+        if swap is not None:
+            first = 2 + len(self.programs)
+            swap = SwapSpace(swap.region, swap.flash_offset, swap.key_zero,
+                             self.swap_args_size,
+                             tuple(_named(p, first + i, names)
+                                   for i, p in enumerate(self.swap_programs)))
         return XousLayout(
             layout=layout,
             arg_size_words=self.arg_size_words,
@@ -76,14 +99,18 @@ class LayoutDraft:
             ram=self.ram,
             regions=self.regions or (),
             tags=tags,
-            programs=tuple(Program(p.kind, p.pid, names.get(p.pid, ""), p.load_offset,
-                                   p.entrypoint, p.payload_size, p.sections)
-                           for p in self.programs),
+            programs=tuple(_named(p, p.pid, names) for p in self.programs),
             kernel=self.kernel,
             debug=self.debug,
             names=dict(names),
             warnings=tuple(warnings),
+            swap=swap,
         )
+
+
+def _named(p: Program, pid: int, names: dict[int, str]) -> Program:
+    return Program(p.kind, pid, names.get(pid, ""), p.load_offset, p.entrypoint,
+                   p.payload_size, p.sections)
 
 
 @dataclass(frozen=True)
@@ -133,28 +160,27 @@ def encode_block(tags: Iterable[Tag]) -> tuple[bytes, tuple[TagInfo, ...]]:
 
 def read_block(data: bytes, block_len: int, *, path: str | Path | None = None
                ) -> tuple[list[tuple[TagInfo, bytes]], list[str]]:
-    """Walk the tag headers of ``data[:block_len]``: each tag with its body, and warnings
-    (CRC mismatches, a tag running past the block). FormatError for a tag running past
-    the end of ``data``."""
+    """Walk the tag headers of ``data[:block_len]`` (with
+    :func:`~bootproof.builder.xous.rawtags.scan_tags`): each tag with its body, and
+    warnings (CRC mismatches, a tag running past the block). FormatError for a tag
+    running past the end of ``data``."""
     frames: list[tuple[TagInfo, bytes]] = []
     warnings: list[str] = []
-    off = 0
-    while off < block_len:
-        if off + HEADER_LEN > len(data):
-            raise FormatError("truncated tag header", path=path, field="offset", value=off)
-        tag = fourcc_text(data[off:off + 4])
-        crc, size = struct.unpack_from("<2H", data, off + 4)
-        end = off + HEADER_LEN + 4 * size
-        if end > len(data):
+    for raw in scan_tags(data):
+        if raw.offset >= block_len:
+            break
+        tag, off = raw.text, raw.offset
+        if raw.truncated:
+            if raw.header_cut:
+                raise FormatError("truncated tag header", path=path, field="offset",
+                                  value=off)
             raise FormatError(f"tag {tag} runs past the end of the file", path=path,
-                              field=f"{tag} size_words", value=size)
-        body = data[off + HEADER_LEN:end]
-        computed = crc16_x25(body)
-        if computed != crc:
+                              field=f"{tag} size_words", value=raw.size_words)
+        if not raw.crc_ok:
             warnings.append(f"tag {len(frames)} {tag} at 0x{off:x}: CRC FAIL "
-                            f"(stored 0x{crc:04x}, computed 0x{computed:04x})")
-        if end > block_len:
+                            f"(stored 0x{raw.crc:04x}, computed 0x{raw.computed_crc:04x})")
+        if raw.end > block_len:
             warnings.append(f"tag {tag} at 0x{off:x} runs past the end of the tag block")
-        frames.append((TagInfo(len(frames), tag, off, size, crc, computed == crc), body))
-        off = end
+        frames.append((TagInfo(len(frames), tag, off, raw.size_words, raw.crc, raw.crc_ok),
+                       raw.body))
     return frames, warnings

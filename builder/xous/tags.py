@@ -13,8 +13,10 @@ together:
                          :class:`~bootproof.builder.xous.layout.XousLayout` that ``inspect``
                          prints and the boot harness compares with the loader's report.
 
-:data:`TAG_KINDS` maps a fourcc to its type. A new kind (``IniS``, ``Swap``) is one more
-class registered with :func:`tag_kind`; the readers need no edit.
+:data:`TAG_KINDS` maps a fourcc to its type. A new kind is one more class registered
+with :func:`tag_kind`; the readers need no edit. ``Swap`` and ``IniS`` (spec addendum §1)
+are such kinds: ``Swap`` sits in args.bin, ``IniS`` in the swap args block
+(:mod:`bootproof.builder.xous.swap_args`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, NamedTuple, Self, TypeVar
 
-from bootproof.builder.errors import FormatError
-from bootproof.builder.xous.layout import Kernel, Program, Region, place_sections
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.xous.layout import Kernel, Program, Region, SwapSpace, place_sections
 from bootproof.builder.xous.tagblock import (
+    HEADER_LEN,
     U32,
     LayoutDraft,
     Tag,
@@ -212,12 +215,15 @@ class ProgramTag(Tag):
             sections.append(SectionRecord(vaddr, size_flags & 0x00FF_FFFF, size_flags >> 24))
         return cls(load, entry, tuple(sections), problems=problems)
 
+    def program(self, pid: int) -> Program:
+        """This tag as the layout's program ``pid`` (unnamed; sections placed)."""
+        sections, payload_size = place_sections(self.load_offset, self.sections)
+        return Program(self.fourcc, pid, "", self.load_offset, self.entrypoint, payload_size,
+                       sections)
+
     def describe(self, draft: LayoutDraft) -> None:
         draft.warnings.extend(self.problems)
-        sections, payload_size = place_sections(self.load_offset, self.sections)
-        draft.programs.append(Program(self.fourcc, 2 + len(draft.programs), "",
-                                      self.load_offset, self.entrypoint, payload_size,
-                                      sections))
+        draft.programs.append(self.program(2 + len(draft.programs)))
 
 
 # IniE and IniF add no field: ProgramTag's dataclass methods serve them as they are.
@@ -240,12 +246,88 @@ class IniF(ProgramTag):
     fourcc: ClassVar[str] = "IniF"
 
 
+@tag_kind
+class IniS(ProgramTag):
+    """``IniS``: an initial program paged in from swap (see :class:`ProgramTag`; spec
+    addendum §1.6). create-image writes it only into the swap args block, never into
+    args.bin; its ``load_offset`` counts from the first byte of that block, and its payload
+    starts on a page there. Describes one of the layout's swap programs (PIDs after the
+    IniE/IniF programs, as args.bin's PNam numbers them).
+    """
+
+    fourcc: ClassVar[str] = "IniS"
+
+    def describe(self, draft: LayoutDraft) -> None:
+        draft.warnings.extend(self.problems)
+        draft.swap_programs.append(self.program(0))
+
+
 def program_tag(kind: str) -> type[ProgramTag]:
-    """The program tag type for ``kind`` (``IniE``, ``IniF``); KeyError for any other."""
+    """The program tag type for ``kind`` (``IniE``, ``IniF``, ``IniS``); KeyError for any
+    other."""
     cls = TAG_KINDS.get(kind)
     if cls is None or not issubclass(cls, ProgramTag):
         raise KeyError(f"{kind!r} is not a program tag kind")
     return cls
+
+
+@tag_kind
+@dataclass(frozen=True)
+class Swap(Tag):
+    """``Swap``: the swap region (spec addendum §1.2; ``SwapDescriptor``), 12 words.
+
+    Body: ``ram_offset``, ``ram_size`` (the whole swap RAM, MAC area included), name
+    fourcc (``Swap``), ``key[32]`` (the swap image's key; create-image writes zeros),
+    ``flash_offset`` (where a Precursor loader finds the swap image; create-image writes
+    0x21200000 on every platform, the bao1x loader ignores it).
+    Fields: ``region`` (name, ``ram_offset``, ``ram_size``), ``key``, ``flash_offset``.
+    create-image places it right after XArg, before MREx. Describes the layout's ``swap``;
+    of several Swap tags the last one wins (as in the loader).
+    """
+
+    fourcc: ClassVar[str] = "Swap"
+    LENGTH: ClassVar[int] = 48
+    KEY_LEN: ClassVar[int] = 32
+    #: ``flash_offset`` create-image writes (a Precursor memory-mapped SPI flash address).
+    FLASH_OFFSET: ClassVar[int] = 0x2120_0000
+
+    region: Region
+    key: bytes = bytes(32)
+    flash_offset: int = FLASH_OFFSET
+
+    def encode(self) -> bytes:
+        for field, value in (("ram_offset", self.region.start),
+                             ("ram_size", self.region.size),
+                             ("flash_offset", self.flash_offset)):
+            if not 0 <= value <= U32:
+                raise InputError("does not fit the 32-bit Swap tag field", field=field,
+                                 value=value)
+        if len(self.key) != self.KEY_LEN:
+            raise InputError("the Swap tag's key is 32 bytes", field="Swap key",
+                             value=len(self.key))
+        return (words(self.region.start, self.region.size) + fourcc_bytes(self.region.name)
+                + self.key + words(self.flash_offset))
+
+    @classmethod
+    def decode(cls, body: bytes, *, offset: int, path: str | Path | None = None) -> Self:
+        if len(body) < cls.LENGTH:
+            raise FormatError(f"a Swap tag body is {cls.LENGTH} bytes (the loader reads "
+                              f"{cls.LENGTH} whatever the size says)", path=path,
+                              field="Swap size_words", value=len(body) // 4)
+        problems: tuple[str, ...] = ()
+        if len(body) != cls.LENGTH:
+            problems = (f"Swap at 0x{offset:x} has {len(body)} bytes; the loader reads the "
+                        f"first {cls.LENGTH}",)
+        start, size = struct.unpack_from("<2I", body)
+        flash, = struct.unpack_from("<I", body, 44)
+        return cls(Region(fourcc_text(body[8:12]), start, size), body[12:44], flash,
+                   problems=problems)
+
+    def describe(self, draft: LayoutDraft) -> None:
+        if draft.swap is not None:
+            draft.warnings.append("several Swap tags: the loader uses the last one")
+        draft.warnings.extend(self.problems)
+        draft.swap = SwapSpace(self.region, self.flash_offset, not any(self.key))
 
 
 @tag_kind
@@ -331,6 +413,26 @@ class PNam(Tag):
             return
         draft.warnings.extend(self.problems)
         draft.names = dict(self.names)
+
+
+def read_header(data: bytes, *, path: str | Path | None = None,
+                what: str = "args") -> tuple[XArg, int]:
+    """The XArg tag an args block (args.bin, swap args) starts with, and the tag block's
+    length in bytes. FormatError (naming ``what``) when the data does not start with an
+    XArg tag or is shorter than the tag block the XArg declares."""
+    if len(data) < HEADER_LEN + XArg.LENGTH:
+        raise FormatError(f"too short for an XArg tag ({what})", path=path, field="file_size",
+                          value=len(data))
+    if data[:4] != b"XArg":
+        raise FormatError(f"does not start with an XArg tag ({what})", path=path, field="tag",
+                          value=data[:4])
+    xsize = int.from_bytes(data[6:8], "little")
+    xarg = XArg.decode(data[HEADER_LEN:HEADER_LEN + 4 * xsize], offset=0, path=path)
+    block_len = xarg.arg_size_words * 4
+    if block_len > len(data):
+        raise FormatError("tag block is longer than the data", path=path,
+                          field="arg_size_words", value=xarg.arg_size_words)
+    return xarg, block_len
 
 
 def describe_all(tags: Iterable[Tag], draft: LayoutDraft | None = None) -> LayoutDraft:

@@ -2,8 +2,9 @@
  * The Xous loader model: what the Xous loader does with an args.bin, on qemu-system-riscv32
  * -M virt -bios none.
  *
- * It reads args.bin from the board's flash (pflash bank 0 at 0x20000000) or, when no XArg
- * is there, from RAM at ARGS_RAM_BASE, validates it
+ * It reads args.bin from the board's flash (pflash bank 0 at 0x20000000; inside a signed
+ * Precursor xous.img there, at +0x1000, once the signature block's length field checks out)
+ * or, when no XArg is there, from RAM at ARGS_RAM_BASE, validates it
  * (XArg first with 5 words, exactly one 28-byte XKrn, at least one IniE/IniF, non-decreasing
  * section addresses, the kernel's VA rules and, beyond the reference loader, every tag's
  * CRC-16/X-25), prints what it found, allocates from the top of RAM, copies the programs and
@@ -17,6 +18,11 @@
  *    prints where it would jump ("report only");
  *  - args whose RAM is not this board's RAM are laid out in a scratch window of the board's
  *    RAM (addresses are printed as the args describe them) and are always report only.
+ * Swap (a Swap tag): the model validates the swap region and reports it, names the IniS
+ * programs args.bin's PNam lists after the IniE/IniF ones and, when a plaintext (debug) swap
+ * image lies in the flash at the tag's flash_offset, walks its swap args (XArg + IniS) and
+ * reports every IniS program as the Xous loader would merge it. It does not page: an
+ * encrypted swap image is reported, not decrypted, and no IniS program is started.
  * Every violation prints one "LOADER ERROR: ..." line and stops QEMU with a failure code.
  */
 #include <stdint.h>
@@ -70,6 +76,15 @@
 #define TAG_MREX FOURCC('M', 'R', 'E', 'x')
 #define TAG_BFLG FOURCC('B', 'f', 'l', 'g')
 #define TAG_PNAM FOURCC('P', 'N', 'a', 'm')
+#define TAG_SWAP FOURCC('S', 'w', 'a', 'p')
+#define TAG_INIS FOURCC('I', 'n', 'i', 'S')
+
+#define SIGNED_KERNEL_VERSION 2u      /* a Precursor xous.img: version word at offset 0 */
+#define SIGNED_HEADER 0x1000u         /* the Precursor loader's SIGBLOCK_SIZE */
+#define SIGNED_TRAILER 40u
+#define SWAP_HEADER_VERSION 0x01010000u
+#define SWAP_SIG_OFFSET 0xd00u
+#define SWAP_TAG_WORDS 12u
 
 #define MAX_TAGS 64
 #define MAX_PROGS 32
@@ -101,6 +116,8 @@ struct mapping {
 
 static struct program progs[MAX_PROGS];
 static uint32_t nprogs;
+static struct program sprogs[MAX_PROGS]; /* IniS programs read from a debug swap image */
+static uint32_t nsprogs;
 static struct region regions[MAX_REGIONS];
 static uint32_t nregions;
 static struct mapping maps[MAX_MAPS];
@@ -153,21 +170,30 @@ void loader_trap_report(uint32_t mcause, uint32_t mepc, uint32_t mtval)
 static uint32_t arg_bytes;
 static uint32_t args_base = FLASH_BASE, args_limit = FLASH_SIZE;
 
-static uint32_t fl8(uint32_t off) { return *(volatile uint8_t *)(args_base + off); }
-static uint32_t fl16(uint32_t off) { return fl8(off) | (fl8(off + 1) << 8); }
-static uint32_t fl32(uint32_t off) { return fl16(off) | (fl16(off + 2) << 16); }
+static uint32_t rd8(uint32_t addr) { return *(volatile uint8_t *)addr; }
+static uint32_t rd16(uint32_t addr) { return rd8(addr) | (rd8(addr + 1) << 8); }
+static uint32_t rd32(uint32_t addr) { return rd16(addr) | (rd16(addr + 2) << 16); }
+static uint32_t rd32be(uint32_t addr)
+{
+    return (rd8(addr) << 24) | (rd8(addr + 1) << 16) | (rd8(addr + 2) << 8) | rd8(addr + 3);
+}
+static uint32_t fl8(uint32_t off) { return rd8(args_base + off); }
+static uint32_t fl16(uint32_t off) { return rd16(args_base + off); }
+static uint32_t fl32(uint32_t off) { return rd32(args_base + off); }
 
-/* CRC-16/X-25: reflected 0x1021, init 0xffff, final xor 0xffff. */
-static uint32_t crc16_x25(uint32_t off, uint32_t len)
+/* CRC-16/X-25 of len bytes at addr: reflected 0x1021, init 0xffff, final xor 0xffff. */
+static uint32_t crc16_x25_at(uint32_t addr, uint32_t len)
 {
     uint32_t crc = 0xffff;
     for (uint32_t i = 0; i < len; i++) {
-        crc ^= fl8(off + i);
+        crc ^= rd8(addr + i);
         for (int b = 0; b < 8; b++)
             crc = (crc & 1) ? (crc >> 1) ^ 0x8408u : crc >> 1;
     }
     return crc ^ 0xffffu;
 }
+
+static uint32_t crc16_x25(uint32_t off, uint32_t len) { return crc16_x25_at(args_base + off, len); }
 
 /* ---- memory the model writes (RAM, or the scratch window for foreign RAM) ----------- */
 
@@ -268,9 +294,15 @@ static void map_page(uint32_t root, uint32_t pid, uint32_t va, uint32_t pa, uint
 
 /* ---- phase 0: parse and validate ----------------------------------------------------- */
 
-static const char *kind_name(uint32_t kind) { return kind == TAG_INIE ? "IniE" : "IniF"; }
+static const char *kind_name(uint32_t kind)
+{
+    return kind == TAG_INIE ? "IniE" : kind == TAG_INIF ? "IniF" : "IniS";
+}
 
-static void print_name(uint32_t pnam_off, uint32_t pnam_words, uint32_t pid)
+static uint32_t pnam_off, pnam_words;
+
+/* The PNam record of pid: 1 and the offset/length of its name, or 0 when PNam has none. */
+static int pnam_find(uint32_t pid, uint32_t *name_off, uint32_t *name_len)
 {
     uint32_t off = 0, len = pnam_words * 4;
     while (pnam_off && off + 8 <= len) {
@@ -278,19 +310,123 @@ static void print_name(uint32_t pnam_off, uint32_t pnam_words, uint32_t pid)
         if (n > len - off - 8)
             FAIL(FAIL_INVALID, "PNam record for PID %d runs past the tag (%d bytes)", p, n);
         if (p == pid) {
-            for (uint32_t i = 0; i < n; i++) {
-                char c = (char)fl8(pnam_off + off + 8 + i);
-                bp_putc(c > 0x20 && c < 0x7f ? c : '_');
-            }
-            return;
+            *name_off = pnam_off + off + 8;
+            *name_len = n;
+            return 1;
         }
         off += 8 + ((n + 3) & ~3u);
     }
-    bp_putc('-');
+    return 0;
 }
 
-static void parse_args(uint32_t *pnam_off, uint32_t *pnam_words)
+static void print_name(uint32_t pid)
 {
+    uint32_t off, n;
+    if (!pnam_find(pid, &off, &n)) {
+        bp_putc('-');
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        char c = (char)fl8(off + i);
+        bp_putc(c > 0x20 && c < 0x7f ? c : '_');
+    }
+}
+
+/* Fill p from a program tag's body at addr (IniE/IniF/IniS: load, entry, section records). */
+static void read_program(struct program *p, uint32_t kind, uint32_t tag_off, uint32_t addr,
+                         uint32_t words, uint32_t pid)
+{
+    p->kind = kind;
+    p->tag_off = tag_off;
+    p->pid = pid;
+    p->load = rd32(addr);
+    p->entry = rd32(addr + 4);
+    p->nsect = (words - 2) / 2;
+    if (p->nsect > MAX_SECTS)
+        FAIL(FAIL_RESOURCES, "PID %d: more than %d sections", p->pid, MAX_SECTS);
+    for (uint32_t k = 0; k < p->nsect; k++) {
+        uint32_t sf = rd32(addr + 12 + 8 * k);
+        p->sect[k].vaddr = rd32(addr + 8 + 8 * k);
+        p->sect[k].size = sf & 0x00ffffffu;
+        p->sect[k].flags = sf >> 24;
+    }
+}
+
+/* Print a program's Program and Section lines; returns its payload size. */
+static uint32_t report_program(struct program *p)
+{
+    uint32_t payload = 0;
+    for (uint32_t k = 0; k < p->nsect; k++)
+        if (!(p->sect[k].flags & FLAG_NOCOPY))
+            payload += p->sect[k].size;
+    bp_printf("Program pid=%d kind=%s load=%x entry=%x payload=%x sections=%d name=", p->pid,
+              kind_name(p->kind), p->load, p->entry, payload, p->nsect);
+    print_name(p->pid);
+    bp_nl();
+    uint32_t src = p->load;
+    for (uint32_t k = 0; k < p->nsect; k++) {
+        struct section *s = &p->sect[k];
+        bp_printf("Section pid=%d index=%d vaddr=%x size=%x flags=%b file_offset=", p->pid, k,
+                  s->vaddr, s->size, s->flags);
+        if (s->flags & FLAG_NOCOPY) {
+            bp_puts("none");
+        } else {
+            bp_hex(src);
+            src += s->size;
+        }
+        bp_nl();
+    }
+    for (uint32_t k = 0; k < p->nsect; k++) {
+        struct section *s = &p->sect[k];
+        if (k && s->vaddr < p->sect[k - 1].vaddr)
+            FAIL(FAIL_INVALID,
+                 "init section addresses are not strictly increasing: PID %d section %d "
+                 "at %x is below section %d at %x",
+                 p->pid, k, s->vaddr, k - 1, p->sect[k - 1].vaddr);
+        if ((uint64_t)s->vaddr + s->size > USER_AREA_END)
+            FAIL(FAIL_INVALID, "PID %d section %d %x+%x ends above the user area %x", p->pid,
+                 k, s->vaddr, s->size, USER_AREA_END);
+    }
+    return payload;
+}
+
+static uint32_t swap_off;
+
+/* A signed Precursor xous.img in flash: check the signature block's length field and the
+ * 40-byte trailer as the Precursor loader does (not the Ed25519 signature itself), then
+ * read args.bin at +0x1000. Other signed images do not boot on a Precursor. */
+static void find_signed_args(void)
+{
+    uint32_t w0 = fl32(0);
+    int jump = (w0 & 0xfffu) == 0x06fu && (fl32(4) == 1 || fl32(4) == 2);
+    if (w0 != 1 && w0 != 2 && !jump)
+        return;
+    if (w0 != SIGNED_KERNEL_VERSION)
+        FAIL(FAIL_INVALID, "flash holds a signed image whose word 0 is %x: the Precursor loader "
+             "reads version 2 (xous.img, no jump) at offset 0", w0);
+    uint32_t signed_len = fl32(4);
+    if (signed_len < SIGNED_TRAILER + 28 || signed_len > FLASH_SIZE - SIGNED_HEADER)
+        FAIL(FAIL_INVALID, "signed image: signed_len %x is out of range (%x - %x)", signed_len,
+             SIGNED_TRAILER + 28, FLASH_SIZE - SIGNED_HEADER);
+    uint32_t end = SIGNED_HEADER + signed_len;
+    uint32_t version = fl32(end - 8), length = fl32(end - 4);
+    if (version != SIGNED_KERNEL_VERSION)
+        FAIL(FAIL_INVALID, "signed image: trailer version %d at %x is not 2", version, end - 8);
+    if (length != signed_len - 4)
+        FAIL(FAIL_INVALID, "signed image: trailer length %x is not signed_len - 4 (%x)", length,
+             signed_len - 4);
+    bp_printf("Signed image: version=%d signed_len=%x trailer=ok args=%x (the model checks the "
+              "length field and the trailer, not the Ed25519 signature)\n", w0, signed_len,
+              FLASH_BASE + SIGNED_HEADER);
+    args_base = FLASH_BASE + SIGNED_HEADER;
+    args_limit = signed_len - SIGNED_TRAILER;
+    if (fl32(0) != TAG_XARG)
+        FAIL(FAIL_INVALID, "signed image: no XArg at %x (found %f)", args_base, fl32(0));
+}
+
+static void parse_args(void)
+{
+    find_signed_args();
     if (fl32(0) != TAG_XARG) {
         /* Not in flash: the harness may have placed it at the top of RAM instead. */
         args_base = ARGS_RAM_BASE;
@@ -349,22 +485,16 @@ static void parse_args(uint32_t *pnam_off, uint32_t *pnam_words)
                 FAIL(FAIL_INVALID, "%f tag %d: invalid size %d words", tag, index, words);
             if (nprogs == MAX_PROGS)
                 FAIL(FAIL_RESOURCES, "more than %d initial programs", MAX_PROGS);
-            struct program *p = &progs[nprogs];
-            p->kind = tag;
-            p->tag_off = off;
-            p->pid = nprogs + 2;
-            p->load = fl32(body);
-            p->entry = fl32(body + 4);
-            p->nsect = (words - 2) / 2;
-            if (p->nsect > MAX_SECTS)
-                FAIL(FAIL_RESOURCES, "PID %d: more than %d sections", p->pid, MAX_SECTS);
-            for (uint32_t k = 0; k < p->nsect; k++) {
-                uint32_t sf = fl32(body + 12 + 8 * k);
-                p->sect[k].vaddr = fl32(body + 8 + 8 * k);
-                p->sect[k].size = sf & 0x00ffffffu;
-                p->sect[k].flags = sf >> 24;
-            }
+            read_program(&progs[nprogs], tag, off, args_base + body, words, nprogs + 2);
             nprogs++;
+        } else if (tag == TAG_INIS) {
+            FAIL(FAIL_INVALID, "IniS tag %d in args.bin: create-image puts IniS only into the "
+                 "swap args", index);
+        } else if (tag == TAG_SWAP) {
+            if (words < SWAP_TAG_WORDS)
+                FAIL(FAIL_INVALID, "Swap tag %d has %d words; the loader reads %d", index, words,
+                     SWAP_TAG_WORDS);
+            swap_off = body; /* the last Swap wins, as in the reference loader */
         } else if (tag == TAG_MREX) {
             mrex_off = body; /* the last MREx wins, as in the reference loader */
             mrex_words = words;
@@ -373,9 +503,9 @@ static void parse_args(uint32_t *pnam_off, uint32_t *pnam_words)
                 FAIL(FAIL_INVALID, "Bflg tag %d is empty", index);
             bflags = fl32(body);
         } else if (tag == TAG_PNAM) {
-            if (!*pnam_off) {
-                *pnam_off = body;
-                *pnam_words = words;
+            if (!pnam_off) {
+                pnam_off = body;
+                pnam_words = words;
             }
         }
         off += 8 + words * 4;
@@ -402,45 +532,14 @@ static void parse_args(uint32_t *pnam_off, uint32_t *pnam_words)
     bp_printf("Boot flags: %x\n", bflags);
 }
 
-static void validate_and_report(uint32_t pnam_off, uint32_t pnam_words)
+static void validate_and_report(void)
 {
     bp_puts("Name pid=1 ");
-    print_name(pnam_off, pnam_words, 1);
+    print_name(1);
     bp_nl();
     for (uint32_t i = 0; i < nprogs; i++) {
         struct program *p = &progs[i];
-        uint32_t payload = 0;
-        for (uint32_t k = 0; k < p->nsect; k++)
-            if (!(p->sect[k].flags & FLAG_NOCOPY))
-                payload += p->sect[k].size;
-        bp_printf("Program pid=%d kind=%s load=%x entry=%x payload=%x sections=%d name=",
-                  p->pid, kind_name(p->kind), p->load, p->entry, payload, p->nsect);
-        print_name(pnam_off, pnam_words, p->pid);
-        bp_nl();
-        uint32_t src = p->load;
-        for (uint32_t k = 0; k < p->nsect; k++) {
-            struct section *s = &p->sect[k];
-            bp_printf("Section pid=%d index=%d vaddr=%x size=%x flags=%b file_offset=", p->pid,
-                      k, s->vaddr, s->size, s->flags);
-            if (s->flags & FLAG_NOCOPY) {
-                bp_puts("none");
-            } else {
-                bp_hex(src);
-                src += s->size;
-            }
-            bp_nl();
-        }
-        for (uint32_t k = 0; k < p->nsect; k++) {
-            struct section *s = &p->sect[k];
-            if (k && s->vaddr < p->sect[k - 1].vaddr)
-                FAIL(FAIL_INVALID,
-                     "init section addresses are not strictly increasing: PID %d section %d "
-                     "at %x is below section %d at %x",
-                     p->pid, k, s->vaddr, k - 1, p->sect[k - 1].vaddr);
-            if ((uint64_t)s->vaddr + s->size > USER_AREA_END)
-                FAIL(FAIL_INVALID, "PID %d section %d %x+%x ends above the user area %x", p->pid,
-                     k, s->vaddr, s->size, USER_AREA_END);
-        }
+        uint32_t payload = report_program(p);
         if ((uint64_t)p->load + payload > args_limit)
             FAIL(FAIL_INVALID, "PID %d payload %x+%x lies outside the args image", p->pid,
                  p->load, payload);
@@ -513,6 +612,124 @@ static void copy_program(struct program *p)
             left -= n;
         }
     }
+}
+
+/* ---- swap (a Swap tag): validate and report; the model does not page ---------------- */
+
+static uint32_t swap_ram, swap_size;
+
+/* The swap args of a plaintext swap image at base (its data area, limit bytes): XArg then
+ * IniS tags within page 0, as the Xous loader walks them before merging the IniS tags. */
+static void read_swap_args(uint32_t base, uint32_t limit)
+{
+    if (rd16(base + 6) != 5)
+        FAIL(FAIL_INVALID, "swap args: XArg size is %d words, not 5", rd16(base + 6));
+    uint32_t bytes = rd32(base + 8) * 4;
+    if (bytes < 28 || bytes > PAGE)
+        FAIL(FAIL_INVALID, "swap args: tag block of %d bytes; the loader reads page 0 only",
+             bytes);
+    uint32_t ram = rd32(base + 16), size = rd32(base + 20);
+    bp_printf("Swap XArg: arg_size_words=%d version=%d ram=%x (%f) %x - %x\n", bytes / 4,
+              rd32(base + 12), rd32(base + 24), rd32(base + 24), ram, ram + size);
+    if (ram != swap_ram || size != swap_size)
+        FAIL(FAIL_INVALID, "swap args: XArg %x+%x differs from the Swap tag's %x+%x", ram, size,
+             swap_ram, swap_size);
+    uint32_t index = 0;
+    for (uint32_t off = 0; off < bytes; index++) {
+        if (off + 8 > bytes)
+            FAIL(FAIL_INVALID, "swap args: tag %d header at %x runs past the tag block end %x",
+                 index, off, bytes);
+        uint32_t tag = rd32(base + off), crc = rd16(base + off + 4), words = rd16(base + off + 6);
+        if (off + 8 + words * 4 > bytes)
+            FAIL(FAIL_INVALID, "swap args: tag %d (%f) at %x: %d words run past the tag block "
+                 "end %x", index, tag, off, words, bytes);
+        uint32_t calc = crc16_x25_at(base + off + 8, words * 4);
+        if (calc != crc)
+            FAIL(FAIL_INVALID, "swap args: tag %d (%f) at %x: CRC %h does not match computed %h",
+                 index, tag, off, crc, calc);
+        bp_printf("Swap tag %d %f @%x words=%d crc=%h ok\n", index, tag, off, words, crc);
+        if (tag == TAG_INIS) {
+            if (words < 2 || (words - 2) % 2)
+                FAIL(FAIL_INVALID, "swap args: IniS tag %d: invalid size %d words", index, words);
+            if (nsprogs == MAX_PROGS)
+                FAIL(FAIL_RESOURCES, "more than %d IniS programs", MAX_PROGS);
+            read_program(&sprogs[nsprogs], TAG_INIS, off, base + off + 8, words,
+                         nprogs + 2 + nsprogs);
+            nsprogs++;
+        } else if (off) {
+            bp_printf("Unhandled argument in swap: %x\n", tag);
+        }
+        off += 8 + words * 4;
+    }
+    /* The block's length: its payloads end at mac_offset (page-rounded), else the tags. */
+    bp_printf("Swap args: size=%x inis=%d\n", nsprogs ? limit : bytes, nsprogs);
+    for (uint32_t i = 0; i < nsprogs; i++) {
+        struct program *p = &sprogs[i];
+        uint32_t payload = report_program(p);
+        if ((uint64_t)p->load + payload > limit)
+            FAIL(FAIL_INVALID, "IniS PID %d payload %x+%x lies outside the swap data (%x bytes)",
+                 p->pid, p->load, payload, limit);
+    }
+}
+
+static void report_swap(void)
+{
+    if (!swap_off)
+        return;
+    swap_ram = fl32(swap_off);
+    swap_size = fl32(swap_off + 4);
+    uint32_t name = fl32(swap_off + 8), flash = fl32(swap_off + 44), key_zero = 1;
+    for (uint32_t i = 0; i < 32; i++)
+        if (fl8(swap_off + 12 + i))
+            key_zero = 0;
+    uint32_t pages = swap_size / PAGE, macs = round_page(pages * 16);
+    if ((swap_size & ~(PAGE - 1)) <= macs)
+        FAIL(FAIL_INVALID, "Swap %x+%x leaves no page once its MAC area (%x bytes) is taken",
+             swap_ram, swap_size, macs);
+    bp_printf("Swap: ram=%x size=%x name=%x (%f) flash_offset=%x key=%s pages=%d usable=%x\n",
+              swap_ram, swap_size, name, name, flash, key_zero ? "zero" : "set", pages,
+              (swap_size & ~(PAGE - 1)) - macs);
+    if (swap_ram < ram_start + ram_size && ram_start < swap_ram + swap_size)
+        FAIL(FAIL_INVALID, "Swap %x - %x overlaps main RAM %x - %x: the loader would hand out "
+             "those pages twice", swap_ram, swap_ram + swap_size, ram_start,
+             ram_start + ram_size);
+    /* The IniS programs the loader was told about: PNam names them after IniE/IniF. */
+    uint32_t named = 0, noff, nlen;
+    while (pnam_find(nprogs + 2 + named, &noff, &nlen)) {
+        bp_printf("Swap program pid=%d name=", nprogs + 2 + named);
+        print_name(nprogs + 2 + named);
+        bp_nl();
+        named++;
+    }
+    if (flash < FLASH_BASE || flash - FLASH_BASE > FLASH_SIZE - 2 * PAGE) {
+        bp_printf("Swap image: flash_offset %x is outside this board's flash: not read\n",
+                  flash);
+        return;
+    }
+    if (rd32(flash) != SWAP_HEADER_VERSION) {
+        bp_printf("Swap image: none at %x\n", flash);
+        return;
+    }
+    uint32_t mac_offset = rd32(flash + 12), aad_len = rd32(flash + 16);
+    if (!mac_offset || mac_offset % PAGE || mac_offset > FLASH_BASE + FLASH_SIZE - flash - PAGE)
+        FAIL(FAIL_INVALID, "swap image at %x: mac_offset %x is not a page multiple inside the "
+             "flash", flash, mac_offset);
+    int plain = rd32(flash + PAGE) == TAG_XARG;
+    for (uint32_t o = SWAP_SIG_OFFSET; plain && o < PAGE; o += 4)
+        if (rd32(flash + o))
+            plain = 0;
+    bp_printf("Swap image @ %x: version=%x nonce=%x%x mac_offset=%x aad_len=%d %s\n", flash,
+              SWAP_HEADER_VERSION, rd32be(flash + 4), rd32be(flash + 8), mac_offset, aad_len,
+              plain ? "plaintext" : "encrypted");
+    if (!plain) {
+        bp_puts("Swap args: encrypted; the model does not decrypt or page");
+        bp_nl();
+        return;
+    }
+    read_swap_args(flash + PAGE, mac_offset);
+    if (named != nsprogs)
+        FAIL(FAIL_INVALID, "PNam names %d swap programs after the IniE/IniF ones, the swap args "
+             "hold %d IniS tags", named, nsprogs);
 }
 
 static void phase1(void)
@@ -636,12 +853,12 @@ static uint32_t kva(uint32_t pa) { return KERNEL_ARGUMENT_OFFSET + (pa - krn_str
 
 void loader_main(void)
 {
-    uint32_t pnam_off = 0, pnam_words = 0;
     bp_nl();
     bp_puts("Xous loader model (bootproof) v1");
     bp_nl();
-    parse_args(&pnam_off, &pnam_words);
-    validate_and_report(pnam_off, pnam_words);
+    parse_args();
+    validate_and_report();
+    report_swap();
 
     int report_only = 0;
     if (ram_start % PAGE || ram_size % PAGE || ram_size == 0)

@@ -14,7 +14,6 @@ from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import FormatError, InputError
-from bootproof.builder.xous.inspect import inspect_file
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
@@ -26,13 +25,13 @@ from bootproof.harness.xous.flow import (
 )
 
 BOOT_DESCRIPTION = (
-    "Boot ARGS.bin (ours or a real Xous image) under the Xous loader model on QEMU's riscv32\n"
-    "virt board. The loader model validates every tag (and its CRC), prints its view of the\n"
-    "image, which is compared with the layout report (--map, else `xous inspect`), lays the\n"
-    "programs out and jumps to the kernel. A bootproof test kernel then runs every init\n"
-    "program; a real kernel is not started (report only). Exit status 0 only when every stage\n"
-    "passed and every --expect text was seen; 1 when the boot failed; 3 when QEMU or the\n"
-    "cross compiler is missing."
+    "Boot ARGS.bin (ours or a real Xous image, or a signed Precursor xous.img) under the Xous\n"
+    "loader model on QEMU's riscv32 virt board. The loader model validates every tag (and its\n"
+    "CRC), prints its view of the image, which is compared with the layout report (--map,\n"
+    "else `xous inspect`), lays the programs out and jumps to the kernel. A bootproof test\n"
+    "kernel then runs every init program; a real kernel is not started (report only). Exit\n"
+    "status 0 only when every stage passed and every --expect text was seen; 1 when the boot\n"
+    "failed; 3 when QEMU or the cross compiler is missing."
 )
 
 
@@ -53,8 +52,12 @@ def _expected_layout(args: argparse.Namespace, out: Any) -> XousLayout | None:
         except FormatError as exc:
             exc.path = exc.path or str(path)
             raise
+    # Imported here: the signed-image readers load PyCryptodome and cryptography (~80 ms),
+    # which `bootproof --help` does not need.
+    from bootproof.builder.xous.examine import args_layout_file
+
     try:
-        return inspect_file(args.args_bin)
+        return args_layout_file(args.args_bin)
     except FormatError as exc:
         print(f"note: inspect cannot decode the image ({exc}); booting without a layout "
               "comparison", file=out)
@@ -97,7 +100,8 @@ def run_boot(args: argparse.Namespace) -> int:
 
     result = boot_args(args_bin, log_dir=log_dir, expected_layout=expected,
                        expectations=args.expect, board=args.board, timeout=args.timeout,
-                       on_stage=lambda stage: print_stage(stage, out), placement=args.place)
+                       on_stage=lambda stage: print_stage(stage, out), placement=args.place,
+                       swap_image=Path(args.swap_image) if args.swap_image else None)
     done = result.stages[-1].seconds
     for text in args.expect:
         print_stage(Stage("expect", done, f"seen: {text!r}"), out)
@@ -118,6 +122,9 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
                    help="where to keep the serial log (default: bootproof-logs/<stem>)")
     p.add_argument("--place", choices=sorted(PLACEMENTS), default="flash",
                    help="where args.bin goes: the board's flash (default) or RAM")
+    p.add_argument("--swap-image", metavar="FILE",
+                   help="swap image to put into the flash at the Swap tag's flash_offset "
+                        "(a plaintext one lets the loader model read the IniS programs)")
     p.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"board name or .toml file (default: {DEFAULT_BOARD})")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",

@@ -10,6 +10,11 @@ The flow is a list of ordered stages, each a console expectation with the boot's
 5. ``init``        one marker per init program, in PID order, with its checksum;
 6. ``power-off``   the kernel reports that every program ran and QEMU exits with status 0.
 
+Between 3 and 4, for a signed ``xous.img`` the ``signed`` stage (the loader model found it in
+flash and its length field checks out) and for an image with a Swap tag the ``swap`` stage
+(the swap region and the IniS programs the loader was told about, and read from a plaintext
+swap image placed at the tag's ``flash_offset`` with ``swap_image``).
+
 A kernel that is not the bootproof test kernel (a real Xous image) stops after stage 3 in
 "report only" mode. The args go into the board's flash (pflash bank 0, 0x20000000), or its
 ``args_ram`` range, with QEMU's generic loader device; the loader model ELF is QEMU's
@@ -36,7 +41,14 @@ from bootproof.harness.core.errors import LayoutMismatch, UnexpectedExit
 from bootproof.harness.core.machine import QemuMachine
 from bootproof.harness.core.stages import Stage, StageCallback
 from bootproof.harness.guests.build import build_loader
-from bootproof.harness.xous.report import JUMP_LINE, Jump, compare_layouts, layout_from_loader
+from bootproof.harness.xous.report import (
+    JUMP_LINE,
+    Jump,
+    SignedFlash,
+    compare_layouts,
+    layout_from_loader,
+    signed_from_loader,
+)
 
 DEFAULT_BOARD = "riscv32-virt"
 DEFAULT_TIMEOUT = 60.0
@@ -79,6 +91,7 @@ class XousBootResult:
     stages: tuple[Stage, ...]
     log_path: Path
     exitcode: int
+    signed: SignedFlash | None = None
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -90,18 +103,50 @@ class XousBootResult:
 PLACEMENTS = MappingProxyType({"flash": "flash", "ram": "args_ram"})
 
 
-def flash_argv(board: Board, loader: Path, args_bin: Path, placement: str = "flash") -> list[str]:
+def _file_device(path: Path, address: int) -> list[str]:
+    file_opt = str(path).replace(",", ",,")  # QEMU option syntax escapes commas
+    return ["-device", f"loader,file={file_opt},addr=0x{address:x},force-raw=on"]
+
+
+def flash_argv(board: Board, loader: Path, args_bin: Path, placement: str = "flash",
+               extra_files: Sequence[tuple[Path, int]] = ()) -> list[str]:
     """QEMU's command line: ``board`` with the loader model as ``-kernel`` and ``args_bin``
     placed at the start of the board's ``flash`` (or, for ``placement="ram"``, ``args_ram``)
-    memory-map range. Raises ValueError for an unknown placement."""
+    memory-map range; each of ``extra_files`` at its address. Raises ValueError for an
+    unknown placement."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {sorted(PLACEMENTS)}, not {placement!r}")
     flash = board.region(PLACEMENTS[placement])
-    file_opt = str(args_bin).replace(",", ",,")  # QEMU option syntax escapes commas
-    return board.argv(extra=[
-        "-kernel", str(loader),
-        "-device", f"loader,file={file_opt},addr=0x{flash.start:x},force-raw=on",
-    ])
+    devices = _file_device(args_bin, flash.start)
+    for path, address in extra_files:
+        devices += _file_device(path, address)
+    return board.argv(extra=["-kernel", str(loader), *devices])
+
+
+def swap_image_address(swap_image: Path, args_bin: Path, layout: XousLayout | None,
+                       board: Board) -> int:
+    """Where ``swap_image`` goes: the Swap tag's ``flash_offset``, which must lie in the
+    board's flash after args.bin, the whole image inside. InputError otherwise."""
+    if layout is None:
+        from bootproof.builder.xous.examine import args_layout_file  # loads the crypto libraries
+
+        layout = args_layout_file(args_bin)
+    if layout.swap is None:
+        raise InputError("a swap image is given but the args have no Swap tag",
+                         path=swap_image, field="--swap-image")
+    flash = board.region("flash")
+    address = layout.swap.flash_offset
+    try:
+        size, args_size = swap_image.stat().st_size, args_bin.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read the swap image: {exc.strerror}",
+                         path=swap_image) from exc
+    if not flash.start + args_size <= address or address + size > flash.end:
+        raise InputError(f"the Swap tag's flash_offset puts the {size}-byte swap image outside "
+                         f"the board's flash after args.bin (0x{flash.start + args_size:x} - "
+                         f"0x{flash.end:x})", path=swap_image, field="flash_offset",
+                         value=address)
+    return address
 
 
 def _check_args_file(args_bin: Path, board: Board, placement: str) -> None:
@@ -126,6 +171,7 @@ def boot_args(
     cache_dir: Path | None = None,
     on_stage: StageCallback | None = None,
     placement: str = "flash",
+    swap_image: Path | None = None,
 ) -> XousBootResult:
     """Boot ``args_bin`` under the loader model and check every stage (module docstring).
 
@@ -133,7 +179,9 @@ def boot_args(
     differing fields). ``expectations``: texts that must appear on the serial console.
     ``on_stage(stage)`` is called as each stage passes. ``placement``: ``"flash"``
     (pflash bank 0) or ``"ram"`` (the board's ``args_ram`` range; IniF programs then have no
-    flash to run from). The serial log is kept in ``log_dir``.
+    flash to run from). ``swap_image``: a swap image put into the flash at the Swap tag's
+    ``flash_offset``, where the loader model looks for it. The serial log is kept in
+    ``log_dir``.
 
     Raises InputError for an unreadable or oversized file or a bad placement,
     InfrastructureError when QEMU or the cross compiler is missing, BadPattern on a
@@ -145,6 +193,8 @@ def boot_args(
         raise InputError(f"must be one of {', '.join(sorted(PLACEMENTS))}", field="placement",
                          value=placement)
     _check_args_file(args_bin, brd, placement)
+    extra = [] if swap_image is None else [
+        (swap_image, swap_image_address(swap_image, args_bin, expected_layout, brd))]
     loader = build_loader(cache_dir)
     deadline = Deadline(timeout)
     stages: list[Stage] = []
@@ -156,7 +206,7 @@ def boot_args(
             on_stage(stage)
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = flash_argv(brd, loader, args_bin, placement)
+    argv = flash_argv(brd, loader, args_bin, placement, extra)
     start = time.monotonic()  # Stage.seconds count from QEMU's start
     with QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=False,
                      bad_patterns=BadPatterns(BAD_PATTERNS)) as machine:
@@ -181,6 +231,13 @@ def boot_args(
                     f"{len(diffs)} field(s)", differences=diffs, log_path=machine.log_path,
                     log_tail=con.tail())
             passed("layout", "the loader's view equals the layout report")
+        signed = signed_from_loader(con.log_text())
+        if signed is not None:
+            passed("signed", f"signed xous.img in flash: version {signed.version}, signed_len "
+                             f"0x{signed.signed_len:x} matches its trailer, args at "
+                             f"0x{signed.args_address:08x}")
+        if layout.swap is not None:
+            passed("swap", _swap_detail(layout))
         hand = con.expect(_HANDOFF, deadline, name="the loader's hand-off")
         report_only = hand.group(1) == "report only"
         markers: list[InitMarker] = []
@@ -222,4 +279,16 @@ def boot_args(
         return XousBootResult(layout=layout, jump=jump, report_only=report_only,
                               markers=tuple(markers), kernel_tags=kernel_tags,
                               stages=tuple(stages), log_path=machine.log_path,
-                              exitcode=status)
+                              exitcode=status, signed=signed)
+
+
+def _swap_detail(layout: XousLayout) -> str:
+    swap = layout.swap
+    assert swap is not None
+    r = swap.region
+    names = [f"PID {pid} {name}" for pid, name in layout.swap_names.items()]
+    text = (f"swap 0x{r.start:08x} - 0x{r.end:08x} ({swap.pages} pages); IniS: "
+            + (", ".join(names) or "none named"))
+    if swap.args_size is None:
+        return text + " (swap args not read: no plaintext swap image in flash)"
+    return text + f"; {len(swap.programs)} IniS tag(s) read from the swap image"

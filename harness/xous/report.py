@@ -11,6 +11,11 @@ read from each tag, one line per fact::
     Program pid=2 kind=IniF load=00001100 entry=00030100 payload=00000f20 sections=2 name=-
     Section pid=2 index=0 vaddr=00030100 size=00000f20 flags=04 file_offset=00001100
     Kernel load=00003000 text=ffd00000+00000b2c data=ffd80000+00000040 bss=00002010 entry=...
+    Swap: ram=80c00000 size=00400000 name=70617753 (Swap) flash_offset=21200000 key=zero ...
+    Swap program pid=3 name=alpha
+    Swap args: size=0000b000 inis=2
+    Program pid=3 kind=IniS load=00001000 entry=00010000 payload=00008020 sections=4 name=alpha
+    Signed image: version=2 signed_len=00004028 trailer=ok args=20001000 (...)
 
 :func:`layout_from_loader` turns these lines back into the tag kinds of
 :mod:`bootproof.builder.xous.tags` and lets them describe the layout, as ``inspect`` does
@@ -27,13 +32,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bootproof.builder.errors import FormatError
-from bootproof.builder.xous.layout import Kernel, Region, TagInfo, XousLayout
+from bootproof.builder.xous.layout import Kernel, Program, Region, TagInfo, XousLayout
 from bootproof.builder.xous.tagblock import Tag, fourcc_text
 from bootproof.builder.xous.tags import (
     Bflg,
     MREx,
     PNam,
     SectionRecord,
+    Swap,
     XArg,
     XKrn,
     describe_all,
@@ -49,13 +55,20 @@ _REGION = re.compile(rf"^Discovered memory region {_H} \({_H} - {_H}\) -- (\d+) 
 _BFLG = re.compile(rf"^Boot flags: {_H}$", re.M)
 _KNAME = re.compile(r"^Name pid=1 (\S+)$", re.M)
 _PROGRAM = re.compile(
-    rf"^Program pid=(\d+) kind=(IniE|IniF) load={_H} entry={_H} payload={_H} sections=(\d+) "
+    rf"^Program pid=(\d+) kind=(IniE|IniF|IniS) load={_H} entry={_H} payload={_H} sections=(\d+) "
     r"name=(\S+)$", re.M)
 _SECTION = re.compile(
     rf"^Section pid=(\d+) index=(\d+) vaddr={_H} size={_H} flags=([0-9a-f]{{2}}) "
     rf"file_offset=(?:{_H}|none)$", re.M)
 _KERNEL = re.compile(
     rf"^Kernel load={_H} text={_H}\+{_H} data={_H}\+{_H} bss={_H} entry={_H}$", re.M)
+_SWAP = re.compile(
+    rf"^Swap: ram={_H} size={_H} name={_H} \(.*\) flash_offset={_H} key=(zero|set) "
+    rf"pages=(\d+) usable={_H}$", re.M)
+_SWAP_PROGRAM = re.compile(r"^Swap program pid=(\d+) name=(\S+)$", re.M)
+_SWAP_ARGS = re.compile(rf"^Swap args: size={_H} inis=(\d+)$", re.M)
+_SIGNED = re.compile(rf"^Signed image: version=(\d+) signed_len={_H} trailer=ok args={_H}",
+                     re.M)
 #: The loader's last line before it hands over: the register state for the kernel.
 JUMP_LINE = re.compile(
     rf"Jumping to kernel @ {_H} with map @ {_H} and stack @ {_H} "
@@ -63,6 +76,22 @@ JUMP_LINE = re.compile(
 
 #: Layout fields the loader cannot know (they describe the file, not the tag block).
 NOT_COMPARED = frozenset({"format", "layout", "file_size", "warnings"})
+
+
+@dataclass(frozen=True)
+class SignedFlash:
+    """A signed ``xous.img`` the loader model found in flash: its version, the signature
+    block's ``signed_len`` (checked against the trailer) and where the args start."""
+
+    version: int
+    signed_len: int
+    args_address: int
+
+
+def signed_from_loader(text: str) -> SignedFlash | None:
+    """The loader model's ``Signed image`` line, None when it booted a plain args.bin."""
+    m = _SIGNED.search(text.replace("\r", ""))
+    return None if m is None else SignedFlash(int(m.group(1)), _hex(m, 2), _hex(m, 3))
 
 
 @dataclass(frozen=True)
@@ -110,6 +139,12 @@ def layout_from_loader(text: str) -> XousLayout:
     tags: list[Tag] = [XArg(int(xarg.group(1)),
                             Region(_fourcc(xarg.group(3)), start, _hex(xarg, 5) - start),
                             int(xarg.group(2)))]
+    swap = _SWAP.search(text)
+    if swap is not None:
+        # Only whether the key is zero is reported: a stand-in key of the same zero-ness.
+        key = bytes(32) if swap.group(5) == "zero" else b"\xff" * 32
+        tags.append(Swap(Region(_fourcc(swap.group(3)), _hex(swap, 1), _hex(swap, 2)), key,
+                         _hex(swap, 4)))
     regions = tuple(Region(_fourcc(m.group(1)), _hex(m, 2), int(m.group(4)))
                     for m in _REGION.finditer(text))
     if regions:
@@ -124,25 +159,36 @@ def layout_from_loader(text: str) -> XousLayout:
             (SectionRecord(_hex(m, 3), _hex(m, 4), _hex(m, 5)), offset))
     kname = _KNAME.search(text)
     names = [] if kname is None or kname.group(1) == "-" else [(1, kname.group(1))]
-    placed: list[tuple[int, int, list[int | None]]] = []  # the loader's pid, payload, offsets
+    # the loader's pid, payload, offsets per program; IniS ones apart (they describe the swap)
+    placed: list[tuple[int, int, list[int | None]]] = []
+    swap_placed: list[tuple[int, int, list[int | None]]] = []
+    swap_tags: list[Tag] = []
     for m in _PROGRAM.finditer(text):
         pid = int(m.group(1))
         records = sections.get(pid, [])
-        tags.append(program_tag(m.group(2))(_hex(m, 3), _hex(m, 4),
-                                            tuple(record for record, _ in records)))
-        placed.append((pid, _hex(m, 5), [offset for _, offset in records]))
-        if m.group(7) != "-":
-            names.append((pid, m.group(7)))
+        tag = program_tag(m.group(2))(_hex(m, 3), _hex(m, 4),
+                                      tuple(record for record, _ in records))
+        where = (pid, _hex(m, 5), [offset for _, offset in records])
+        if m.group(2) == "IniS":
+            swap_tags.append(tag)
+            swap_placed.append(where)
+        else:
+            tags.append(tag)
+            placed.append(where)
+            if m.group(7) != "-":
+                names.append((pid, m.group(7)))
+    names += [(int(m.group(1)), m.group(2)) for m in _SWAP_PROGRAM.finditer(text)
+              if m.group(2) != "-"]
     tags.append(XKrn(Kernel(*(_hex(kern, i) for i in range(1, 8)))))
     if names:
         tags.append(PNam(tuple(names)))
 
     draft = describe_all(tags)
-    draft.programs = [
-        replace(p, pid=pid, payload_size=payload,
-                sections=tuple(replace(s, file_offset=o)
-                               for s, o in zip(p.sections, offsets, strict=True)))
-        for p, (pid, payload, offsets) in zip(draft.programs, placed, strict=True)]
+    describe_all(swap_tags, draft)
+    swap_args = _SWAP_ARGS.search(text)
+    draft.swap_args_size = None if swap_args is None else _hex(swap_args, 1)
+    draft.programs = _as_loaded(draft.programs, placed)
+    draft.swap_programs = _as_loaded(draft.swap_programs, swap_placed)
     infos = tuple(
         TagInfo(index=int(m.group(1)), tag=m.group(2), offset=_hex(m, 3),
                 size_words=int(m.group(4)), crc16=_hex(m, 5), crc_ok=True)
@@ -152,6 +198,15 @@ def layout_from_loader(text: str) -> XousLayout:
     offsets.append(layout.kernel.load_offset)
     aligned = all(o % 4096 == 0 for o in offsets) and min(offsets) >= 4096
     return replace(layout, layout="aligned" if aligned else "legacy")
+
+
+def _as_loaded(programs: list[Program], placed: list[tuple[int, int, list[int | None]]]
+               ) -> list[Program]:
+    """``programs`` with the PIDs, payload sizes and section offsets the loader printed."""
+    return [replace(p, pid=pid, payload_size=payload,
+                    sections=tuple(replace(s, file_offset=o)
+                                   for s, o in zip(p.sections, offsets, strict=True)))
+            for p, (pid, payload, offsets) in zip(programs, placed, strict=True)]
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, object]) -> None:
@@ -178,5 +233,10 @@ def flat_layout(layout: XousLayout) -> dict[str, object]:
 
 def compare_layouts(expected: XousLayout, booted: XousLayout) -> list[str]:
     """Every difference between the builder's layout and the booted loader's, one per line
-    (empty when they agree on every field the loader reports)."""
+    (empty when they agree on every field the loader reports). When the loader did not
+    read the swap args (no plaintext swap image in flash), the expected swap programs and
+    block size are not compared: only the swap region and the names PNam gives."""
+    if (booted.swap is not None and booted.swap.args_size is None
+            and expected.swap is not None):
+        expected = replace(expected, swap=replace(expected.swap, args_size=None, programs=()))
     return layout_differences(flat_layout(expected), flat_layout(booted))

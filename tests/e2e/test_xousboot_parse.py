@@ -9,7 +9,12 @@ import pytest
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.xous.layout import Section
-from bootproof.harness.xous.report import compare_layouts, layout_from_loader
+from bootproof.harness.xous.report import (
+    SignedFlash,
+    compare_layouts,
+    layout_from_loader,
+    signed_from_loader,
+)
 
 REPORT = """\r
 Xous loader model (bootproof) v1\r
@@ -87,3 +92,69 @@ def test_the_loaders_own_arithmetic_is_kept() -> None:
     diffs = compare_layouts(layout_from_loader(REPORT), lay)
     assert sorted(d.split(":")[0] for d in diffs) == [
         "programs[0].payload_size", "programs[0].pid", "programs[0].sections[0].file_offset"]
+
+
+SWAP_REPORT = REPORT.replace(
+    "Tag 1 MREx @0000001c words=4 crc=20ec ok\r\n",
+    "Tag 1 Swap @0000001c words=12 crc=5ef5 ok\r\nTag 2 MREx @00000054 words=4 crc=20ec ok\r\n",
+) + (
+    "Swap: ram=80c00000 size=00400000 name=70617753 (Swap) flash_offset=21200000 key=zero "
+    "pages=1024 usable=003fc000\r\n"
+    "Swap program pid=3 name=alpha\r\n"
+    "Swap program pid=4 name=beta\r\n"
+    "Swap image @ 21200000: version=01010000 nonce=89abcdef01234567 mac_offset=00003000 "
+    "aad_len=4 plaintext\r\n") + """\
+Swap XArg: arg_size_words=15 version=1 ram=70617753 (Swap) 80c00000 - 81000000\r
+Swap tag 0 XArg @00000000 words=5 crc=f1ec ok\r
+Swap tag 1 IniS @0000001c words=4 crc=1234 ok\r
+Swap args: size=00003000 inis=2\r
+Program pid=3 kind=IniS load=00001000 entry=00010000 payload=00000100 sections=1 name=alpha\r
+Section pid=3 index=0 vaddr=00010000 size=00000100 flags=05 file_offset=00001000\r
+Program pid=4 kind=IniS load=00002000 entry=00020000 payload=00000010 sections=2 name=beta\r
+Section pid=4 index=0 vaddr=00020000 size=00000010 flags=05 file_offset=00002000\r
+Section pid=4 index=1 vaddr=00021000 size=00000200 flags=03 file_offset=none\r
+"""
+
+
+def test_parse_swap_lines() -> None:
+    lay = layout_from_loader(SWAP_REPORT)
+    assert [t.tag for t in lay.tags] == ["XArg", "Swap", "MREx", "IniF", "XKrn"]
+    assert [p.pid for p in lay.programs] == [2]  # IniS programs are not init programs
+    swap = lay.swap
+    assert swap is not None
+    assert (swap.region.name, swap.region.start, swap.region.size) == ("Swap", 0x80C00000,
+                                                                        0x400000)
+    assert (swap.flash_offset, swap.key_zero, swap.args_size) == (0x21200000, True, 0x3000)
+    assert [(p.kind, p.pid, p.name, p.load_offset, p.payload_size) for p in swap.programs] == [
+        ("IniS", 3, "alpha", 0x1000, 0x100), ("IniS", 4, "beta", 0x2000, 0x10)]
+    assert swap.programs[1].sections == (Section(0x20000, 0x10, 0x05, 0x2000),
+                                         Section(0x21000, 0x200, 0x03, None))
+    assert lay.names == {3: "alpha", 4: "beta"}
+
+
+def test_swap_programs_are_compared_only_when_the_loader_read_them() -> None:
+    full = layout_from_loader(SWAP_REPORT)
+    cut = SWAP_REPORT.split("Swap image @")[0] + "Swap image: none at 21200000\r\n"
+    named_only = layout_from_loader(cut)
+    assert named_only.swap is not None and named_only.swap.programs == ()
+    assert named_only.swap.args_size is None
+    assert named_only.names == {3: "alpha", 4: "beta"}
+    assert compare_layouts(full, named_only) == []
+    # but a loader that read them must agree on every field
+    assert full.swap is not None
+    moved = dataclasses.replace(full.swap, programs=(
+        dataclasses.replace(full.swap.programs[0], load_offset=0x1800), full.swap.programs[1]))
+    diffs = compare_layouts(dataclasses.replace(full, swap=moved), full)
+    assert diffs and all("swap.programs[0]" in d for d in diffs)
+    # and the swap region always
+    other = dataclasses.replace(full.swap, region=dataclasses.replace(full.swap.region,
+                                                                      size=0x200000))
+    assert any("swap.size" in d for d in compare_layouts(
+        dataclasses.replace(full, swap=other), named_only))
+
+
+def test_parse_signed_line() -> None:
+    text = REPORT.replace("arg_buffer: 20000000", "Signed image: version=2 signed_len=00004028 "
+                          "trailer=ok args=20001000 (the model checks ...)\r\narg_buffer: 20001000")
+    assert signed_from_loader(text) == SignedFlash(2, 0x4028, 0x20001000)
+    assert signed_from_loader(REPORT) is None

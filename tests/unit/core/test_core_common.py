@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bootproof.builder.cliutil import EXIT_TOOL, EXIT_USAGE, run_main
-from bootproof.builder.errors import ConfigError, InputError, ToolError
+from bootproof.builder.cliutil import EXIT_FAILED, EXIT_TOOL, EXIT_USAGE, run_main
+from bootproof.builder.errors import (
+    BootproofError,
+    ConfigError,
+    InputError,
+    ToolError,
+    VerificationError,
+)
 from bootproof.builder.fileio import OutputSet, atomic_write
 from bootproof.builder.numbers import parse_int
 from bootproof.builder.report import size_text, table
@@ -123,6 +129,17 @@ def test_run_main_maps_errors_to_exit_codes(capsys: pytest.CaptureFixture[str]) 
     assert run_main("prog", bad_input, None) == EXIT_USAGE
     assert capsys.readouterr().err == "prog: error: f.csv: size='x': broken\n"
     assert run_main("prog", bad_tool, None) == EXIT_TOOL
+
+
+def test_a_failed_verification_exits_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
+    # A signature or MAC that does not check out is a failed check (1), not bad input (2).
+    def bad_signature(argv: object) -> int:
+        raise VerificationError("signature does not match key 00", path="xous.img")
+
+    assert run_main("prog", bad_signature, None) == EXIT_FAILED
+    assert capsys.readouterr().err == "prog: error: xous.img: signature does not match key 00\n"
+    assert issubclass(VerificationError, BootproofError)
+    assert not issubclass(VerificationError, InputError)
 
 
 def test_run_main_error_exit_replaces_every_error_code(

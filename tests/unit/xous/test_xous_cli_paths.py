@@ -55,3 +55,38 @@ def test_build_and_inspect_from_another_directory(tmp_path: Path, mode: str,
                   "--extra-svd", str(t.conf / "extra.svd"), "-q"], tmp_path)
     assert r2.returncode == 0, r2.stderr
     assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(ref.read_bytes()).digest()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_swap_sign_inspect_from_another_directory(tmp_path: Path, mode: str) -> None:
+    t = make_tree(tmp_path, mode)
+    write_elf32(t.data / "kernel.elf", [
+        SynSection(".text", 0xFFD00000, 0x6, bytes(64)),
+        SynSection(".data", 0xFFD80000, 0x3, b"DATA" * 4),
+    ], entry=0xFFD00000)
+    for name, base in (("init.elf", 0x10000), ("paged.elf", 0x20000)):
+        write_elf32(t.data / name, [SynSection(".text", base, 0x6, b"\x13\0\0\0" * 8)],
+                    entry=base)
+    shutil.copy(XOUS_FIXTURES / "betrusted-emulation-csr-2020.csv", t.conf / "csr.csv")
+    out = t.out
+    r = run_cli(["create-image", t.arg(out / "args.bin"), "-k", t.arg(t.data / "kernel.elf"),
+                 "-i", t.arg(t.data / "init.elf"), "--inis", t.arg(t.data / "paged.elf"),
+                 "-c", t.arg(t.conf / "csr.csv"), "--swap", "0x41000000:1M",
+                 "--swap-name", t.arg(out / "swap.img"), "--swap-debug-name",
+                 t.arg(out / "swap-debug.img"), "--git-rev", "0" * 40, "--git-describe",
+                 "v0.9.8", "--antirollback-override", "1", "-q"], t.cwd)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["args.bin", "swap-debug.img", "swap.img",
+                                                     "swap.uf2"]
+    r = run_cli(["bootproof", "xous", "sign", "--kernel-image", t.arg(out / "args.bin"),
+                 "--kernel-output", t.arg(out / "xous.img"), "--git-describe", "v0.9.8"],
+                t.cwd)
+    assert r.returncode == 0, r.stderr
+    for target, extra in (("xous.img", []), ("swap.img", ["--args", t.arg(out / "args.bin")]),
+                          ("swap.uf2", [])):
+        insp = run_cli(["bootproof", "xous", "inspect", t.arg(out / target), *extra, "--json"],
+                       t.cwd)
+        assert insp.returncode == 0, insp.stderr
+    assert json.loads(insp.stdout)["inner"]["verification"]["developer"] is True
+    tags = run_cli(["bootproof", "xous", "read-tags", t.arg(out / "args.bin")], t.cwd)
+    assert tags.returncode == 0 and "70617753 (Swap) (48 bytes" in tags.stdout

@@ -123,3 +123,13 @@ def test_empty_body_and_non_utf8_name() -> None:
     assert line == "004241ff (\ufffdAB\x00) (0 bytes, crc: 0000):  CRC: OK"
     assert read_tags.USAGE.format(argv0="xous-read-tags") == (
         "Usage: xous-read-tags [xous_presign.img]")
+
+
+@pytest.mark.parametrize("cut", [4, 5, 6, 7])
+def test_header_cut_after_its_fourcc_is_truncation_not_an_empty_tag(cut: int) -> None:
+    # The file ends inside the next tag's 8-byte header, after its 4 name bytes: the tool
+    # fails on it (no line for it); it is not an empty tag with CRC 0000.
+    xarg = _tag(b"XArg", struct.pack("<4I", 20, 1, 0, 0) + b"SrIn")
+    out = read_tags.read_tags_bytes(xarg + _tag(b"Bflg", b"\4\0\0\0")[:cut])
+    assert len(out.lines) == 2
+    assert out.error is not None and "truncated" in out.error

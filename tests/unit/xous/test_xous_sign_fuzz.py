@@ -3,6 +3,8 @@ fail only with our own errors, whatever the bytes."""
 
 from __future__ import annotations
 
+import functools
+import json
 import struct
 from collections.abc import Callable
 
@@ -13,6 +15,7 @@ from bootproof.builder import ed25519
 from bootproof.builder.errors import BootproofError
 from bootproof.builder.formats import uf2
 from bootproof.builder.xous import read_tags, signed, swap_args, swap_image
+from bootproof.builder.xous.examine import examine
 from bootproof.builder.xous.identify import KINDS, identify
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import SemVer
@@ -32,6 +35,7 @@ SAMPLES = {
     "swap": swap_image.build_swap_image(BLOCK, seed=SEED, partial_nonce=7, semver=V,
                                         anti_rollback=1),
     "swap-debug": swap_image.build_swap_debug_image(BLOCK, partial_nonce=7),
+    "uf2": swap_image.swap_uf2(swap_image.build_swap_debug_image(BLOCK, partial_nonce=7)),
 }
 
 
@@ -64,6 +68,15 @@ def _everything(data: bytes) -> None:
     _own_errors_only(lambda: _swap_pipeline(data))
     _own_errors_only(lambda: swap_args.decode_swap_args(data))
     _own_errors_only(lambda: uf2.decode(data))
+    _own_errors_only(lambda: _examined(data))
+
+
+def _examined(data: bytes) -> None:
+    """What `bootproof xous inspect` does with any bytes: a result that renders, or our error."""
+    found = examine(data, path="fuzz.img", decrypt_key=None)
+    found.to_text()
+    json.dumps(found.to_json())
+    found.problems()
 
 
 @settings(deadline=None)
@@ -112,3 +125,6 @@ def test_key_files(data: bytes) -> None:
     _own_errors_only(lambda: ed25519.seed_from_pem(data))
     body = b"-----BEGIN PRIVATE KEY-----\n" + data + b"\n-----END PRIVATE KEY-----\n"
     _own_errors_only(lambda: ed25519.seed_from_pem(body))
+    for label in (b"PUBLIC KEY", b"PRIVATE KEY"):
+        pem = b"-----BEGIN " + label + b"-----\n" + data + b"\n-----END " + label + b"-----\n"
+        _own_errors_only(functools.partial(ed25519.public_from_pem, pem))

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from bootproof.builder import ed25519
-from bootproof.builder.errors import FormatError, InputError, OverflowError_
+from bootproof.builder.errors import FormatError, InputError, OverflowError_, VerificationError
 from bootproof.builder.formats import uf2
 from bootproof.builder.xous import signed
-from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM, VerificationError
+from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import SemVer
 
 DEV_SEED = ed25519.seed_from_pem(DEVELOPER_KEY_PEM)

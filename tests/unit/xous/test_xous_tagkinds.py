@@ -12,17 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from xousargs_helpers import XOUS_FIXTURES
 
-from bootproof.builder.errors import FormatError
-from bootproof.builder.xous.layout import Kernel, Region, Section
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.xous.layout import Kernel, Region, Section, SwapSpace
 from bootproof.builder.xous.tagblock import LayoutDraft, Tag, encode_block, read_block
 from bootproof.builder.xous.tags import (
     TAG_KINDS,
     Bflg,
     IniE,
     IniF,
+    IniS,
     MREx,
     PNam,
     SectionRecord,
+    Swap,
     XArg,
     XKrn,
     describe_all,
@@ -95,6 +97,8 @@ _tags = st.one_of(
     st.builds(IniE, _u32, _u32, st.lists(_section, max_size=5).map(tuple)),
     st.builds(IniF, _u32, _u32, st.lists(_section, max_size=5).map(tuple)),
     st.builds(XKrn, _kernel),
+    st.builds(IniS, _u32, _u32, st.lists(_section, max_size=5).map(tuple)),
+    st.builds(Swap, _region, st.binary(min_size=32, max_size=32), _u32),
     st.builds(PNam, st.lists(st.tuples(_u32, st.text(max_size=12)), max_size=4).map(tuple)),
 )
 
@@ -166,6 +170,8 @@ def test_a_layout_needs_xarg_and_xkrn() -> None:
     (IniE, bytes(4), "IniE body too small"),
     (IniF, bytes(4), "IniF body too small"),
     (XKrn, bytes(24), "XKrn body too small"),
+    (IniS, bytes(4), "IniS body too small"),
+    (Swap, bytes(44), "a Swap tag body is 48 bytes"),
 ])
 def test_unreadable_bodies_name_file_and_field(kind: type[Tag], body: bytes,
                                                message: str) -> None:
@@ -181,6 +187,7 @@ def test_unreadable_bodies_name_file_and_field(kind: type[Tag], body: bytes,
     (Bflg, b"", "Bflg at 0x40 is empty"),
     (IniE, bytes(12), "IniE at 0x40 has a half section record"),
     (XKrn, bytes(32), "XKrn has 32 bytes; the loader needs exactly 28"),
+    (Swap, bytes(52), "Swap at 0x40 has 52 bytes; the loader reads the first 48"),
     (PNam, struct.pack("<2I", 5, 9) + b"abc\0", "PNam record for PID 5 runs past the tag"),
 ])
 def test_what_the_loader_would_reject_is_a_problem(kind: type[Tag], body: bytes,
@@ -194,8 +201,11 @@ def test_what_the_loader_would_reject_is_a_problem(kind: type[Tag], body: bytes,
 
 def test_registry() -> None:
     assert sorted(TAG_KINDS) == sorted(["XArg", "MREx", "Bflg", "IniE", "IniF", "XKrn",
-                                        "PNam"])
+                                        "PNam", "Swap", "IniS"])
     assert program_tag("IniF") is IniF
+    assert program_tag("IniS") is IniS
+    with pytest.raises(KeyError):
+        program_tag("Swap")
     with pytest.raises(KeyError):
         program_tag("XKrn")
     with pytest.raises(TypeError):
@@ -216,3 +226,53 @@ def test_registry_refuses_a_taken_or_malformed_fourcc() -> None:
     with pytest.raises(ValueError, match="not 4 ASCII characters"):
         tag_kind(Long)
     assert TAG_KINDS["IniE"] is IniE and "IniSS" not in TAG_KINDS
+
+
+SWAP_RENODE = Swap(Region("Swap", 0x40200000, 0x400000))
+
+
+def test_swap_body_from_the_spec() -> None:
+    # Spec addendum §1.2: --swap 0x40200000:0x400000 gives this body (CRC in test_xous_swap)
+    assert SWAP_RENODE.encode() == (_words("40200000 00400000") + b"Swap" + bytes(32)
+                                    + _words("21200000"))
+    assert Swap.decode(SWAP_RENODE.encode(), offset=28) == SWAP_RENODE
+    with pytest.raises(InputError, match="32-bit Swap tag field"):
+        Swap(Region("Swap", 1 << 32, 0)).encode()
+    with pytest.raises(InputError, match="key is 32 bytes"):
+        Swap(Region("Swap", 0, 0), bytes(31)).encode()
+
+
+def test_swap_and_inis_describe_the_swap_space() -> None:
+    inis = [IniS(0x1000, 0x20000, (SectionRecord(0x20000, 0x1800, 5),
+                                   SectionRecord(0x30000, 0x100, 2))),
+            IniS(0x3000, 0x40000, (SectionRecord(0x40000, 0x10, 5),))]
+    names = PNam(((1, "kernel"), (2, "init"), (3, "swapper"), (4, "paged")))
+    draft = describe_all([XARG_2020, SWAP_RENODE, INIE_2020, XKRN_2020, names])
+    describe_all(inis, draft)
+    draft.swap_args_size = 0x4000
+    lay = draft.finish(layout="aligned", file_size=0x3000, tags=())
+    assert [p.pid for p in lay.programs] == [2]
+    swap = lay.swap
+    assert swap is not None
+    assert (swap.region, swap.flash_offset, swap.key_zero) == (
+        Region("Swap", 0x40200000, 0x400000), 0x21200000, True)
+    # PIDs follow the IniE/IniF programs, names from args.bin's PNam
+    assert [(p.kind, p.pid, p.name, p.load_offset, p.payload_size) for p in swap.programs] == [
+        ("IniS", 3, "swapper", 0x1000, 0x1800), ("IniS", 4, "paged", 0x3000, 0x10)]
+    assert swap.programs[0].sections[1].file_offset is None
+    assert swap.args_size == 0x4000
+    # 1024 pages, their 16 KiB of MACs take 4 pages
+    assert (swap.pages, swap.usable) == (1024, 0x400000 - 0x4000)
+    assert SwapSpace.from_json(swap.to_json()) == swap
+
+
+def test_the_last_swap_tag_wins_and_inis_needs_swap() -> None:
+    other = Swap(Region("Swap", 0, 0x800000), b"k" * 32)
+    draft = describe_all([XARG_2020, SWAP_RENODE, other, INIE_2020, XKRN_2020])
+    lay = draft.finish(layout="aligned", file_size=0, tags=())
+    assert lay.swap == SwapSpace(Region("Swap", 0, 0x800000), 0x21200000, False)
+    assert lay.warnings == ("several Swap tags: the loader uses the last one",)
+    draft = describe_all([XARG_2020, INIE_2020, XKRN_2020, IniS(0x1000, 0, ())])
+    lay = draft.finish(layout="aligned", file_size=0, tags=())
+    assert lay.swap is None and lay.warnings == (
+        "IniS programs but no Swap tag: the loader has no swap to page them from",)
