@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from bootproof.builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
+from bootproof.builder.layout import align_up
 from bootproof.builder.report import hexa, size_text, table
 from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
 
@@ -125,10 +126,6 @@ class XenLayout:
         if self.fit_addr is not None:
             rows.append(["fit", "-", hexa(self.fit_addr), "-", "-", "-"])
         return table(["item", "file", "addr", "end", "size", "dt node"], rows)
-
-
-def align_up(value: int, align: int) -> int:
-    return (value + align - 1) & ~(align - 1)
 
 
 @dataclass(frozen=True)

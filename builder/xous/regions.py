@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootproof.builder.errors import ConfigError, FormatError, InputError, OverlapError
+from bootproof.builder.layout import align_up
 from bootproof.builder.numbers import parse_int, parse_size
 from bootproof.builder.xous.layout import Region
 
@@ -45,11 +46,6 @@ _KNOWN_NAMES = {
 DEFAULT_RAM_NAME = "SrIn"
 
 RegionMap = dict[str, tuple[int, int]]
-
-
-def roundup(value: int) -> int:
-    """Round ``value`` up to a multiple of 4096."""
-    return (value + PAGE - 1) & ~(PAGE - 1)
 
 
 def make_name(key: str) -> str:
@@ -116,7 +112,7 @@ def read_csr_csv(path: str | Path) -> RegionMap:
             size = _u32(row[3], path=p, field=f"memory_region {name} size", line=lineno)
             out[name.lower()] = (base, size)
     if csr_base and csr_top:
-        out["csr"] = (csr_base, roundup(csr_top + 1) - csr_base)
+        out["csr"] = (csr_base, align_up(csr_top + 1, PAGE) - csr_base)
     return out
 
 
@@ -192,7 +188,7 @@ def read_svd(path: str | Path) -> RegionMap:
                 raise ConfigError("no peripheral at or above the CSR region base", path=p,
                                   field="memoryRegion CSR baseAddress", value=base)
             d = csr_top - base
-            out["csr"] = (base, roundup(d) + PAGE)
+            out["csr"] = (base, align_up(d, PAGE) + PAGE)
         else:
             out[unique.lower()] = (base, size)
     return out
@@ -263,7 +259,7 @@ def reduce_regions(
         if "sram" in key or "ddr_ram" in key:
             start, length = regions[key]
             if length > ram_size:
-                ram_key, ram_start, ram_size = key, start, roundup(length)
+                ram_key, ram_start, ram_size = key, start, align_up(length, PAGE)
     if ram_key is None:
         if ram is not None:
             raise ConfigError(
@@ -277,11 +273,11 @@ def reduce_regions(
     collected: list[tuple[Region, str]] = []
     for key in keys:
         start, length = regions[key]
-        memory_required += roundup(length) // PAGE
+        memory_required += align_up(length, PAGE) // PAGE
         code = make_name(key)
-        if code == ram_code or roundup(length) == 0:
+        if code == ram_code or align_up(length, PAGE) == 0:
             continue
-        collected.append((Region(code, start, roundup(length)), key))
+        collected.append((Region(code, start, align_up(length, PAGE)), key))
     for region, key in collected:
         if region.start < ram_region.end and ram_region.start < region.end:
             raise OverlapError(

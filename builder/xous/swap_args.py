@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from bootproof.builder.errors import FormatError, InputError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
+from bootproof.builder.layout import align_up
 from bootproof.builder.xous.layout import Program, TagInfo, place_sections
 from bootproof.builder.xous.rawtags import scan_tags
 
@@ -37,10 +38,6 @@ SWAP_FLASH_OFFSET = 0x2120_0000
 XARG_LEN = 28
 SECTION_LIMIT = 1 << 24
 TAG_WORDS_LIMIT = 0xFFFF
-
-
-def _page_up(n: int) -> int:
-    return -(-n // PAGE) * PAGE
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ class SwapDescriptor:
     @property
     def usable(self) -> int:
         """Bytes of swap RAM left for pages once the 16-byte-per-page MAC area is taken."""
-        return (self.ram_size & ~(PAGE - 1)) - _page_up((self.ram_size // PAGE) * 16)
+        return (self.ram_size & ~(PAGE - 1)) - align_up((self.ram_size // PAGE) * 16, PAGE)
 
 
 def trimmed_ram_size(ram_start: int, ram_size: int, swap_offset: int) -> int:
@@ -135,19 +132,19 @@ def build_swap_args(ram_offset: int, ram_size: int, programs: Sequence[SwapProgr
     create-image writes it (payload placement included; a tag block past 4096 bytes is
     not refused, as by the reference: :func:`decode_swap_args` warns about it)."""
     length = XARG_LEN + sum(16 + 8 * len(p.sections) for p in programs)
-    running = _page_up(length)
+    running = align_up(length, PAGE)
     tags = []
     payloads = []
     for prog in programs:
         tags.append(_tag(b"IniS", inis_body(running, prog)))
-        padded = prog.payload + bytes(_page_up(len(prog.payload)) - len(prog.payload))
+        padded = prog.payload + bytes(align_up(len(prog.payload), PAGE) - len(prog.payload))
         payloads.append(padded)
         running += len(padded)
     xarg = _tag(b"XArg", struct.pack("<4I", length // 4, 1, ram_offset, ram_size) + SWAP_NAME)
     block = xarg + b"".join(tags)
     if not programs:
         return block
-    return block + bytes(_page_up(length) - length) + b"".join(payloads)
+    return block + bytes(align_up(length, PAGE) - length) + b"".join(payloads)
 
 
 @dataclass(frozen=True)
