@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from bootproof.builder.errors import FormatError, InputError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
 from bootproof.builder.layout import align_up
+from bootproof.builder.report import hexa
 from bootproof.builder.xous.layout import Program, TagInfo, place_sections
 from bootproof.builder.xous.rawtags import scan_tags
 
@@ -91,7 +92,7 @@ def trimmed_ram_size(ram_start: int, ram_size: int, swap_offset: int) -> int:
     RAM ends where swap starts if swap starts inside it. InputError if swap is not
     above the start of RAM (the reference asserts this)."""
     if swap_offset <= ram_start:
-        raise InputError(f"swap must lie above the start of main RAM (0x{ram_start:08x})",
+        raise InputError(f"swap must lie above the start of main RAM ({hexa(ram_start)})",
                          field="--swap offset", value=swap_offset)
     return min(ram_size, swap_offset - ram_start)
 
@@ -122,7 +123,7 @@ def inis_body(load_offset: int, prog: SwapProgram) -> bytes:
     for virt, size, flags in prog.sections:
         if size >= SECTION_LIMIT:
             raise OverflowError_("section is too large for the 24-bit MiniELF size field",
-                                 field=f"{prog.name} section 0x{virt:08x} size", value=size)
+                                 field=f"{prog.name} section {hexa(virt)} size", value=size)
         out.append(struct.pack("<2I", virt, (flags & 0xFF) << 24 | size))
     return b"".join(out)
 
