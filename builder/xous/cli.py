@@ -15,8 +15,9 @@ from typing import Any
 
 from bootproof.builder.cliutil import EXIT_FAILED, HelpFormatter, run_main
 from bootproof.builder.errors import InputError
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.inspect import inspect_file
-from bootproof.builder.xous.layout import LAYOUTS, Region, XousLayout
+from bootproof.builder.xous.layout import LAYOUTS, XousLayout
 from bootproof.builder.xous.regions import (
     DEFAULT_RAM_NAME,
     MemoryMap,
@@ -101,7 +102,8 @@ def memory_from_args(args: argparse.Namespace) -> MemoryMap:
         if ram is None:
             raise InputError("memory is not described: give --csv, --svd or --ram",
                              field="--ram", value=None)
-        return MemoryMap(Region(DEFAULT_RAM_NAME, ram[0], ram[1]), (), ram[1] // 4096)
+        return MemoryMap(NamedRange(DEFAULT_RAM_NAME, AddressRange(ram[0], ram[1])), (),
+                         ram[1] // 4096)
     return reduce_regions(regions, source=", ".join(sources), ram=ram,
                           merge=args.layout != "legacy")
 

@@ -107,6 +107,6 @@ def loader_warnings(layout: XousLayout) -> list[str]:
             w(f"{label}: XIP payload phase 0x{p.load_offset % PAGE:x} differs from its first "
               f"section's 0x{p.sections[0].vaddr % PAGE:x}")
     for reg in regions:
-        if reg.start < ram.end and ram.start < reg.end:
-            w(f"region {reg.name} 0x{reg.start:08x}-0x{reg.end:08x} overlaps main RAM")
+        if reg.range.overlaps(ram.range):
+            w(f"region {reg.name} {reg.range.describe()} overlaps main RAM")
     return warnings

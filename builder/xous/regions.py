@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootproof.builder.errors import ConfigError, FormatError, InputError, OverlapError
-from bootproof.builder.layout import align_up
+from bootproof.builder.layout import AddressRange, NamedRange, align_up
 from bootproof.builder.numbers import parse_int, parse_size
-from bootproof.builder.xous.layout import Region
 
 PAGE = 4096
 U32_MAX = 0xFFFF_FFFF
@@ -64,8 +63,8 @@ class MemoryMap:
     ``source`` names the file(s) the regions came from, for messages.
     """
 
-    ram: Region
-    regions: tuple[Region, ...]
+    ram: NamedRange
+    regions: tuple[NamedRange, ...]
     memory_required: int
     warnings: tuple[str, ...] = ()
     source: str | None = None
@@ -269,20 +268,20 @@ def reduce_regions(
         raise ConfigError("no main RAM region (a name containing 'sram' or 'ddr_ram')",
                           path=source, field="memory regions", value=", ".join(keys))
     ram_code = make_name(ram_key)
-    ram_region = Region(ram_code, ram_start, ram_size)
-    collected: list[tuple[Region, str]] = []
+    ram_region = NamedRange(ram_code, AddressRange(ram_start, ram_size))
+    collected: list[tuple[NamedRange, str]] = []
     for key in keys:
         start, length = regions[key]
         memory_required += align_up(length, PAGE) // PAGE
         code = make_name(key)
         if code == ram_code or align_up(length, PAGE) == 0:
             continue
-        collected.append((Region(code, start, align_up(length, PAGE)), key))
+        collected.append((NamedRange(code, AddressRange(start, align_up(length, PAGE))), key))
     for region, key in collected:
-        if region.start < ram_region.end and ram_region.start < region.end:
+        if region.range.overlaps(ram_region.range):
             raise OverlapError(
-                f"region {region.name} ({key}) 0x{region.start:08x}-0x{region.end:08x} overlaps "
-                f"main RAM {ram_code} 0x{ram_region.start:08x}-0x{ram_region.end:08x}",
+                f"region {region.name} ({key}) {region.range.describe()} overlaps "
+                f"main RAM {ram_code} {ram_region.range.describe()}",
                 path=source, field=key, value=region.start)
     warnings: list[str] = []
     if merge:
@@ -290,7 +289,7 @@ def reduce_regions(
     else:
         ordered = sorted(collected, key=lambda rk: rk[0].start)
         for (a, ka), (b, kb) in itertools.pairwise(ordered):
-            if b.start < a.end:
+            if a.range.overlaps(b.range):
                 raise OverlapError(
                     f"regions {a.name} ({ka}) and {b.name} ({kb}) overlap (the legacy layout "
                     "does not merge regions)", path=source, field=kb, value=b.start)
@@ -298,11 +297,11 @@ def reduce_regions(
     return MemoryMap(ram_region, tuple(out), memory_required, tuple(warnings), source)
 
 
-def _merge(collected: list[tuple[Region, str]], warnings: list[str]) -> list[Region]:
+def _merge(collected: list[tuple[NamedRange, str]], warnings: list[str]) -> list[NamedRange]:
     if not collected:
         return []
     items = sorted(collected, key=lambda rk: rk[0].start)
-    out: list[Region] = []
+    out: list[NamedRange] = []
     cur, cur_keys = items[0][0], [items[0][1]]
     for region, key in items[1:]:
         if region.start > cur.end:
@@ -312,16 +311,16 @@ def _merge(collected: list[tuple[Region, str]], warnings: list[str]) -> list[Reg
             # The reference sets the end to the later region's end, which shrinks a region
             # containing the next one: keep the larger end instead.
             end = max(cur.end, region.end)
-            cur = Region(cur.name, cur.start, end - cur.start)
+            cur = NamedRange(cur.name, AddressRange(cur.start, end - cur.start))
             cur_keys.append(key)
     out.append(_note_merge(cur, cur_keys, warnings))
     return out
 
 
-def _note_merge(region: Region, keys: list[str], warnings: list[str]) -> Region:
+def _note_merge(region: NamedRange, keys: list[str], warnings: list[str]) -> NamedRange:
     if len(keys) > 1:
         names = ", ".join(f"{make_name(k)} ({k})" for k in keys)
         warnings.append(
             f"merged overlapping or adjacent regions {names} into {region.name} "
-            f"0x{region.start:08x}-0x{region.end:08x}")
+            f"{region.range.describe()}")
     return region

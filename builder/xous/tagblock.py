@@ -18,7 +18,8 @@ from typing import ClassVar, Self
 
 from bootproof.builder.errors import FormatError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
-from bootproof.builder.xous.layout import Kernel, Program, Region, TagInfo, XousLayout
+from bootproof.builder.layout import NamedRange
+from bootproof.builder.xous.layout import Kernel, Program, TagInfo, XousLayout
 
 HEADER_LEN = 8
 TAG_WORDS_LIMIT = 0xFFFF
@@ -50,8 +51,8 @@ class LayoutDraft:
     """
 
     arg_size_words: int = 0
-    ram: Region | None = None
-    regions: tuple[Region, ...] | None = None
+    ram: NamedRange | None = None
+    regions: tuple[NamedRange, ...] | None = None
     debug: bool = False
     programs: list[Program] = field(default_factory=list)
     kernel: Kernel | None = None

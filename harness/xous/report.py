@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bootproof.builder.errors import FormatError
-from bootproof.builder.xous.layout import Kernel, Region, TagInfo, XousLayout
+from bootproof.builder.layout import AddressRange, NamedRange
+from bootproof.builder.xous.layout import Kernel, TagInfo, XousLayout
 from bootproof.builder.xous.tagblock import Tag, fourcc_text
 from bootproof.builder.xous.tags import (
     Bflg,
@@ -108,9 +109,10 @@ def layout_from_loader(text: str) -> XousLayout:
     # The tags, in the order create-image writes them, rebuilt from what the loader read.
     start = _hex(xarg, 4)
     tags: list[Tag] = [XArg(int(xarg.group(1)),
-                            Region(_fourcc(xarg.group(3)), start, _hex(xarg, 5) - start),
+                            NamedRange(_fourcc(xarg.group(3)),
+                                       AddressRange(start, _hex(xarg, 5) - start)),
                             int(xarg.group(2)))]
-    regions = tuple(Region(_fourcc(m.group(1)), _hex(m, 2), int(m.group(4)))
+    regions = tuple(NamedRange(_fourcc(m.group(1)), AddressRange(_hex(m, 2), int(m.group(4))))
                     for m in _REGION.finditer(text))
     if regions:
         tags.append(MREx(regions))

@@ -1,10 +1,10 @@
-"""builder/layout.py: the align helper every planner shares, on hand-computed values."""
+"""builder/layout.py: the align helper and the address-range types, on hand-computed values."""
 
 from __future__ import annotations
 
 import pytest
 
-from bootproof.builder.layout import align_up
+from bootproof.builder.layout import AddressRange, NamedRange, align_up
 
 PAGE = 4096
 
@@ -32,3 +32,32 @@ def test_align_up_to_a_multiple(value: int, align: int, expected: int) -> None:
 def test_align_up_refuses_a_bad_align_or_phase(align: int, phase: int) -> None:
     with pytest.raises(ValueError, match="must be positive and phase"):
         align_up(0, align, phase)
+
+
+# AddressRange: the rules the planners relied on when each wrote them out.
+
+def test_range_end_overlap_and_containment() -> None:
+    ram = AddressRange(0x40000000, 0x1000000)
+    assert ram.end == 0x41000000
+    assert ram.overlaps(AddressRange(0x40FFF000, 0x2000))
+    assert AddressRange(0x40FFF000, 0x2000).overlaps(ram)
+    assert not ram.overlaps(AddressRange(0x41000000, 0x1000))  # adjacent after
+    assert not ram.overlaps(AddressRange(0x3FFFF000, 0x1000))  # adjacent before
+    assert ram.contains(AddressRange(0x40000000, 0x1000000))
+    assert ram.contains(AddressRange(0x40800000, 0x1000))
+    assert not ram.contains(AddressRange(0x40FFF000, 0x2000))
+    assert not ram.contains(AddressRange(0x3FFFF000, 0x2000))
+
+
+def test_range_describes_itself_in_hex_with_an_exclusive_end() -> None:
+    assert AddressRange(0xF0000000, 0x1000).describe() == "0xf0000000-0xf0001000"
+    assert AddressRange(0x1_0000_0000, 0x10).describe() == "0x100000000-0x100000010"
+
+
+def test_named_range_reads_through_to_its_range_and_keeps_the_json_form() -> None:
+    r = NamedRange("SrEx", AddressRange(0x40000000, 0x1000000))
+    assert (r.start, r.size, r.end) == (0x40000000, 0x1000000, 0x41000000)
+    assert r.to_json() == {"name": "SrEx", "start": 0x40000000, "size": 0x1000000}
+    assert list(r.to_json()) == ["name", "start", "size"]  # the --map key order
+    assert r == NamedRange("SrEx", AddressRange(0x40000000, 0x1000000))
+    assert r != NamedRange("SrIn", AddressRange(0x40000000, 0x1000000))

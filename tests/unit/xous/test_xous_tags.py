@@ -10,6 +10,7 @@ from pathlib import Path
 from xousargs_helpers import SynSection, write_elf32
 
 from bootproof.builder.elf import read_elf
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.image import (
     InitProgram,
     build_image,
@@ -17,13 +18,12 @@ from bootproof.builder.xous.image import (
     write_image,
 )
 from bootproof.builder.xous.inspect import inspect_file
-from bootproof.builder.xous.layout import Region
 from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap
 from bootproof.builder.xous.tags import PNam
 
-MEM = MemoryMap(Region("SrEx", 0x40000000, 0x1000000),
-                (Region("CSRs", 0xF0000000, 0x1000),), 0)
+MEM = MemoryMap(NamedRange("SrEx", AddressRange(0x40000000, 0x1000000)),
+                (NamedRange("CSRs", AddressRange(0xF0000000, 0x1000)),), 0)
 
 
 def _three_section_elf(tmp_path: Path) -> Path:
