@@ -107,8 +107,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bootproof.builder.layout import AddressRange, NamedRange
     from bootproof.builder.xous.image import build_image
-    from bootproof.builder.xous.layout import Region
     from bootproof.builder.xous.regions import MemoryMap
 
     script = Path(sys.executable).parent / "create-image"
@@ -134,7 +134,7 @@ def main() -> int:
         out_size = out.stat().st_size
         _, true_rss = timed_child([sys.executable, "-c", "import bootproof.builder.xous.cli"])
 
-        mem = MemoryMap(Region("SrIn", 0x40000000, 0x8000000), (), 0x8000)
+        mem = MemoryMap(NamedRange("SrIn", AddressRange(0x40000000, 0x8000000)), (), 0x8000)
         todo = [("IniE", p) for p in inits]
         inproc_times = []
         for _ in range(args.repeat):

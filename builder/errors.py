@@ -26,14 +26,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from bootproof.builder.report import hex_dec
+
 
 def _fmt_value(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int):
-        if value < 0:
-            return f"-0x{-value:x} ({value})" if value < -9 else str(value)
-        return f"0x{value:x} ({value})" if value > 9 else str(value)
+        return hex_dec(value) if abs(value) > 9 else str(value)
     if isinstance(value, (str, bytes)):
         text = repr(value)
         return text if len(text) <= 120 else text[:117] + "..."

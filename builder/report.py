@@ -1,4 +1,10 @@
-"""Plain-text tables for layout reports (no colour, fixed-width, stable output)."""
+"""How bootproof shows numbers to people: addresses, sizes, values in messages, and
+plain-text tables (no colour, fixed-width, stable output).
+
+Text other programs parse keeps the reference's own format where it is written
+(U-Boot script lines and ``fdt`` commands, ``read-tags`` output); everything else goes
+through these functions.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,13 @@ from collections.abc import Sequence
 def hexa(value: int, width: int = 8) -> str:
     """``0x`` and zero-padded lower-case hex: the one address format of every report."""
     return f"0x{value:0{width}x}"
+
+
+def hex_dec(value: int) -> str:
+    """An integer in hex then decimal, as errors show a value: ``0x1f (31)``,
+    ``-0x1f (-31)``."""
+    sign = "-" if value < 0 else ""
+    return f"{sign}0x{abs(value):x} ({value})"
 
 
 def size_text(n: int) -> str:

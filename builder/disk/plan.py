@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from bootproof.builder.errors import LayoutError
 from bootproof.builder.formats.partitions import SECTOR
+from bootproof.builder.layout import align_up
 
 MIB = 1 << 20
 FIRST_LBA = 2048
@@ -26,19 +27,14 @@ DEFAULT_SLACK_MIB = 128  # -s: MiB added to every rootfs partition
 DEFAULT_MAX_ROOTFS_MIB = 8192  # --max-rootfs-size: largest extracted size of one archive
 
 
-def round_up(value: int, align: int) -> int:
-    """``value`` rounded up to a multiple of ``align``."""
-    return (value + align - 1) // align * align
-
-
 def boot_partition_bytes(file_bytes: int) -> int:
     """Boot partition size: the files plus 16 MiB, rounded up to 2 MiB."""
-    return round_up(file_bytes + BOOT_HEADROOM, ALIGN)
+    return align_up(file_bytes + BOOT_HEADROOM, ALIGN)
 
 
 def rootfs_partition_bytes(content_bytes: int, slack_mib: int) -> int:
     """Rootfs partition size: content rounded up to 2 MiB, doubled, plus the slack."""
-    return 2 * round_up(content_bytes, ALIGN) + slack_mib * MIB
+    return 2 * align_up(content_bytes, ALIGN) + slack_mib * MIB
 
 
 def plan_partitions(sizes: Sequence[int], *, pow2: bool,

@@ -35,29 +35,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import libfdt
 
 from bootproof.builder.errors import FormatError
+from bootproof.builder.layout import AddressRange, NamedRange
 
 MAGIC = 0xD00DFEED
 _MISSING = (libfdt.NOTFOUND, libfdt.BADPATH)  # path_offset: no such node (or alias)
-
-
-@dataclass(frozen=True)
-class MemRange:
-    """A ``[base, base + size)`` range read from a tree, with where it came from."""
-
-    base: int
-    size: int
-    source: str
-
-    @property
-    def end(self) -> int:
-        return self.base + self.size
 
 
 def _libfdt_error(exc: libfdt.FdtException) -> str:
@@ -224,24 +211,26 @@ class DeviceTree:
             out.append((addr, size))
         return out
 
-    def memory(self) -> list[MemRange]:
-        """RAM from every ``/memory`` or ``/memory@...`` node (device_type "memory")."""
+    def memory(self) -> list[NamedRange]:
+        """RAM from every ``/memory`` or ``/memory@...`` node (device_type "memory"), each
+        range named by its node's path."""
         out = []
         for name in self.children("/"):
             path = f"/{name}"
             if name == "memory" or name.startswith("memory@"):
-                out += [MemRange(a, s, path) for a, s in self.regs(path)]
+                out += [NamedRange(path, AddressRange(a, s)) for a, s in self.regs(path)]
         return out
 
-    def reserved(self) -> list[MemRange]:
-        """Reserved RAM: ``/memreserve/`` entries and ``/reserved-memory`` children."""
+    def reserved(self) -> list[NamedRange]:
+        """Reserved RAM: ``/memreserve/`` entries and ``/reserved-memory`` children, named
+        ``/memreserve/`` or by the child's path."""
         out = []
         for i in range(int(self._tree.num_mem_rsv())):
             addr, size = self._tree.get_mem_rsv(i)
-            out.append(MemRange(int(addr), int(size), "/memreserve/"))
+            out.append(NamedRange("/memreserve/", AddressRange(int(addr), int(size))))
         for name in self.children("/reserved-memory"):
             path = f"/reserved-memory/{name}"
-            out += [MemRange(a, s, path) for a, s in self.regs(path)]
+            out += [NamedRange(path, AddressRange(a, s)) for a, s in self.regs(path)]
         return out
 
     # -- editing -------------------------------------------------------------------------

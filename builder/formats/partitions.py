@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 
 from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
+from bootproof.builder.layout import AddressRange
 
 SECTOR = 512
 GPT_ENTRIES = 128
@@ -74,9 +75,14 @@ class Partition:
     guid: uuid.UUID | None = None  # GPT unique partition GUID
 
     @property
+    def extent(self) -> AddressRange:
+        """The sectors the partition holds (sector numbers, not bytes)."""
+        return AddressRange(self.start, self.sectors)
+
+    @property
     def end(self) -> int:
         """First sector after the partition."""
-        return self.start + self.sectors
+        return self.extent.end
 
 
 @dataclass(frozen=True)
@@ -129,16 +135,17 @@ def validate(table: PartitionTable) -> None:
         raise OverflowError_("disk too large for a DOS label (2 TiB); use GPT=y",
                              field="disk_sectors", value=table.disk_sectors)
     first, last = usable_range(table)
+    usable = AddressRange(first, last - first)
     for number, part in enumerate(table.partitions, start=1):
         field = f"partition{number}"
         if part.sectors <= 0:
             raise LayoutError("partition is empty", field=field, value=part.sectors)
-        if part.start < first or part.end > last:
+        if not usable.contains(part.extent):
             raise OverflowError_(
                 f"partition sectors {part.start}..{part.end - 1} outside usable sectors "
                 f"{first}..{last - 1}", field=field, value=part.start)
         for other_no, other in enumerate(table.partitions[:number - 1], start=1):
-            if part.start < other.end and other.start < part.end:
+            if part.extent.overlaps(other.extent):
                 raise OverlapError(f"overlaps partition {other_no}", field=field,
                                    value=part.start)
 

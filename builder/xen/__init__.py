@@ -18,14 +18,39 @@ checks), :mod:`~bootproof.builder.xen.plan` (pure address planning),
 :mod:`~bootproof.builder.xen.host_dtb` (the DTB loaded, overlays, the offline copy),
 :mod:`~bootproof.builder.xen.fit_image` (FIT mode), :mod:`~bootproof.builder.xen.generator`
 (the pipeline: I/O and outputs), :mod:`~bootproof.builder.xen.cli`.
+
+The public names load on first use (PEP 562): a program that needs one submodule does not
+import the generator, the planner and the device-tree code with it. Measured as whole
+processes (best of 20, ``.pyc`` present): the disk builder's imports take about 20 ms less
+(135 -> 118 ms CPU), importing ``bootproof.builder.xen.config.model`` alone about 40 ms
+less (99 -> 57 ms); ``uboot-script-gen`` needs the generator and is unchanged.
 """
 
-from bootproof.builder.xen.config import load_config
-from bootproof.builder.xen.config.model import ImageBuilderConfig
-from bootproof.builder.xen.config.overrides import with_overrides
-from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
-from bootproof.builder.xen.plan import Module, XenLayout
-from bootproof.builder.xen.script import LoadLine
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the names are, for type checkers and readers
+    from bootproof.builder.xen.config import load_config
+    from bootproof.builder.xen.config.model import ImageBuilderConfig
+    from bootproof.builder.xen.config.overrides import with_overrides
+    from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
+    from bootproof.builder.xen.plan import Module, XenLayout
+    from bootproof.builder.xen.script import LoadLine
+
+#: Each public name and the module it comes from.
+_HOMES = {
+    "load_config": "bootproof.builder.xen.config",
+    "ImageBuilderConfig": "bootproof.builder.xen.config.model",
+    "with_overrides": "bootproof.builder.xen.config.overrides",
+    "GenerateOptions": "bootproof.builder.xen.generator",
+    "GenerateResult": "bootproof.builder.xen.generator",
+    "generate": "bootproof.builder.xen.generator",
+    "Module": "bootproof.builder.xen.plan",
+    "XenLayout": "bootproof.builder.xen.plan",
+    "LoadLine": "bootproof.builder.xen.script",
+}
 
 __all__ = [
     "GenerateOptions",
@@ -38,3 +63,17 @@ __all__ = [
     "load_config",
     "with_overrides",
 ]
+
+if not TYPE_CHECKING:  # hidden from mypy, so a misspelt name stays an error there
+
+    def __getattr__(name: str) -> object:
+        """Import a public name's home module on first use, then keep the name here."""
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

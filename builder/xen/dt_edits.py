@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from bootproof.builder.errors import ConfigError
 from bootproof.builder.formats.fdt import DeviceTree
-from bootproof.builder.xen.config.model import DomU, ImageBuilderConfig, Region
+from bootproof.builder.layout import AddressRange
+from bootproof.builder.xen.config.model import DomU, ImageBuilderConfig
 from bootproof.builder.xen.devices import rootfs_device
 from bootproof.builder.xen.fdtcmd import Cells, Edit, Empty, Mknod, SetProp, Strings
 from bootproof.builder.xen.plan import Module, XenLayout
@@ -32,10 +33,10 @@ def _reg(m: Module) -> Cells:
     return Cells((*_hilo(m.addr), *_hilo(m.size)), "X", trailing_space=True)
 
 
-def _regions(regions: tuple[Region, ...]) -> Cells:
+def _regions(regions: tuple[AddressRange, ...]) -> Cells:
     vals: list[int] = []
     for r in regions:
-        vals += [*_hilo(r.base), *_hilo(r.size)]
+        vals += [*_hilo(r.start), *_hilo(r.size)]
     return Cells(tuple(vals), "x")
 
 

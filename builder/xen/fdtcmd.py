@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.formats.fdt import DeviceTree, cells_bytes, strings_bytes
+from bootproof.builder.layout import align_up
 from bootproof.builder.numbers import NumberError, Rule, parse_number
 
 
@@ -213,8 +214,8 @@ def growth(edits: Iterable[Edit]) -> int:
     total = 0
     for e in edits:
         if isinstance(e, Mknod):
-            total += 8 + ((len(e.name) + 1 + 3) & ~3)
+            total += 8 + align_up(len(e.name) + 1, 4)
         else:
             n = len(e.value.to_bytes())
-            total += 12 + ((n + 3) & ~3) + len(e.name) + 1
+            total += 12 + align_up(n, 4) + len(e.name) + 1
     return total

@@ -40,7 +40,7 @@ from bootproof.builder.formats import executable, uimage
 from bootproof.builder.reproducible import source_date_epoch
 from bootproof.builder.xen import fdtcmd
 from bootproof.builder.xen.config.files import check_files, check_script_path
-from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.dt_edits import build_edits
 from bootproof.builder.xen.fit_image import build_fit
 from bootproof.builder.xen.host_dtb import HostDtb, edited_dtb, load_host_dtb
@@ -173,8 +173,8 @@ def place(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo], base: HostDtb)
     xen_file = xen_load_name(cfg)
     if xen_file is not None and cfg.xen is not None and xen_file != cfg.xen:
         known[xen_file] = FileInfo(known[cfg.xen].size + uimage.HEADER.size)
-    ram = [Region(r.base, r.size) for r in base.board.memory()]
-    reserved = [(Region(r.base, r.size), r.source) for r in base.board.reserved()]
+    ram = [r.range for r in base.board.memory()]
+    reserved = [(r.range, r.name) for r in base.board.reserved()]
     overlay_sizes = ([known[o].size for o in cfg.dt_overlays] if base.overlays_at_boot
                      else [])
 

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from bootproof.builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
+from bootproof.builder.layout import AddressRange, align_up
 from bootproof.builder.report import hexa, size_text, table
-from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
+from bootproof.builder.xen.config.model import ImageBuilderConfig
 
 SCRIPT_FLOOR = 0xC00000
 FIT_OVERHEAD = 0x10000
@@ -69,8 +70,13 @@ class Module:
     fit_name: str | None = None
 
     @property
+    def occupied(self) -> AddressRange:
+        """The RAM the item occupies: ``span`` bytes from ``addr``."""
+        return AddressRange(self.addr, self.span)
+
+    @property
     def end(self) -> int:
-        return self.addr + self.span
+        return self.occupied.end
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,6 @@ class XenLayout:
         if self.fit_addr is not None:
             rows.append(["fit", "-", hexa(self.fit_addr), "-", "-", "-"])
         return table(["item", "file", "addr", "end", "size", "dt node"], rows)
-
-
-def align_up(value: int, align: int) -> int:
-    return (value + align - 1) & ~(align - 1)
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,8 @@ def plan(
     cfg: ImageBuilderConfig,
     files: Mapping[str, FileInfo],
     *,
-    ram: Sequence[Region] = (),
-    reserved: Sequence[tuple[Region, str]] = (),
+    ram: Sequence[AddressRange] = (),
+    reserved: Sequence[tuple[AddressRange, str]] = (),
     fit: bool = False,
     dtb_extra: int = 0,
     xen_file: str | None = None,
@@ -212,19 +214,20 @@ def plan(
         raise ConfigError("MEMORY_END is not set", path=cfg.path, field="MEMORY_END")
     a = cfg.align
     start, end_limit = cfg.memory_start, cfg.memory_end
-    avoid: list[tuple[Region, str]] = list(reserved)
+    avoid: list[tuple[AddressRange, str]] = list(reserved)
     avoid += [(r, "XEN_STATIC_HEAP") for r in cfg.xen_static_heap]
     for d in cfg.booted_domus:
         avoid += [(r, f"DOMU_STATIC_MEM[{d.index}]") for r in d.static_mem]
-        avoid += [(Region(s.host_addr, s.size), f"DOMU_SHARED_MEM[{d.index}]")
+        avoid += [(AddressRange(s.host_addr, s.size), f"DOMU_SHARED_MEM[{d.index}]")
                   for s in d.shared_mem if s.host_addr is not None]
 
     script_addr = max(start + a, SCRIPT_FLOOR)
+    slot = AddressRange(script_addr, a)
     for r, label in avoid:
-        if script_addr < r.end and r.base < script_addr + a:
+        if slot.overlaps(r):
             raise OverlapError(
-                f"the script slot [0x{script_addr:X}, 0x{script_addr + a:X}) overlaps {label} "
-                f"[0x{r.base:X}, 0x{r.end:X}): move MEMORY_START",
+                f"the script slot [0x{slot.start:X}, 0x{slot.end:X}) overlaps {label} "
+                f"[0x{r.start:X}, 0x{r.end:X}): move MEMORY_START",
                 field="MEMORY_START", value=start,
             )
     m = script_addr + a
@@ -239,7 +242,7 @@ def plan(
         while moved:
             moved = False
             for r, _label in avoid:
-                if m < r.end and r.base < m + span:
+                if r.overlaps(AddressRange(m, span)):
                     m = align_up(r.end, a)
                     moved = True
         node = _node_name(it.role, m, it.domu)
@@ -261,10 +264,10 @@ def plan(
         if p.addr < start or p.end > end_limit:
             raise LayoutError(f"{p.file} at [0x{p.addr:X}, 0x{p.end:X}) is outside "
                               f"MEMORY_START..MEMORY_END", field=p.role, value=p.addr)
-        if ram and not any(r.base <= p.addr and p.end <= r.end for r in ram):
+        if ram and not any(r.contains(p.occupied) for r in ram):
             raise LayoutError(
                 f"{p.file} at [0x{p.addr:X}, 0x{p.end:X}) is outside the device tree's "
-                f"/memory ({', '.join(f'0x{r.base:X}+0x{r.size:X}' for r in ram)})",
+                f"/memory ({', '.join(f'0x{r.start:X}+0x{r.size:X}' for r in ram)})",
                 field=p.role, value=p.addr,
             )
         if fit and p.end > 0xFFFFFFFF:

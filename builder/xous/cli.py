@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from bootproof.builder.cliutil import EXIT_FAILED, EXIT_USAGE, HelpFormatter, run_main
 from bootproof.builder.errors import InputError
 from bootproof.builder.fileio import read_input
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.numbers import parse_size
-from bootproof.builder.xous.layout import LAYOUTS, Region, XousLayout
+from bootproof.builder.xous.layout import LAYOUTS, XousLayout
 from bootproof.builder.xous.read_tags import read_tags_bytes
 from bootproof.builder.xous.regions import (
     DEFAULT_RAM_NAME,
@@ -168,7 +169,8 @@ def memory_from_args(args: argparse.Namespace) -> MemoryMap:
         if ram is None:
             raise InputError("memory is not described: give --csv, --svd or --ram",
                              field="--ram", value=None)
-        return MemoryMap(Region(DEFAULT_RAM_NAME, ram[0], ram[1]), (), ram[1] // 4096)
+        return MemoryMap(NamedRange(DEFAULT_RAM_NAME, AddressRange(ram[0], ram[1])), (),
+                         ram[1] // 4096)
     return reduce_regions(regions, source=", ".join(sources), ram=ram,
                           merge=args.layout != "legacy")
 
@@ -183,7 +185,7 @@ class SwapChoice:
     the ``--inis`` ELFs placed, the memory map (RAM trimmed where the platform wants it),
     and the warnings about what was dropped or ignored."""
 
-    region: Region | None
+    region: NamedRange | None
     inis: tuple[str, ...]
     memory: MemoryMap
     warnings: tuple[str, ...]
@@ -199,7 +201,7 @@ def swap_from_args(args: argparse.Namespace, memory: MemoryMap) -> SwapChoice:
     region = None
     if args.swap is not None:
         offset, size = parse_range(args.swap, "--swap")
-        region = Region(SWAP_NAME, offset, size)
+        region = NamedRange(SWAP_NAME, AddressRange(offset, size))
     usable = region is not None and bool(memory.regions)
     if region is not None and not memory.regions:
         if not args.ignore_unusable_swap:

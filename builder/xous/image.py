@@ -33,9 +33,10 @@ from typing import BinaryIO
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
 from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
+from bootproof.builder.layout import NamedRange, align_up
 from bootproof.builder.xous import signed, swap_image
 from bootproof.builder.xous.inspect import loader_warnings
-from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, Region, XousLayout
+from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, XousLayout
 from bootproof.builder.xous.programs import (
     KernelProgram,
     MiniElf,
@@ -64,16 +65,6 @@ PAGE = 4096
 _CHUNK = 1 << 20
 
 
-def align_size_up(offset: int, phase: int) -> int:
-    """The smallest offset >= ``offset`` whose position within a page is ``phase``."""
-    p = offset % PAGE
-    if p == phase:
-        return offset
-    if p < phase:
-        return offset + (phase - p)
-    return offset - p + PAGE + phase
-
-
 @dataclass(frozen=True)
 class Payload:
     """Payload bytes placed at ``offset``: ``pieces`` then zeros up to ``padded_len``."""
@@ -88,7 +79,7 @@ class SwapSetup:
     """Swap for an image: the swap RAM ``region`` (``--swap``; named ``Swap``) and the
     ``--inis`` programs that go into the swap args block."""
 
-    region: Region
+    region: NamedRange
     programs: tuple[SwapProgram, ...] = ()
 
 
@@ -179,20 +170,20 @@ def plan_image(
     arg_size_words = tag_block_len // 4
 
     # Pass 1: place payloads.
-    running = tag_block_len if legacy else align_size_up(tag_block_len, 0)
+    running = tag_block_len if legacy else align_up(tag_block_len, PAGE)
     payloads: list[Payload] = []
     prog_offsets: list[int] = []
     for p in ordered:
         phase = p.prog.alignment_offset if p.kind == "IniF" else 0
         if not legacy:
-            running = align_size_up(running, phase)
+            running = align_up(running, PAGE, phase)
         padded = _pad_len(p.prog.payload_len, legacy)
         payloads.append(Payload(running, p.prog.pieces, padded))
         prog_offsets.append(running)
         if p.kind == "IniF":
             _check_xip_phase(p.prog, running)
         running += padded
-    kernel_offset = running if legacy else align_size_up(running, 0)
+    kernel_offset = running if legacy else align_up(running, PAGE)
     padded = _pad_len(kernel.payload_len, legacy)
     payloads.append(Payload(kernel_offset, kernel.pieces, padded))
     file_size = kernel_offset + padded
@@ -224,8 +215,8 @@ def plan_image(
 
 
 def _pad_len(n: int, legacy: bool) -> int:
-    n4 = (n + 3) & ~3
-    return n4 if legacy else (n4 + PAGE - 1) & ~(PAGE - 1)
+    n4 = align_up(n, 4)
+    return n4 if legacy else align_up(n4, PAGE)
 
 
 def _check_xip_phase(prog: MiniElf, load_offset: int) -> None:
@@ -363,7 +354,7 @@ def build_image(
     layout: str = "aligned",
     map_path: str | Path | None = None,
     sources: Sequence[str | Path] = (),
-    swap: Region | None = None,
+    swap: NamedRange | None = None,
     inis: Sequence[str | Path] = (),
     swap_outputs: SwapOutputs | None = None,
 ) -> XousLayout:

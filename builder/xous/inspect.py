@@ -101,12 +101,12 @@ def loader_warnings(layout: XousLayout) -> list[str]:
             w(f"{label}: XIP payload phase 0x{p.load_offset % PAGE:x} differs from its first "
               f"section's 0x{p.sections[0].vaddr % PAGE:x}")
     for reg in regions:
-        if reg.start < ram.end and ram.start < reg.end:
-            w(f"region {reg.name} 0x{reg.start:08x}-0x{reg.end:08x} overlaps main RAM")
+        if reg.range.overlaps(ram.range):
+            w(f"region {reg.name} {reg.range.describe()} overlaps main RAM")
     if swap is not None:
         r = swap.region
-        if r.start < ram.end and ram.start < r.end:
-            w(f"swap 0x{r.start:08x}-0x{r.end:08x} overlaps main RAM: the loader would hand "
+        if r.range.overlaps(ram.range):
+            w(f"swap {r.range.describe()} overlaps main RAM: the loader would hand "
               "out the same pages as RAM")
         if swap.args_size is not None:
             named = list(layout.swap_names)

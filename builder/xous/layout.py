@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bootproof.builder.errors import FormatError
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.report import hexa, size_text, table
 
 JSON_FORMAT = "xous-args"
@@ -44,22 +45,6 @@ def flag_names(flags: int) -> tuple[str, ...]:
     if unknown:
         names.append(f"0x{unknown:x}")
     return tuple(names)
-
-
-@dataclass(frozen=True)
-class Region:
-    """A memory region: fourcc ``name`` (e.g. ``"SrEx"``), ``start`` and ``size`` in bytes."""
-
-    name: str
-    start: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        return self.start + self.size
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "start": self.start, "size": self.size}
 
 
 @dataclass(frozen=True)
@@ -213,7 +198,7 @@ class SwapSpace:
     first byte of the swap args block.
     """
 
-    region: Region
+    region: NamedRange
     flash_offset: int
     key_zero: bool
     args_size: int | None = None
@@ -288,8 +273,8 @@ class XousLayout:
     layout: str
     arg_size_words: int
     file_size: int
-    ram: Region
-    regions: tuple[Region, ...]
+    ram: NamedRange
+    regions: tuple[NamedRange, ...]
     tags: tuple[TagInfo, ...]
     programs: tuple[Program, ...]
     kernel: Kernel
@@ -474,8 +459,8 @@ def _str(v: Any) -> str:
     return v
 
 
-def _region(d: Mapping[str, Any]) -> Region:
-    return Region(name=_str(d["name"]), start=_int(d["start"]), size=_int(d["size"]))
+def _region(d: Mapping[str, Any]) -> NamedRange:
+    return NamedRange(_str(d["name"]), AddressRange(_int(d["start"]), _int(d["size"])))
 
 
 def _program(d: Mapping[str, Any]) -> Program:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bootproof.builder.elf import ElfImage, ElfSection
 from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
+from bootproof.builder.report import hexa
 from bootproof.builder.xous.layout import (
     FLAG_EH_FRAME,
     FLAG_EH_HEADER,
@@ -145,7 +146,7 @@ def minielf_from_elf(elf: ElfImage, *, padded: bool = True) -> MiniElf:
         if sections and s.addr < sections[-1].virt:
             raise AlignmentError(
                 f"section {s.name!r} lies below the previous section "
-                f"(0x{sections[-1].virt:08x}); the loader needs increasing addresses",
+                f"({hexa(sections[-1].virt)}); the loader needs increasing addresses",
                 path=path, field=f"{s.name} sh_addr", value=s.addr)
         sections.append(MiniSection(s.addr, size, _mini_flags(s), s.name))
     if not sections:
@@ -199,7 +200,7 @@ def kernel_from_elf(elf: ElfImage) -> KernelProgram:
             if gap < 0:
                 raise FormatError(
                     f"section {s.name!r} starts inside the text before it "
-                    f"(text ends at 0x{text_offset + text_size:08x})",
+                    f"(text ends at {hexa(text_offset + text_size)})",
                     path=path, field=f"{s.name} sh_addr", value=s.addr)
             if gap:
                 text_pieces.append(Piece(None, 0, gap))

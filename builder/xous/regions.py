@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootproof.builder.errors import ConfigError, FormatError, InputError, OverlapError
+from bootproof.builder.layout import AddressRange, NamedRange, align_up
 from bootproof.builder.numbers import parse_int, parse_size
-from bootproof.builder.xous.layout import Region
 
 PAGE = 4096
 U32_MAX = 0xFFFF_FFFF
@@ -47,11 +47,6 @@ DEFAULT_RAM_NAME = "SrIn"
 RegionMap = dict[str, tuple[int, int]]
 
 
-def roundup(value: int) -> int:
-    """Round ``value`` up to a multiple of 4096."""
-    return (value + PAGE - 1) & ~(PAGE - 1)
-
-
 def make_name(key: str) -> str:
     """The four-character region name (fourcc text) for a region key."""
     known = _KNOWN_NAMES.get(key)
@@ -68,8 +63,8 @@ class MemoryMap:
     ``source`` names the file(s) the regions came from, for messages.
     """
 
-    ram: Region
-    regions: tuple[Region, ...]
+    ram: NamedRange
+    regions: tuple[NamedRange, ...]
     memory_required: int
     warnings: tuple[str, ...] = ()
     source: str | None = None
@@ -116,7 +111,7 @@ def read_csr_csv(path: str | Path) -> RegionMap:
             size = _u32(row[3], path=p, field=f"memory_region {name} size", line=lineno)
             out[name.lower()] = (base, size)
     if csr_base and csr_top:
-        out["csr"] = (csr_base, roundup(csr_top + 1) - csr_base)
+        out["csr"] = (csr_base, align_up(csr_top + 1, PAGE) - csr_base)
     return out
 
 
@@ -192,7 +187,7 @@ def read_svd(path: str | Path) -> RegionMap:
                 raise ConfigError("no peripheral at or above the CSR region base", path=p,
                                   field="memoryRegion CSR baseAddress", value=base)
             d = csr_top - base
-            out["csr"] = (base, roundup(d) + PAGE)
+            out["csr"] = (base, align_up(d, PAGE) + PAGE)
         else:
             out[unique.lower()] = (base, size)
     return out
@@ -271,7 +266,7 @@ def reduce_regions(
         if "sram" in key or "ddr_ram" in key:
             start, length = regions[key]
             if length > ram_size:
-                ram_key, ram_start, ram_size = key, start, roundup(length)
+                ram_key, ram_start, ram_size = key, start, align_up(length, PAGE)
     if ram_key is None:
         if ram is not None:
             raise ConfigError(
@@ -281,20 +276,20 @@ def reduce_regions(
         raise ConfigError("no main RAM region (a name containing 'sram' or 'ddr_ram')",
                           path=source, field="memory regions", value=", ".join(keys))
     ram_code = make_name(ram_key)
-    ram_region = Region(ram_code, ram_start, ram_size)
-    collected: list[tuple[Region, str]] = []
+    ram_region = NamedRange(ram_code, AddressRange(ram_start, ram_size))
+    collected: list[tuple[NamedRange, str]] = []
     for key in keys:
         start, length = regions[key]
-        memory_required += roundup(length) // PAGE
+        memory_required += align_up(length, PAGE) // PAGE
         code = make_name(key)
-        if code == ram_code or roundup(length) == 0:
+        if code == ram_code or align_up(length, PAGE) == 0:
             continue
-        collected.append((Region(code, start, roundup(length)), key))
+        collected.append((NamedRange(code, AddressRange(start, align_up(length, PAGE))), key))
     for region, key in collected:
-        if region.start < ram_region.end and ram_region.start < region.end:
+        if region.range.overlaps(ram_region.range):
             raise OverlapError(
-                f"region {region.name} ({key}) 0x{region.start:08x}-0x{region.end:08x} overlaps "
-                f"main RAM {ram_code} 0x{ram_region.start:08x}-0x{ram_region.end:08x}",
+                f"region {region.name} ({key}) {region.range.describe()} overlaps "
+                f"main RAM {ram_code} {ram_region.range.describe()}",
                 path=source, field=key, value=region.start)
     warnings: list[str] = []
     if merge:
@@ -302,7 +297,7 @@ def reduce_regions(
     else:
         ordered = sorted(collected, key=lambda rk: rk[0].start)
         for (a, ka), (b, kb) in itertools.pairwise(ordered):
-            if b.start < a.end:
+            if a.range.overlaps(b.range):
                 raise OverlapError(
                     f"regions {a.name} ({ka}) and {b.name} ({kb}) overlap (the legacy layout "
                     "does not merge regions)", path=source, field=kb, value=b.start)
@@ -310,11 +305,11 @@ def reduce_regions(
     return MemoryMap(ram_region, tuple(out), memory_required, tuple(warnings), source)
 
 
-def _merge(collected: list[tuple[Region, str]], warnings: list[str]) -> list[Region]:
+def _merge(collected: list[tuple[NamedRange, str]], warnings: list[str]) -> list[NamedRange]:
     if not collected:
         return []
     items = sorted(collected, key=lambda rk: rk[0].start)
-    out: list[Region] = []
+    out: list[NamedRange] = []
     cur, cur_keys = items[0][0], [items[0][1]]
     for region, key in items[1:]:
         if region.start > cur.end:
@@ -324,16 +319,16 @@ def _merge(collected: list[tuple[Region, str]], warnings: list[str]) -> list[Reg
             # The reference sets the end to the later region's end, which shrinks a region
             # containing the next one: keep the larger end instead.
             end = max(cur.end, region.end)
-            cur = Region(cur.name, cur.start, end - cur.start)
+            cur = NamedRange(cur.name, AddressRange(cur.start, end - cur.start))
             cur_keys.append(key)
     out.append(_note_merge(cur, cur_keys, warnings))
     return out
 
 
-def _note_merge(region: Region, keys: list[str], warnings: list[str]) -> Region:
+def _note_merge(region: NamedRange, keys: list[str], warnings: list[str]) -> NamedRange:
     if len(keys) > 1:
         names = ", ".join(f"{make_name(k)} ({k})" for k in keys)
         warnings.append(
             f"merged overlapping or adjacent regions {names} into {region.name} "
-            f"0x{region.start:08x}-0x{region.end:08x}")
+            f"{region.range.describe()}")
     return region

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootproof.builder.errors import InputError, OverflowError_
-from bootproof.builder.xous.layout import Program, Region, TagInfo
+from bootproof.builder.layout import AddressRange, NamedRange, align_up
+from bootproof.builder.report import hexa
+from bootproof.builder.xous.layout import Program, TagInfo
 from bootproof.builder.xous.tagblock import HEADER_LEN, LayoutDraft, Tag, encode_block, read_block
 from bootproof.builder.xous.tags import IniS, SectionRecord, XArg, read_header
 
@@ -32,10 +34,6 @@ XARG_LEN = HEADER_LEN + XArg.LENGTH
 SECTION_LIMIT = 1 << 24
 
 
-def _page_up(n: int) -> int:
-    return -(-n // PAGE) * PAGE
-
-
 #: Platforms (the reference tool's cargo features) whose builds trim main RAM below swap.
 TRIMMING_PLATFORMS = ("precursor", "renode")
 #: Platforms whose swap is separate hardware: main RAM is left as it is.
@@ -43,7 +41,8 @@ SEPARATE_SWAP_PLATFORMS = ("bao1x", "atsama5d2")
 PLATFORMS = TRIMMING_PLATFORMS + SEPARATE_SWAP_PLATFORMS
 
 
-def ram_below_swap(ram: Region, swap: Region, platform: str | None = None) -> Region:
+def ram_below_swap(ram: NamedRange, swap: NamedRange,
+                   platform: str | None = None) -> NamedRange:
     """Main RAM once swap is placed (spec addendum §1.3).
 
     * ``precursor``/``renode`` (the reference built with that feature): swap must start
@@ -60,7 +59,7 @@ def ram_below_swap(ram: Region, swap: Region, platform: str | None = None) -> Re
                          field="--platform", value=platform)
     if platform in SEPARATE_SWAP_PLATFORMS:
         return ram
-    overlaps = swap.start < ram.end and ram.start < swap.end
+    overlaps = swap.range.overlaps(ram.range)
     if platform is None and not overlaps:
         return ram
     if swap.start <= ram.start:
@@ -68,7 +67,8 @@ def ram_below_swap(ram: Region, swap: Region, platform: str | None = None) -> Re
         raise InputError(f"swap must lie above the start of main RAM (0x{ram.start:08x}){why}"
                          ": RAM ends where swap starts", field="--swap offset",
                          value=swap.start)
-    return Region(ram.name, ram.start, trimmed_ram_size(ram.start, ram.size, swap.start))
+    trimmed = trimmed_ram_size(ram.start, ram.size, swap.start)
+    return NamedRange(ram.name, AddressRange(ram.start, trimmed))
 
 
 def trimmed_ram_size(ram_start: int, ram_size: int, swap_offset: int) -> int:
@@ -76,7 +76,7 @@ def trimmed_ram_size(ram_start: int, ram_size: int, swap_offset: int) -> int:
     RAM ends where swap starts if swap starts inside it. InputError if swap is not
     above the start of RAM (the reference asserts this)."""
     if swap_offset <= ram_start:
-        raise InputError(f"swap must lie above the start of main RAM (0x{ram_start:08x})",
+        raise InputError(f"swap must lie above the start of main RAM ({hexa(ram_start)})",
                          field="--swap offset", value=swap_offset)
     return min(ram_size, swap_offset - ram_start)
 
@@ -108,9 +108,9 @@ class SwapArgsPlan:
         payload zero-padded to a page (the ``programs`` this plan was made for)."""
         if not programs:
             return self.tag_block
-        parts = [self.tag_block, bytes(_page_up(len(self.tag_block)) - len(self.tag_block))]
+        parts = [self.tag_block, bytes(align_up(len(self.tag_block), PAGE) - len(self.tag_block))]
         for prog in programs:
-            parts += [prog.payload, bytes(_page_up(len(prog.payload)) - len(prog.payload))]
+            parts += [prog.payload, bytes(align_up(len(prog.payload), PAGE) - len(prog.payload))]
         return b"".join(parts)
 
 
@@ -121,8 +121,9 @@ def plan_swap_args(ram_offset: int, ram_size: int,
     4096 bytes is not refused, as by the reference: :func:`decode_swap_args` warns).
     OverflowError_ for a section of 2^24 bytes or more or a tag over 65535 words."""
     length = XARG_LEN + sum(HEADER_LEN + 8 + 8 * len(p.sections) for p in programs)
-    running = _page_up(length)
-    tags: list[Tag] = [XArg(length // 4, Region(SWAP_NAME, ram_offset, ram_size))]
+    running = align_up(length, PAGE)
+    swap_ram = NamedRange(SWAP_NAME, AddressRange(ram_offset, ram_size))
+    tags: list[Tag] = [XArg(length // 4, swap_ram)]
     for prog in programs:
         for virt, size, _ in prog.sections:
             if size >= SECTION_LIMIT:
@@ -131,7 +132,7 @@ def plan_swap_args(ram_offset: int, ram_size: int,
                                      value=size)
         tags.append(IniS(running, prog.entry,
                          tuple(SectionRecord(v, s, f & 0xFF) for v, s, f in prog.sections)))
-        running += _page_up(len(prog.payload))
+        running += align_up(len(prog.payload), PAGE)
     block, infos = encode_block(tags)
     assert len(block) == length, "IniS lengths disagree with their bodies"
     return SwapArgsPlan(tuple(tags), block, infos, running if programs else length)
@@ -160,9 +161,9 @@ class SwapArgs:
     warnings: tuple[str, ...] = ()
 
     @property
-    def region(self) -> Region:
+    def region(self) -> NamedRange:
         """The swap RAM the XArg names."""
-        return Region(self.ram_name, self.ram_start, self.ram_size)
+        return NamedRange(self.ram_name, AddressRange(self.ram_start, self.ram_size))
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form (``inspect --json``)."""

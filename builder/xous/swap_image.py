@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
 from bootproof.builder.errors import BootproofError, FormatError, InputError, VerificationError
 from bootproof.builder.formats import uf2
+from bootproof.builder.layout import align_up
 from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS
 from bootproof.builder.xous.semver import NO_VERSION, SemVer
 from bootproof.builder.xous.signed import (
@@ -80,7 +81,7 @@ class SwapSourceHeader:
     @classmethod
     def for_block(cls, block_len: int, partial_nonce: int) -> SwapSourceHeader:
         """The header create-image writes for a ``block_len``-byte swap args block."""
-        return cls(HEADER_VERSION, partial_nonce, -(-block_len // PAGE) * PAGE,
+        return cls(HEADER_VERSION, partial_nonce, align_up(block_len, PAGE),
                    len(SWAP_AAD), SWAP_AAD + bytes(AAD_FIELD - len(SWAP_AAD)))
 
     def encode(self) -> bytes:

@@ -18,10 +18,10 @@ from typing import ClassVar, Self
 
 from bootproof.builder.errors import FormatError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
+from bootproof.builder.layout import NamedRange
 from bootproof.builder.xous.layout import (
     Kernel,
     Program,
-    Region,
     SwapSpace,
     TagInfo,
     XousLayout,
@@ -60,8 +60,8 @@ class LayoutDraft:
     """
 
     arg_size_words: int = 0
-    ram: Region | None = None
-    regions: tuple[Region, ...] | None = None
+    ram: NamedRange | None = None
+    regions: tuple[NamedRange, ...] | None = None
     debug: bool = False
     programs: list[Program] = field(default_factory=list)
     kernel: Kernel | None = None

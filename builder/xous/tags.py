@@ -29,7 +29,8 @@ from types import MappingProxyType
 from typing import ClassVar, NamedTuple, Self, TypeVar
 
 from bootproof.builder.errors import FormatError, InputError
-from bootproof.builder.xous.layout import Kernel, Program, Region, SwapSpace, place_sections
+from bootproof.builder.layout import AddressRange, NamedRange
+from bootproof.builder.xous.layout import Kernel, Program, SwapSpace, place_sections
 from bootproof.builder.xous.tagblock import (
     HEADER_LEN,
     U32,
@@ -77,7 +78,7 @@ class XArg(Tag):
     LENGTH: ClassVar[int] = 20
 
     arg_size_words: int
-    ram: Region
+    ram: NamedRange
     version: int = 1
 
     def encode(self) -> bytes:
@@ -95,8 +96,8 @@ class XArg(Tag):
         size_words, version, start, size = struct.unpack_from("<4I", body)
         if version != 1:
             problems.append(f"XArg version is {version}, expected 1")
-        return cls(size_words, Region(fourcc_text(body[16:20]), start, size), version,
-                   problems=tuple(problems))
+        ram = NamedRange(fourcc_text(body[16:20]), AddressRange(start, size))
+        return cls(size_words, ram, version, problems=tuple(problems))
 
     def describe(self, draft: LayoutDraft) -> None:
         draft.warnings.extend(self.problems)
@@ -118,7 +119,7 @@ class MREx(Tag):
     fourcc: ClassVar[str] = "MREx"
     RECORD: ClassVar[int] = 16
 
-    regions: tuple[Region, ...]
+    regions: tuple[NamedRange, ...]
 
     def encode(self) -> bytes:
         return b"".join(words(r.start, r.size & U32) + fourcc_bytes(r.name) + words(0)
@@ -130,7 +131,8 @@ class MREx(Tag):
         if len(body) % cls.RECORD:
             problems = (f"MREx at 0x{offset:x} is not a whole number of 16-byte records",)
         regions = tuple(
-            Region(fourcc_text(body[i + 8:i + 12]), *struct.unpack_from("<2I", body, i))
+            NamedRange(fourcc_text(body[i + 8:i + 12]),
+                       AddressRange(*struct.unpack_from("<2I", body, i)))
             for i in range(0, len(body) - cls.RECORD + 1, cls.RECORD))
         return cls(regions, problems=problems)
 
@@ -291,7 +293,7 @@ class Swap(Tag):
     #: ``flash_offset`` create-image writes (a Precursor memory-mapped SPI flash address).
     FLASH_OFFSET: ClassVar[int] = 0x2120_0000
 
-    region: Region
+    region: NamedRange
     key: bytes = bytes(32)
     flash_offset: int = FLASH_OFFSET
 
@@ -320,8 +322,8 @@ class Swap(Tag):
                         f"first {cls.LENGTH}",)
         start, size = struct.unpack_from("<2I", body)
         flash, = struct.unpack_from("<I", body, 44)
-        return cls(Region(fourcc_text(body[8:12]), start, size), body[12:44], flash,
-                   problems=problems)
+        region = NamedRange(fourcc_text(body[8:12]), AddressRange(start, size))
+        return cls(region, body[12:44], flash, problems=problems)
 
     def describe(self, draft: LayoutDraft) -> None:
         if draft.swap is not None:

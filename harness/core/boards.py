@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bootproof.builder.errors import ConfigError
+from bootproof.builder.layout import AddressRange, NamedRange
 
 #: Where the project's own board files live.
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "qemu_configs"
@@ -39,20 +40,6 @@ _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a tabl
 
 
 @dataclass(frozen=True)
-class MemoryRange:
-    """One named range of a board's memory map (``[memory_map]`` in the board file)."""
-
-    name: str
-    start: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        """First address after the range."""
-        return self.start + self.size
-
-
-@dataclass(frozen=True)
 class Board:
     """A QEMU board as described by one board file."""
 
@@ -66,7 +53,7 @@ class Board:
     args: tuple[str, ...] = ()
     console_kind: str = "serial-stdio"
     description: str = ""
-    memory_map: tuple[MemoryRange, ...] = ()
+    memory_map: tuple[NamedRange, ...] = ()  # ``[memory_map]`` in the board file
 
     def argv(self, *, extra: Sequence[str] = ()) -> list[str]:
         """QEMU's argument list: binary, machine, cpu, smp, memory, the board's ``args``, then
@@ -82,7 +69,7 @@ class Board:
         out += [str(a) for a in extra]
         return out
 
-    def region(self, name: str) -> MemoryRange:
+    def region(self, name: str) -> NamedRange:
         """The memory-map range called ``name``; raises ConfigError if the board has none."""
         for r in self.memory_map:
             if r.name == name:
@@ -177,7 +164,7 @@ def parse_board(doc: Mapping[str, Any], *, path: Path, name: str) -> Board:
         raise ConfigError(f"unknown console kind (known: {', '.join(CONSOLE_KINDS)})",
                           path=path, field="console.kind", value=kind)
 
-    ranges: list[MemoryRange] = []
+    ranges: list[NamedRange] = []
     for rname, entry in map_t.items():
         field = f"memory_map.{rname}"
         if not isinstance(entry, dict):
@@ -188,7 +175,7 @@ def parse_board(doc: Mapping[str, Any], *, path: Path, name: str) -> Board:
             raise ConfigError("needs both start and size", path=path, field=field)
         start = _int_field(entry["start"], path=path, field=f"{field}.start")
         size = _int_field(entry["size"], path=path, field=f"{field}.size")
-        ranges.append(MemoryRange(rname, start, size))
+        ranges.append(NamedRange(rname, AddressRange(start, size)))
 
     return Board(
         name=name, path=path, binary=binary, machine=machine, cpu=cpu, smp=smp, memory=memory,

@@ -16,193 +16,37 @@ line being printed is matched too, before its end arrives, so a prompt such as `
 seen at once. Each character is examined about once per wait, so the cost of a wait grows with
 what the guest prints, not with how long it has been printing.
 
-pexpect does the reading (poll, decode, log); the matching is ours. The serial log on disk
-keeps the raw text (decoded as UTF-8, undecodable bytes replaced, carriage returns kept).
+pexpect does the reading (poll, decode, log: :mod:`~bootproof.harness.core.spawn`); the
+matching is ours (:mod:`~bootproof.harness.core.lines`), and the table of bad patterns lives
+in :mod:`~bootproof.harness.core.patterns`. The serial log on disk keeps the raw text (decoded
+as UTF-8, undecodable bytes replaced, carriage returns kept).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import NoReturn
 
 import pexpect
-import pexpect.fdpexpect
 
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import BadPattern, BootTimeout, UnexpectedExit
+from bootproof.harness.core.lines import Hit, LineBuffer
 
-Pattern = str | re.Pattern[str]
-
-#: The bad patterns every new console starts with: (name, regex). A tuple, so no test can
-#: change it for the others; change a console's own table instead.
-DEFAULT_BAD_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
-    ("rust-panic", r"panicked at"),
-    ("loader-panic", r"\bLOADER PANIC\b|\bloader panic\b"),
-    ("kernel-panic", r"Kernel panic - not syncing"),
-    ("xen-panic", r"Panic on CPU \d+"),
-    ("trap", r"\bTRAP\b|[Uu]nhandled (?:trap|exception)"),
-    ("uboot-abort", r"\"(?:Synchronous Abort|SError|Error)\" handler"),
-    ("uboot-unknown-command", r"Unknown command '[^'\n]*' - try 'help'"),
-    ("uboot-reset", r"^resetting \.\.\.$"),
-    ("fail", r"\bFAIL\b"),
-)
+# BadPatterns is part of this API (the ``bad_patterns`` argument and attribute): importable
+# from here too, so callers of the console need one import.
+from bootproof.harness.core.patterns import BadPatterns as BadPatterns
+from bootproof.harness.core.patterns import Pattern, compile_pattern, describe
+from bootproof.harness.core.spawn import READ_CHUNK, LazyLog, open_serial
 
 DEFAULT_TAIL_LINES = 25
-READ_CHUNK = 65536
-_HOLD_AT = 4096
 #: How long a bad-pattern report waits for the rest of the offending line.
 _LINE_GRACE = 0.5
 _ECHO_DEADLINE = 10.0
-
-
-def compile_pattern(pattern: Pattern) -> re.Pattern[str]:
-    """A pattern as the console matches it: strings are compiled with ``re.MULTILINE``;
-    compiled patterns are used as they are."""
-    if isinstance(pattern, re.Pattern):
-        return pattern
-    return re.compile(pattern, re.MULTILINE)
-
-
-def describe(pattern: Pattern) -> str:
-    """The text of a pattern, for messages."""
-    return pattern.pattern if isinstance(pattern, re.Pattern) else pattern
-
-
-class BadPatterns:
-    """A console's table of named patterns that fail any wait at once.
-
-    Names are unique: :meth:`add` refuses a duplicate unless ``replace=True``.
-    """
-
-    def __init__(self, entries: Iterable[tuple[str, Pattern]] = DEFAULT_BAD_PATTERNS) -> None:
-        self._table: dict[str, re.Pattern[str]] = {}
-        self._disabled: dict[str, int] = {}
-        for name, regex in entries:
-            self.add(name, regex)
-
-    def add(self, name: str, regex: Pattern, *, replace: bool = False) -> None:
-        """Watch for ``regex`` under ``name``. Raises ValueError if the name is taken (and
-        ``replace`` is false) or the regex does not compile."""
-        if not name:
-            raise ValueError("a bad pattern needs a name")
-        if name in self._table and not replace:
-            raise ValueError(f"bad pattern {name!r} is already defined")
-        try:
-            self._table[name] = compile_pattern(regex)
-        except re.error as exc:
-            raise ValueError(f"bad pattern {name!r}: invalid regex {regex!r}: {exc}") from None
-
-    def remove(self, name: str) -> None:
-        """Stop watching ``name`` for good. Raises KeyError naming the known entries."""
-        self._check(name)
-        del self._table[name]
-        self._disabled.pop(name, None)
-
-    def names(self) -> list[str]:
-        """Every entry, in the order they were added."""
-        return list(self._table)
-
-    def active(self) -> list[tuple[str, re.Pattern[str]]]:
-        """The entries that are currently watched (not disabled by :meth:`disabled`)."""
-        return [(n, p) for n, p in self._table.items() if not self._disabled.get(n)]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._table
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def _check(self, name: str) -> None:
-        if name not in self._table:
-            known = ", ".join(self._table) or "none"
-            raise KeyError(f"no bad pattern named {name!r} (known: {known})")
-
-    @contextlib.contextmanager
-    def disabled(self, *names: str) -> Iterator[None]:
-        """Switch the named entries off for the ``with`` block (nesting is fine)."""
-        for n in names:
-            self._check(n)
-        for n in names:
-            self._disabled[n] = self._disabled.get(n, 0) + 1
-        try:
-            yield
-        finally:
-            for n in names:
-                if n in self._disabled:
-                    self._disabled[n] -= 1
-                    if self._disabled[n] <= 0:
-                        del self._disabled[n]
-
-
-class _Spawn(pexpect.fdpexpect.fdspawn):  # type: ignore[misc]
-    """fdspawn whose reads come back with every carriage return removed (the log keeps
-    them), and which can write to a second descriptor (the other pipe of a pipe pair)."""
-
-    def __init__(self, fd: int, *, write_fd: int | None = None, **kwargs: object) -> None:
-        super().__init__(fd, **kwargs)
-        self.write_fd = fd if write_fd is None else write_fd
-
-    def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> str:
-        text: str = super().read_nonblocking(size, timeout)
-        return text.replace("\r", "")
-
-    def send(self, s: str) -> int:
-        data: bytes = self._encoder.encode(s, final=False)
-        self._log(s, "send")
-        written = 0
-        while written < len(data):
-            written += os.write(self.write_fd, data[written:])
-        return written
-
-    def close(self) -> None:
-        if self.write_fd != self.child_fd:
-            with contextlib.suppress(OSError):
-                os.close(self.write_fd)
-            self.write_fd = self.child_fd
-        super().close()
-
-
-class _LazyLog:
-    """The serial log file. pexpect flushes its log after every read; on a chatty console
-    that is one write system call per few bytes, so :meth:`flush` is a no-op here and
-    :meth:`sync` (called before the log is read and at close) does the real flush."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-
-    def write(self, text: str) -> int:
-        return self._file.write(text)
-
-    def flush(self) -> None:
-        pass
-
-    def sync(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._file.closed
-
-
-@dataclass(frozen=True)
-class _Hit:
-    """A match found by Console._scan: which pattern, where in the buffer, which line."""
-
-    index: int
-    match: re.Match[str]
-    start: int
-    end: int
-    line_start: int
 
 
 class Console:
@@ -219,7 +63,7 @@ class Console:
         child: pexpect.spawnbase.SpawnBase,
         *,
         log_path: Path,
-        log_file: _LazyLog | None = None,
+        log_file: LazyLog | None = None,
         bad_patterns: BadPatterns | None = None,
         exit_status: Callable[[], int | None] | None = None,
     ) -> None:
@@ -228,14 +72,7 @@ class Console:
         self.log_path = log_path
         self.bad_patterns = bad_patterns if bad_patterns is not None else BadPatterns()
         self._exit_status = exit_status
-        self._line_head = ""  # the part of the current line consumed by earlier matches
-        self._buf = ""  # text read but not consumed by a match yet
-        self._bad_pos = 0  # self._buf[:_bad_pos] has been checked for bad patterns
-        # Whole lines a wait has already searched, set aside so the buffer stays short (no
-        # quadratic copying on chatty consoles); put back if the wait ends without a match.
-        self._held: list[str] = []
-        self._held_head = ""  # _line_head as it was for the first held line
-        self._eof = False
+        self._lines = LineBuffer()
 
     @classmethod
     def attach(
@@ -250,12 +87,7 @@ class Console:
         """A console reading ``fd`` and writing ``write_fd`` (default: ``fd`` too; the
         console owns both from now on), logging everything it reads to ``log_path``
         (created or truncated)."""
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = _LazyLog(log_path)
-        child = _Spawn(fd, write_fd=write_fd, encoding="utf-8", codec_errors="replace",
-                       maxread=READ_CHUNK, use_poll=True)
-        child.delayafterread = None
-        child.logfile_read = log_file
+        child, log_file = open_serial(fd, log_path, write_fd=write_fd)
         return cls(child, log_path=log_path, log_file=log_file, bad_patterns=bad_patterns,
                    exit_status=exit_status)
 
@@ -319,7 +151,7 @@ class Console:
         Raises :class:`~bootproof.harness.core.errors.BootTimeout` if it stays open past
         ``deadline``.
         """
-        if not self._eof:
+        if not self._lines.eof:
             self._wait([], deadline, "QEMU to exit", eof_ok=True)
 
     def drain(self, seconds: float) -> None:
@@ -331,7 +163,7 @@ class Console:
         """
         with contextlib.suppress(BootTimeout):
             self._wait([], Deadline(seconds), "a quiet console", eof_ok=True)
-        self._consume(len(self._buf))
+        self._lines.consume_all()
 
     def tail(self, n: int = DEFAULT_TAIL_LINES) -> str:
         """The last ``n`` lines of the serial log (carriage returns removed)."""
@@ -383,7 +215,7 @@ class Console:
         """Move whatever the guest already wrote into the buffer and the log, without
         waiting (used before closing so the log is complete)."""
         with contextlib.suppress(pexpect.TIMEOUT, pexpect.EOF, OSError, ValueError):
-            while not self._eof:
+            while not self._lines.eof:
                 self._read(0)
 
     def close(self) -> None:
@@ -431,84 +263,14 @@ class Console:
             self._log_file.sync()
 
     def _read(self, timeout: float | None) -> None:
-        """Append one read to the buffer. Raises pexpect.TIMEOUT; sets ``_eof`` at the end."""
+        """Append one read to the buffer. Raises pexpect.TIMEOUT; marks the buffer's end of
+        file at the end."""
         try:
             text: str = self._child.read_nonblocking(READ_CHUNK, timeout)
         except pexpect.EOF:
-            self._eof = True
+            self._lines.eof = True
             return
-        self._buf += text
-
-    def _consume(self, end: int) -> None:
-        """Drop the held lines and ``self._buf[:end]``: they were matched (or drained)."""
-        done = self._buf[:end]
-        cut = done.rfind("\n")
-        self._line_head = done[cut + 1:] if cut >= 0 else self._line_head + done
-        self._buf = self._buf[end:]
-        self._bad_pos = max(0, self._bad_pos - end)
-        self._held.clear()
-
-    def _hold(self, end: int) -> None:
-        """Set ``self._buf[:end]`` (whole lines, already searched) aside."""
-        if not self._held:
-            self._held_head = self._line_head
-        self._line_head = ""
-        self._held.append(self._buf[:end])
-        self._buf = self._buf[end:]
-        self._bad_pos -= end
-
-    def _unhold(self) -> None:
-        """Put held lines back in front of the buffer (a new wait searches them again)."""
-        if self._held:
-            text = "".join(self._held)
-            self._held.clear()
-            self._buf = text + self._buf
-            self._bad_pos += len(text)
-            self._line_head = self._held_head
-
-    def _scan(self, wanted: Sequence[re.Pattern[str]], pos: int,
-              bad: Sequence[tuple[str, re.Pattern[str]]]) -> _Hit | int:
-        """Look for the earliest match, line by line: ``wanted`` from ``pos``, ``bad`` from
-        ``self._bad_pos``. Returns the hit (index < len(wanted) for a wanted pattern,
-        len(wanted) + j for bad pattern j), or the position a later scan must resume from
-        (the start of the unfinished last line).
-
-        The unfinished last line is searched with a NUL appended, and a match that reaches
-        the NUL does not count: such a match depends on where the line ends (``$``, a
-        greedy ``.*``), so it must wait for the line end."""
-        buf = self._buf
-        bad_pos = self._bad_pos
-        line = buf.rfind("\n", 0, min(pos, bad_pos)) + 1
-        end_of_buf = len(buf)
-        while line < end_of_buf:
-            nl = buf.find("\n", line)
-            if nl >= 0:
-                text, base, stop = buf, 0, nl
-            elif self._eof:  # the last line will never be finished: take it as it is
-                text, base, stop = buf, 0, end_of_buf
-            else:  # unfinished line
-                text, base = buf[line:] + "\0", line
-                stop = len(text) - 1
-            best: _Hit | None = None
-            jobs: list[tuple[int, int, Sequence[re.Pattern[str]]]] = []
-            line_end = nl if nl >= 0 else end_of_buf
-            if line_end >= pos:
-                jobs.append((0, max(line, pos), wanted))
-            if line_end >= bad_pos:
-                jobs.append((len(wanted), max(line, bad_pos), [r for _, r in bad]))
-            for first, frm, regexes in jobs:
-                for k, regex in enumerate(regexes):
-                    m = regex.search(text, frm - base, stop if nl >= 0 else len(text))
-                    if m is None or m.end() > stop:
-                        continue
-                    if best is None or m.start() + base < best.start:
-                        best = _Hit(first + k, m, m.start() + base, m.end() + base, line)
-            if best is not None:
-                return best
-            if nl < 0:
-                break
-            line = nl + 1
-        return line
+        self._lines.feed(text)
 
     def _wait(
         self,
@@ -522,23 +284,18 @@ class Console:
         no match), failing on bad patterns, timeout and (without ``eof_ok``) end-of-file."""
         bad = self.bad_patterns.active()
         regexes = [r for _, r in wanted]
-        self._unhold()
+        self._lines.unhold()
         pos = 0
         while True:
-            hit = self._scan(regexes, pos, bad)
-            if isinstance(hit, _Hit):
+            hit = self._lines.scan(regexes, pos, bad)
+            if isinstance(hit, Hit):
                 if hit.index >= len(wanted):
                     self._raise_bad(bad[hit.index - len(wanted)][0], hit, waiting_for)
-                self._consume(hit.end)
+                self._lines.consume(hit.end)
                 self._sync_log()
                 return hit.index, hit.match
-            resume = hit
-            pos = max(pos, resume)
-            self._bad_pos = max(self._bad_pos, resume)
-            if resume >= _HOLD_AT:
-                self._hold(resume)
-                pos -= resume
-            if self._eof:
+            pos = self._lines.searched(pos, hit)
+            if self._lines.eof:
                 if eof_ok:
                     self._sync_log()
                     return -1, None
@@ -560,16 +317,15 @@ class Console:
                     log_path=self.log_path, log_tail=self.tail(),
                 ) from None
 
-    def _raise_bad(self, name: str, hit: _Hit, waiting_for: str) -> NoReturn:
+    def _raise_bad(self, name: str, hit: Hit, waiting_for: str) -> NoReturn:
         """Raise BadPattern for ``match``, with its whole line (waiting briefly for the rest
         of the line when it is still being printed)."""
         grace = Deadline(_LINE_GRACE, multiplier=1.0)
         with contextlib.suppress(pexpect.TIMEOUT, OSError, ValueError):
-            while "\n" not in self._buf[hit.end:] and not self._eof and not grace.expired:
+            while not (self._lines.line_finished(hit) or self._lines.eof or grace.expired):
                 self._read(grace.remaining())
-        head = self._line_head if hit.line_start == 0 else ""
-        line = head + self._buf[hit.line_start:].split("\n", 1)[0]
-        self._consume(len(self._buf))
+        line = self._lines.line_of(hit)
+        self._lines.consume_all()
         raise BadPattern(
             f"bad pattern {name!r} seen while waiting for {waiting_for!r}: {line.strip()!r}",
             pattern_name=name, matched_line=line, log_path=self.log_path,

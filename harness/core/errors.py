@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bootproof.builder.errors import BootproofError, ToolError
+from bootproof.builder.report import hex_dec
 
 EXIT_BOOT_FAILED = 1
 EXIT_INFRASTRUCTURE = 3
@@ -200,7 +201,7 @@ class LayoutMismatch(BootFailure):
 
 def _show(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"0x{value:x} ({value})"
+        return hex_dec(value)
     return repr(value)
 
 

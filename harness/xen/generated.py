@@ -91,7 +91,7 @@ def expectations(cfg: ImageBuilderConfig) -> list[DomainExpectation]:
         if cfg.has_dom0:
             out.append(DomainExpectation("dom0", marker_name(cfg.dom0_cmd)))
         for d in cfg.booted_domus:
-            static = tuple((r.base, r.size) for r in d.static_mem)
+            static = tuple((r.start, r.size) for r in d.static_mem)
             mem_kb = (sum(s for _, s in static) >> 10) if static else d.mem_mb * 1024
             out.append(DomainExpectation(f"domU{d.index}", marker_name(d.cmd), cpus=d.vcpus,
                                          memory_kb=mem_kb, static_mem=static))

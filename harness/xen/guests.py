@@ -22,7 +22,8 @@ from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.xen.fdtcmd import SetProp, Strings, apply
 from bootproof.harness.core.boards import Board, load_board
 from bootproof.harness.core.toolchain import run_tool
-from bootproof.harness.xen.assets import ensure_guest_assets, sha256_file
+from bootproof.harness.xen.assets import ensure_guest_assets
+from bootproof.harness.xen.debian import sha256_file
 from bootproof.harness.xen.flow import BOARD
 from bootproof.harness.xen.initramfs import write_initramfs
 from bootproof.harness.xen.xen_build import ensure_built_xen

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bootproof.harness.core.console import BadPatterns
+from bootproof.harness.core.patterns import BadPatterns
 
 #: Bad patterns of the Xen flow, added to the console's defaults.
 XEN_BAD_PATTERNS: tuple[tuple[str, str], ...] = (

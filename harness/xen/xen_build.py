@@ -27,7 +27,7 @@ from bootproof.builder.fileio import atomic_write
 from bootproof.builder.tools import run_tool
 from bootproof.harness.core.cache import cache_lock, cache_root
 from bootproof.harness.core.toolchain import find_tool
-from bootproof.harness.xen.assets import AptState, download, sha256_file
+from bootproof.harness.xen.debian import AptState, download, sha256_file
 
 SOURCE_PACKAGE = "xen"
 CROSS_COMPILE = "aarch64-linux-gnu-"

@@ -32,7 +32,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bootproof.builder.errors import FormatError
-from bootproof.builder.xous.layout import Kernel, Program, Region, TagInfo, XousLayout
+from bootproof.builder.layout import AddressRange, NamedRange
+from bootproof.builder.xous.layout import Kernel, Program, TagInfo, XousLayout
 from bootproof.builder.xous.tagblock import Tag, fourcc_text
 from bootproof.builder.xous.tags import (
     Bflg,
@@ -137,15 +138,16 @@ def layout_from_loader(text: str) -> XousLayout:
     # The tags, in the order create-image writes them, rebuilt from what the loader read.
     start = _hex(xarg, 4)
     tags: list[Tag] = [XArg(int(xarg.group(1)),
-                            Region(_fourcc(xarg.group(3)), start, _hex(xarg, 5) - start),
+                            NamedRange(_fourcc(xarg.group(3)),
+                                       AddressRange(start, _hex(xarg, 5) - start)),
                             int(xarg.group(2)))]
     swap = _SWAP.search(text)
     if swap is not None:
         # Only whether the key is zero is reported: a stand-in key of the same zero-ness.
         key = bytes(32) if swap.group(5) == "zero" else b"\xff" * 32
-        tags.append(Swap(Region(_fourcc(swap.group(3)), _hex(swap, 1), _hex(swap, 2)), key,
-                         _hex(swap, 4)))
-    regions = tuple(Region(_fourcc(m.group(1)), _hex(m, 2), int(m.group(4)))
+        swap_ram = NamedRange(_fourcc(swap.group(3)), AddressRange(_hex(swap, 1), _hex(swap, 2)))
+        tags.append(Swap(swap_ram, key, _hex(swap, 4)))
+    regions = tuple(NamedRange(_fourcc(m.group(1)), AddressRange(_hex(m, 2), int(m.group(4))))
                     for m in _REGION.finditer(text))
     if regions:
         tags.append(MREx(regions))

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from bootproof.builder.errors import FormatError
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.layout import Section
 from bootproof.harness.xous.report import (
     SignedFlash,
@@ -147,8 +148,9 @@ def test_swap_programs_are_compared_only_when_the_loader_read_them() -> None:
     diffs = compare_layouts(dataclasses.replace(full, swap=moved), full)
     assert diffs and all("swap.programs[0]" in d for d in diffs)
     # and the swap region always
-    other = dataclasses.replace(full.swap, region=dataclasses.replace(full.swap.region,
-                                                                      size=0x200000))
+    region = full.swap.region
+    other = dataclasses.replace(full.swap, region=NamedRange(
+        region.name, AddressRange(region.start, 0x200000)))
     assert any("swap.size" in d for d in compare_layouts(
         dataclasses.replace(full, swap=other), named_only))
 

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bootproof.builder.errors import ConfigError
+from bootproof.builder.layout import AddressRange
 from bootproof.builder.numbers import NumberError
 from bootproof.builder.xen.config.model import (
     CELL_MAX,
     DEFAULT_DOMU_CMD,
     DEFAULT_DOMU_MEM_MB,
     DomU,
-    Region,
     SharedMem,
     capability_mask,
 )
@@ -126,7 +126,7 @@ FIELDS: tuple[tuple[str, str, Reader], ...] = (
 def _memory(v: Lookup, i: int, fields: dict[str, Any], warnings: list[str]) -> int:
     """``DOMU_MEM[i]`` in MB (its KiB count is one cell); a static-memory total wins."""
     mem = v.integer("DOMU_MEM", str(i), minimum=1, maximum=CELL_MAX // 1024)
-    static_mem: tuple[Region, ...] = fields["static_mem"]
+    static_mem: tuple[AddressRange, ...] = fields["static_mem"]
     if not static_mem:
         return mem or DEFAULT_DOMU_MEM_MB
     total_mb = sum(r.size for r in static_mem) >> 20

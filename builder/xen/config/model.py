@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from bootproof.builder.layout import AddressRange
 from bootproof.builder.numbers import Rule, parse_number
 
 DEFAULT_DOM0_CMD = "console=hvc0 earlycon=xen earlyprintk=xen clk_ignore_unused"
@@ -45,18 +46,6 @@ def capability_mask(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class Region:
-    """A physical address range ``[base, base + size)``."""
-
-    base: int
-    size: int
-
-    @property
-    def end(self) -> int:
-        return self.base + self.size
-
-
-@dataclass(frozen=True)
 class SharedMem:
     """``DOMU_SHARED_MEM[i]="ID [HOST_ADDR] GUEST_ADDR SIZE"`` (static shared memory)."""
 
@@ -84,7 +73,7 @@ class DomU:
     passthrough_paths: tuple[str, ...] = ()
     passthrough_dtb: str | None = None
     colors: tuple[int, int] | None = None
-    static_mem: tuple[Region, ...] = ()
+    static_mem: tuple[AddressRange, ...] = ()
     direct_map: bool = True
     enhanced: str | None = "enabled"
     viommu: bool = False
@@ -142,7 +131,7 @@ class ImageBuilderConfig:
     xen: str | None
     xen_cmd: str | None
     xen_cmd_given: bool
-    xen_static_heap: tuple[Region, ...]
+    xen_static_heap: tuple[AddressRange, ...]
     xen_policy: str | None
     dom0_kernel: str | None
     dom0_ramdisk: str | None

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bootproof.builder.errors import ConfigError
+from bootproof.builder.layout import AddressRange
 from bootproof.builder.numbers import NumberError, Rule, octal_surprise, parse_number
-from bootproof.builder.xen.config.model import Region
 from bootproof.builder.xen.shellvars import ShellVars
 
 
@@ -215,12 +215,12 @@ class Lookup:
                     from exc
         return out
 
-    def regions(self, name: str, key: str = "0") -> tuple[Region, ...]:
+    def regions(self, name: str, key: str = "0") -> tuple[AddressRange, ...]:
         """``"base size [base size ...]"`` as regions of a non-zero size."""
         nums = self.numbers(name, key)
         if len(nums) % 2:
             raise self.err(name, key, self.raw(name, key), "needs 'base size' pairs")
-        regions = tuple(Region(nums[i], nums[i + 1]) for i in range(0, len(nums), 2))
+        regions = tuple(AddressRange(nums[i], nums[i + 1]) for i in range(0, len(nums), 2))
         if any(r.size <= 0 for r in regions):
             raise self.err(name, key, self.raw(name, key), "a region size must be > 0")
         return regions

@@ -4,7 +4,8 @@
 * ``builder.xous`` and ``builder.xen`` never import each other, nor do ``harness.xous`` and
   ``harness.xen``;
 * a byte format (``builder.formats``) never imports a planner (``builder.xous``,
-  ``builder.xen``, ``builder.disk``);
+  ``builder.xen``, ``builder.disk``); it may use the layout model (``builder.layout``),
+  which imports neither a planner nor a format;
 * the harness's core (machine, console, errors, runner, cache) imports no flow
   (``harness.xous``, ``harness.xen``) nor the guests' build;
 * no circle of imports among bootproof's modules.
@@ -42,6 +43,10 @@ FORBIDDEN: tuple[tuple[str, str, str], ...] = (
     ("bootproof.harness.core", "bootproof.harness.xous", "the core imports no flow"),
     ("bootproof.harness.core", "bootproof.harness.xen", "the core imports no flow"),
     ("bootproof.harness.core", "bootproof.harness.guests", "the core imports no flow"),
+    ("bootproof.builder.layout", "bootproof.builder.xous", "the layout model is plain data"),
+    ("bootproof.builder.layout", "bootproof.builder.xen", "the layout model is plain data"),
+    ("bootproof.builder.layout", "bootproof.builder.disk", "the layout model is plain data"),
+    ("bootproof.builder.layout", "bootproof.builder.formats", "the layout model is plain data"),
 )
 
 #: Circles that existed when this test was written, each with who removes it. The test fails
@@ -189,6 +194,9 @@ def _tree(tmp_path: Path, files: Mapping[str, str]) -> Path:
       "harness/xous/flow.py": "from bootproof.harness.xen import flow\n",
       "harness/xen/flow.py": ""},
      "bootproof.harness.xous.flow imports bootproof.harness.xen.flow"),
+    ({"builder/formats/__init__.py": "", "builder/formats/fdt.py": "",
+      "builder/layout.py": "from bootproof.builder.formats import fdt\n"},
+     "bootproof.builder.layout imports bootproof.builder.formats.fdt"),
 ])
 def test_checker_finds_each_forbidden_import(
     tmp_path: Path, files: Mapping[str, str], expected: str

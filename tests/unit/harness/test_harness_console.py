@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bootproof.harness.core.console import DEFAULT_BAD_PATTERNS, BadPatterns, Console
+from bootproof.harness.core.console import Console
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import BadPattern, BootTimeout, UnexpectedExit
+from bootproof.harness.core.patterns import DEFAULT_BAD_PATTERNS, BadPatterns
 
 
 @pytest.fixture

@@ -106,3 +106,9 @@ def test_tool_output_with_carriage_returns_has_no_blank_lines() -> None:
     err = InfrastructureError("QEMU died", program="qemu-system-aarch64",
                               output="qemu: warning\r\r\nqemu: fatal\r\n")
     assert str(err).splitlines()[-2:] == ["    | qemu: warning", "    | qemu: fatal"]
+
+
+def test_layout_differences_show_a_negative_value_with_its_sign_before_0x() -> None:
+    # a guest that reports a signed figure (a delta): the sign leads, as in builder errors
+    assert layout_differences({"delta": 16}, {"delta": -16}) == [
+        "delta: expected 0x10 (16), guest reported -0x10 (-16)"]

@@ -191,7 +191,7 @@ GPT=y
     assert any("differs" in w for w in cfg.warnings)
     assert (d0.vcpus, d0.colors, d0.enhanced, d0.vpl011) == (2, (2, 5), "no-xenstore", True)
     assert d0.passthrough_paths == ("/a", "/b")
-    assert [(r.base, r.size) for r in d0.static_mem] == [(0x50000000, 0x10000000),
+    assert [(r.start, r.size) for r in d0.static_mem] == [(0x50000000, 0x10000000),
                                                          (0x70000000, 0x8000000)]
     assert d0.shared_mem[0].host_addr == 0x60000000
     assert d0.vcpu_affinity == ((1, "0-1"),)

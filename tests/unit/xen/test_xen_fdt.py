@@ -12,17 +12,18 @@ from conftest import require_tool
 from xen_testlib import DATA, dtc_compile, dts_text, fdtget_cells, host_dtb
 
 from bootproof.builder.errors import FormatError
-from bootproof.builder.formats.fdt import DeviceTree, MemRange, cells_bytes, strings_bytes
+from bootproof.builder.formats.fdt import DeviceTree, cells_bytes, strings_bytes
+from bootproof.builder.layout import AddressRange, NamedRange
 
 __all__ = ["host_dtb"]
 
 
 def test_memory_and_reserved(tmp_path: Path) -> None:
     tree = DeviceTree.load(dtc_compile(DATA / "board-reserved.dts", tmp_path / "b.dtb"))
-    assert tree.memory() == [MemRange(0x40000000, 0x20000000, "/memory@40000000")]
-    assert sorted(tree.reserved(), key=lambda r: r.base) == [
-        MemRange(0x40400000, 0x100000, "/reserved-memory/firmware@40400000"),
-        MemRange(0x40E00000, 0x1000, "/memreserve/"),
+    assert tree.memory() == [NamedRange("/memory@40000000", AddressRange(0x40000000, 0x20000000))]
+    assert sorted(tree.reserved(), key=lambda r: r.start) == [
+        NamedRange("/reserved-memory/firmware@40400000", AddressRange(0x40400000, 0x100000)),
+        NamedRange("/memreserve/", AddressRange(0x40E00000, 0x1000)),
     ]
     # The library's shared default list must not leak entries into the next tree.
     other = DeviceTree.load(dtc_compile(DATA / "passthrough.dts", tmp_path / "p.dtb"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
+from bootproof.builder.layout import AddressRange
 from bootproof.builder.xen.config import load_config
-from bootproof.builder.xen.config.model import Region
 from bootproof.builder.xen.plan import FileInfo, plan
 
 CI_CONFIG = """\
@@ -104,7 +104,7 @@ def test_fit_needs_32_bit_addresses(tmp_path: Path) -> None:
 
 
 def test_reserved_memory_is_skipped(tmp_path: Path) -> None:
-    reserved = [(Region(0x40A00000, 0x300000), "/reserved-memory/fw@40a00000")]
+    reserved = [(AddressRange(0x40A00000, 0x300000), "/reserved-memory/fw@40a00000")]
     layout = plan(load(tmp_path, CI_CONFIG), SIZES, reserved=reserved)
     rd = layout.find("dom0-ramdisk")
     assert rd is not None and rd.addr == 0x40E00000
@@ -115,7 +115,7 @@ def test_reserved_memory_is_skipped(tmp_path: Path) -> None:
 def test_script_slot_on_reserved_memory(tmp_path: Path) -> None:
     with pytest.raises(OverlapError, match="reserved-memory/x"):
         plan(load(tmp_path, CI_CONFIG), SIZES,
-             reserved=[(Region(0x40300000, 0x1000), "/reserved-memory/x")])
+             reserved=[(AddressRange(0x40300000, 0x1000), "/reserved-memory/x")])
 
 
 def test_static_memory_and_heap_are_kept_clear(tmp_path: Path) -> None:
@@ -126,8 +126,8 @@ def test_static_memory_and_heap_are_kept_clear(tmp_path: Path) -> None:
 
 def test_outside_device_tree_memory(tmp_path: Path) -> None:
     with pytest.raises(LayoutError, match="outside the device tree's /memory"):
-        plan(load(tmp_path, CI_CONFIG), SIZES, ram=[Region(0x40000000, 0x1000000)])
-    plan(load(tmp_path, CI_CONFIG), SIZES, ram=[Region(0x40000000, 0x80000000)])
+        plan(load(tmp_path, CI_CONFIG), SIZES, ram=[AddressRange(0x40000000, 0x1000000)])
+    plan(load(tmp_path, CI_CONFIG), SIZES, ram=[AddressRange(0x40000000, 0x80000000)])
 
 
 def test_dtb_span_includes_resize_room(tmp_path: Path) -> None:

@@ -21,11 +21,13 @@ from bootproof.harness.xen.assets import (
     BUSYBOX_PACKAGE,
     MANIFEST_NAME,
     XEN_PACKAGE,
-    AptState,
     Manifest,
+    ensure_guest_assets,
+)
+from bootproof.harness.xen.debian import (
+    AptState,
     PackageRecord,
     download,
-    ensure_guest_assets,
     parse_print_uris,
     unpack_deb,
 )

@@ -13,9 +13,10 @@ from conftest import elf_section
 from elftools.elf.elffile import ELFFile
 from xousargs_helpers import XOUS_FIXTURES, xous_elfs
 
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.image import build_image
 from bootproof.builder.xous.inspect import inspect_file
-from bootproof.builder.xous.layout import Region, XousLayout
+from bootproof.builder.xous.layout import XousLayout
 from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, read_svd, reduce_regions
 
 __all__ = ["xous_elfs"]  # the session fixture, re-exported for pytest
@@ -210,9 +211,9 @@ def test_legacy_layout(xous_elfs: dict[str, Path], tmp_path: Path) -> None:
 
 def test_ram_only_has_no_mrex(xous_elfs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "ram.bin"
-    mem = MemoryMap(Region("SrIn", 0x40000000, 0x100000), (), 0x100)
+    mem = MemoryMap(NamedRange("SrIn", AddressRange(0x40000000, 0x100000)), (), 0x100)
     build_image(out, xous_elfs["kernel"], [("IniE", xous_elfs["init"])], mem)
     lay = inspect_file(out)
     assert [t.tag for t in lay.tags] == ["XArg", "IniE", "XKrn", "PNam"]
-    assert lay.ram == Region("SrIn", 0x40000000, 0x100000)
+    assert lay.ram == NamedRange("SrIn", AddressRange(0x40000000, 0x100000))
     assert out.read_bytes()[24:28] == b"SrIn"

@@ -11,14 +11,14 @@ from xousargs_helpers import SynSection, write_elf32, xous_elfs
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.image import build_image
-from bootproof.builder.xous.layout import Region
 from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, reduce_regions
 
 __all__ = ["xous_elfs"]
 
-MEM = MemoryMap(Region("SrIn", 0x40000000, 0x1000000), (), 0x1000)
+MEM = MemoryMap(NamedRange("SrIn", AddressRange(0x40000000, 0x1000000)), (), 0x1000)
 
 
 def _patched(src: Path, dst: Path, offset: int, fmt: str, value: int) -> Path:

@@ -7,16 +7,17 @@ import struct
 import pytest
 from xousargs_helpers import XOUS_FIXTURES
 
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.inspect import decode, inspect_file
-from bootproof.builder.xous.layout import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel, Region
+from bootproof.builder.xous.layout import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel
 
 MREX_2020 = (
-    Region("Audi", 0xE0000000, 0x1000),
-    Region("CSRs", 0xF0000000, 0xC000),
-    Region("Disp", 0xB0000000, 0x6000),
-    Region("SpFl", 0x20000000, 0x8000000),
-    Region("SrIn", 0x10000000, 0x20000),
-    Region("VexD", 0xEFFF0000, 0x1000),
+    NamedRange("Audi", AddressRange(0xE0000000, 0x1000)),
+    NamedRange("CSRs", AddressRange(0xF0000000, 0xC000)),
+    NamedRange("Disp", AddressRange(0xB0000000, 0x6000)),
+    NamedRange("SpFl", AddressRange(0x20000000, 0x8000000)),
+    NamedRange("SrIn", AddressRange(0x10000000, 0x20000)),
+    NamedRange("VexD", AddressRange(0xEFFF0000, 0x1000)),
 )
 
 
@@ -24,7 +25,7 @@ def test_default_2020() -> None:
     lay = inspect_file(XOUS_FIXTURES / "args-default-2020.bin")
     assert lay.layout == "legacy"
     assert lay.arg_size_words == 0x34
-    assert lay.ram == Region("SrEx", 0x40000000, 0x01000000)
+    assert lay.ram == NamedRange("SrEx", AddressRange(0x40000000, 0x01000000))
     assert lay.regions == MREX_2020
     assert [t.tag for t in lay.tags] == ["XArg", "MREx", "IniE", "XKrn"]
     assert all(t.crc_ok for t in lay.tags)

@@ -14,7 +14,7 @@ from bootproof.builder.errors import (
     InputError,
     OverlapError,
 )
-from bootproof.builder.xous.layout import Region
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.regions import (
     add_extra_svd,
     make_name,
@@ -24,11 +24,11 @@ from bootproof.builder.xous.regions import (
     reduce_regions,
 )
 
-RAM = Region("SrEx", 0x40000000, 0x01000000)
+RAM = NamedRange("SrEx", AddressRange(0x40000000, 0x01000000))
 
 
-def _table(pairs: list[tuple[str, int, int]]) -> tuple[Region, ...]:
-    return tuple(Region(n, s, e - s) for n, s, e in pairs)
+def _table(pairs: list[tuple[str, int, int]]) -> tuple[NamedRange, ...]:
+    return tuple(NamedRange(n, AddressRange(s, e - s)) for n, s, e in pairs)
 
 
 CSV_CURRENT = _table([
@@ -194,7 +194,7 @@ def test_parse_ram() -> None:
 def test_ram_option_must_be_smaller_than_region(tmp_path: Path) -> None:
     p = _csv(tmp_path, ["memory_region,sram,0x10000000,0x20000,cached"])
     m = reduce_regions(read_csr_csv(p), source="x", ram=(0x40000000, 0x1000))
-    assert m.ram == Region("SrIn", 0x10000000, 0x20000)
+    assert m.ram == NamedRange("SrIn", AddressRange(0x10000000, 0x20000))
     with pytest.raises(ConfigError):
         reduce_regions(read_csr_csv(p), source="x", ram=(0x40000000, 0x100000))
 
@@ -204,7 +204,7 @@ def test_legacy_rejects_overlapping_regions(tmp_path: Path) -> None:
                         "memory_region,aaa,0x20000000,0x2000,io",
                         "memory_region,bbb,0x20001000,0x2000,io"])
     merged = reduce_regions(read_csr_csv(p), source="x")
-    assert merged.regions == (Region("aaa ", 0x20000000, 0x3000),)
+    assert merged.regions == (NamedRange("aaa ", AddressRange(0x20000000, 0x3000)),)
     with pytest.raises(OverlapError):
         reduce_regions(read_csr_csv(p), source="x", merge=False)
 
@@ -214,7 +214,7 @@ def test_contained_region_does_not_shrink_container(tmp_path: Path) -> None:
                         "memory_region,big,0x20000000,0x10000,io",
                         "memory_region,small,0x20001000,0x1000,io"])
     m = reduce_regions(read_csr_csv(p), source="x")
-    assert m.regions == (Region("big ", 0x20000000, 0x10000),)
+    assert m.regions == (NamedRange("big ", AddressRange(0x20000000, 0x10000)),)
 
 
 @pytest.mark.parametrize("text", ["<device><peripherals>", "not xml at all", ""])
@@ -240,8 +240,8 @@ def test_ram_is_largest_sram_or_ddr_ram(tmp_path: Path) -> None:
         "memory_region,bigram,0x90000000,0x10000000,cached",  # "ram" alone does not count
     ])
     m = reduce_regions(read_csr_csv(p), source="x")
-    assert m.ram == Region("main", 0x80000000, 0x4001000)
-    assert m.regions == (Region("SrIn", 0x10000000, 0x20000),
-                         Region("bigr", 0x90000000, 0x10000000))
+    assert m.ram == NamedRange("main", AddressRange(0x80000000, 0x4001000))
+    assert m.regions == (NamedRange("SrIn", AddressRange(0x10000000, 0x20000)),
+                         NamedRange("bigr", AddressRange(0x90000000, 0x10000000)))
     # one tracker byte per page of every entry, the dropped ones included
     assert m.memory_required == 0x20 + 0x4001 + 0x8 + 0x10000

@@ -12,9 +12,10 @@ from crc_model import crc16_x25_model
 from bootproof.builder import ed25519
 from bootproof.builder.errors import FormatError, InputError, VerificationError
 from bootproof.builder.formats import uf2
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous import signed, swap_args, swap_image
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
-from bootproof.builder.xous.layout import Region, SwapSpace
+from bootproof.builder.xous.layout import SwapSpace
 from bootproof.builder.xous.semver import SemVer
 from bootproof.builder.xous.swap_args import SwapProgram
 from bootproof.builder.xous.tags import Swap
@@ -102,17 +103,17 @@ def test_model_vector_full_images() -> None:
                                                      (0, 0x800000, 0xE493)])
 def test_swap_tag_body(offset: int, size: int, crc: int) -> None:
     """Spec addendum §1.2 examples; the CRC from the tests' own CRC model."""
-    body = Swap(Region("Swap", offset, size)).encode()
+    body = Swap(NamedRange("Swap", AddressRange(offset, size))).encode()
     assert body == (struct.pack("<2I", offset, size) + b"Swap" + bytes(32)
                     + bytes.fromhex("00002021"))
     assert crc16_x25_model(body) == crc
-    assert Swap.decode(body, offset=28) == Swap(Region("Swap", offset, size))
+    assert Swap.decode(body, offset=28) == Swap(NamedRange("Swap", AddressRange(offset, size)))
     with pytest.raises(FormatError):
         Swap.decode(body[:44], offset=28)
 
 
 def test_swap_ram_figures() -> None:
-    d = SwapSpace(Region("Swap", 0, 0x800000), Swap.FLASH_OFFSET, True)
+    d = SwapSpace(NamedRange("Swap", AddressRange(0, 0x800000)), Swap.FLASH_OFFSET, True)
     assert d.pages == 2048
     assert d.usable == 0x800000 - 0x8000  # 2048 MACs of 16 bytes = 8 pages
     assert swap_args.trimmed_ram_size(0x40000000, 0x1000000, 0x40200000) == 0x200000

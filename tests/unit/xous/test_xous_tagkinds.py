@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from xousargs_helpers import XOUS_FIXTURES
 
 from bootproof.builder.errors import FormatError, InputError
-from bootproof.builder.xous.layout import Kernel, Region, Section, SwapSpace
+from bootproof.builder.layout import AddressRange, NamedRange
+from bootproof.builder.xous.layout import Kernel, Section, SwapSpace
 from bootproof.builder.xous.tagblock import LayoutDraft, Tag, encode_block, read_block
 from bootproof.builder.xous.tags import (
     TAG_KINDS,
@@ -33,7 +34,7 @@ from bootproof.builder.xous.tags import (
 )
 
 # Spec §4: the tags of args-default-2020.bin as xous-read-tags prints them (body words, CRC).
-XARG_2020 = XArg(0x34, Region("SrEx", 0x40000000, 0x01000000))
+XARG_2020 = XArg(0x34, NamedRange("SrEx", AddressRange(0x40000000, 0x01000000)))
 INIE_2020 = IniE(0xD0, 0x15DAE, (SectionRecord(0x100B8, 0x1B65, 0),
                                  SectionRecord(0x12000, 0x3DAE, 4),
                                  SectionRecord(0x15DAE, 0x18, 4)))
@@ -77,7 +78,8 @@ def test_pnam_body_hand_written() -> None:
 
 
 def test_mrex_and_bflg_bodies() -> None:
-    tag = MREx((Region("CSRs", 0xF0000000, 0x1000), Region("Ab", 0x1000, 0x2000)))
+    tag = MREx((NamedRange("CSRs", AddressRange(0xF0000000, 0x1000)),
+                NamedRange("Ab", AddressRange(0x1000, 0x2000))))
     assert tag.encode() == (struct.pack("<3I", 0xF0000000, 0x1000, 0x73525343) + bytes(4)
                             + struct.pack("<2I", 0x1000, 0x2000) + b"Ab  " + bytes(4))
     assert Bflg(Bflg.DEBUG).encode() == b"\x04\0\0\0"
@@ -87,7 +89,7 @@ def test_mrex_and_bflg_bodies() -> None:
 _fourcc = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=4,
                   max_size=4)
 _u32 = st.integers(0, 0xFFFF_FFFF)
-_region = st.builds(Region, _fourcc, _u32, _u32)
+_region = st.builds(NamedRange, _fourcc, st.builds(AddressRange, _u32, _u32))
 _section = st.builds(SectionRecord, _u32, st.integers(0, 0xFF_FFFF), st.integers(0, 0xFF))
 _kernel = st.builds(Kernel, _u32, _u32, _u32, _u32, _u32, _u32, _u32)
 _tags = st.one_of(
@@ -125,11 +127,11 @@ def test_describe_fills_the_layout() -> None:
     names = PNam(((1, "kernel"), (2, "init"), (3, "xip")))
     xip = IniF(0x2234, 0x30000234, (SectionRecord(0x30000234, 0x100, 4),
                                     SectionRecord(0x30001000, 0x40, 3)))
-    draft = describe_all([XARG_2020, MREx((Region("CSRs", 0xF0000000, 0x1000),)),
+    draft = describe_all([XARG_2020, MREx((NamedRange("CSRs", AddressRange(0xF0000000, 0x1000)),)),
                           Bflg(Bflg.DEBUG), INIE_2020, xip, XKRN_2020, names])
     lay = draft.finish(layout="aligned", file_size=0x3000, tags=())
     assert (lay.arg_size_words, lay.ram, lay.debug) == (0x34, XARG_2020.ram, True)
-    assert lay.regions == (Region("CSRs", 0xF0000000, 0x1000),)
+    assert lay.regions == (NamedRange("CSRs", AddressRange(0xF0000000, 0x1000)),)
     assert lay.kernel == XKRN_2020.kernel
     assert lay.names == {1: "kernel", 2: "init", 3: "xip"}
     assert [(p.kind, p.pid, p.name) for p in lay.programs] == [("IniE", 2, "init"),
@@ -143,7 +145,8 @@ def test_describe_fills_the_layout() -> None:
 
 
 def test_repeated_tags_follow_the_loader() -> None:
-    first, last = (Region("AAAA", 0, 0x1000),), (Region("BBBB", 0x1000, 0x1000),)
+    first = (NamedRange("AAAA", AddressRange(0, 0x1000)),)
+    last = (NamedRange("BBBB", AddressRange(0x1000, 0x1000)),)
     other = XKrn(Kernel(0, 1, 2, 3, 4, 5, 6))
     draft = describe_all([XARG_2020, MREx(first), MREx(last), INIE_2020, XKRN_2020, other,
                           PNam(((2, "one"),)), PNam(((2, "two"),))])
@@ -228,7 +231,7 @@ def test_registry_refuses_a_taken_or_malformed_fourcc() -> None:
     assert TAG_KINDS["IniE"] is IniE and "IniSS" not in TAG_KINDS
 
 
-SWAP_RENODE = Swap(Region("Swap", 0x40200000, 0x400000))
+SWAP_RENODE = Swap(NamedRange("Swap", AddressRange(0x40200000, 0x400000)))
 
 
 def test_swap_body_from_the_spec() -> None:
@@ -237,9 +240,9 @@ def test_swap_body_from_the_spec() -> None:
                                     + _words("21200000"))
     assert Swap.decode(SWAP_RENODE.encode(), offset=28) == SWAP_RENODE
     with pytest.raises(InputError, match="32-bit Swap tag field"):
-        Swap(Region("Swap", 1 << 32, 0)).encode()
+        Swap(NamedRange("Swap", AddressRange(1 << 32, 0))).encode()
     with pytest.raises(InputError, match="key is 32 bytes"):
-        Swap(Region("Swap", 0, 0), bytes(31)).encode()
+        Swap(NamedRange("Swap", AddressRange(0, 0)), bytes(31)).encode()
 
 
 def test_swap_and_inis_describe_the_swap_space() -> None:
@@ -255,7 +258,7 @@ def test_swap_and_inis_describe_the_swap_space() -> None:
     swap = lay.swap
     assert swap is not None
     assert (swap.region, swap.flash_offset, swap.key_zero) == (
-        Region("Swap", 0x40200000, 0x400000), 0x21200000, True)
+        NamedRange("Swap", AddressRange(0x40200000, 0x400000)), 0x21200000, True)
     # PIDs follow the IniE/IniF programs, names from args.bin's PNam
     assert [(p.kind, p.pid, p.name, p.load_offset, p.payload_size) for p in swap.programs] == [
         ("IniS", 3, "swapper", 0x1000, 0x1800), ("IniS", 4, "paged", 0x3000, 0x10)]
@@ -267,10 +270,10 @@ def test_swap_and_inis_describe_the_swap_space() -> None:
 
 
 def test_the_last_swap_tag_wins_and_inis_needs_swap() -> None:
-    other = Swap(Region("Swap", 0, 0x800000), b"k" * 32)
+    other = Swap(NamedRange("Swap", AddressRange(0, 0x800000)), b"k" * 32)
     draft = describe_all([XARG_2020, SWAP_RENODE, other, INIE_2020, XKRN_2020])
     lay = draft.finish(layout="aligned", file_size=0, tags=())
-    assert lay.swap == SwapSpace(Region("Swap", 0, 0x800000), 0x21200000, False)
+    assert lay.swap == SwapSpace(NamedRange("Swap", AddressRange(0, 0x800000)), 0x21200000, False)
     assert lay.warnings == ("several Swap tags: the loader uses the last one",)
     draft = describe_all([XARG_2020, INIE_2020, XKRN_2020, IniS(0x1000, 0, ())])
     lay = draft.finish(layout="aligned", file_size=0, tags=())

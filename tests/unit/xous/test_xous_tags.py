@@ -7,25 +7,23 @@ import struct
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from xousargs_helpers import SynSection, write_elf32
 
 from bootproof.builder.elf import read_elf
+from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.image import (
     InitProgram,
-    align_size_up,
     build_image,
     plan_image,
     write_image,
 )
 from bootproof.builder.xous.inspect import inspect_file
-from bootproof.builder.xous.layout import Region
 from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap
 from bootproof.builder.xous.tags import PNam
 
-MEM = MemoryMap(Region("SrEx", 0x40000000, 0x1000000),
-                (Region("CSRs", 0xF0000000, 0x1000),), 0)
+MEM = MemoryMap(NamedRange("SrEx", AddressRange(0x40000000, 0x1000000)),
+                (NamedRange("CSRs", AddressRange(0xF0000000, 0x1000)),), 0)
 
 
 def _three_section_elf(tmp_path: Path) -> Path:
@@ -122,13 +120,6 @@ def test_tag_bytes_hand_checked(tmp_path: Path) -> None:
 def test_pnam_padding() -> None:
     assert PNam(((1, "abcd"),)).encode() == struct.pack("<2I", 1, 4) + b"abcd"
     assert PNam(((7, "é"),)).encode() == struct.pack("<2I", 7, 2) + "é".encode() + b"\0\0"
-
-
-@pytest.mark.parametrize(("offset", "phase", "expected"), [
-    (0, 0, 0), (1, 0, 4096), (4096, 0, 4096), (0x100, 0x234, 0x234), (0x300, 0x234, 0x1234),
-    (0x1234, 0x234, 0x1234)])
-def test_align_size_up(offset: int, phase: int, expected: int) -> None:
-    assert align_size_up(offset, phase) == expected
 
 
 def test_streaming_fallback_matches_file(tmp_path: Path) -> None:
