@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Sequence
 
 from bootproof.builder.cliutil import HelpFormatter, run_main
+from bootproof.harness.version import version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  bootproof demo                      build and boot the bundled examples"
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     top = parser.add_subparsers(dest="area", metavar="AREA", required=True)
 
     xous = top.add_parser("xous", help="Xous args.bin: build, inspect, boot",

@@ -25,11 +25,12 @@ from typing import TextIO
 
 from bootproof.builder.errors import ConfigError, ToolError
 from bootproof.builder.fileio import atomic_write
+from bootproof.harness.core.boards import CONFIGS_DIR
 from bootproof.harness.xen.assets import AptState, cache_lock, cache_root, download, sha256_file
 
 SOURCE_PACKAGE = "xen"
 CROSS_COMPILE = "aarch64-linux-gnu-"
-FRAGMENT = Path(__file__).resolve().parents[2] / "qemu_configs" / "xen-dom0less.config"
+FRAGMENT = CONFIGS_DIR / "xen-dom0less.config"
 
 
 @dataclass(frozen=True)
