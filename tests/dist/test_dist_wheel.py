@@ -65,6 +65,16 @@ def test_metadata_has_one_version_and_the_licence(dist: Dist) -> None:
     assert dist.wheel.name == f"bootproof-{project_version()}-py3-none-any.whl"
 
 
+def test_wheel_registers_the_pytest_plugin(dist: Dist) -> None:
+    import configparser
+
+    with zipfile.ZipFile(dist.wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        parser = configparser.ConfigParser()
+        parser.read_string(zf.read(name).decode())
+    assert dict(parser["pytest11"]) == {"bootproof": "bootproof.harness.pytest_plugin"}
+
+
 def test_sdist_is_the_whole_source(dist: Dist) -> None:
     with tarfile.open(dist.sdist) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
