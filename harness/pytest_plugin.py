@@ -96,6 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
         except ConfigError as exc:  # a usage error: report it the way pytest reports bad options
             raise pytest.UsageError(str(exc)) from None
         _set_env(config, MULTIPLIER_ENV, str(value))
+    try:
+        timeout_multiplier()
+    except ConfigError as exc:  # a bad BOOTPROOF_TIMEOUT_MULTIPLIER: say so before collecting
+        raise pytest.UsageError(str(exc)) from None
     cache = config.getoption("--bootproof-cache", default=None)
     if cache is not None:
         _set_env(config, CACHE_ENV, str(Path(cache).absolute()))

@@ -191,3 +191,10 @@ def test_pytest_timeout_scales_with_the_multiplier(tmp_path: Path) -> None:
     by_env = _pytest(tmp_path, SLOW, "-o", "timeout=1",
                      env_extra={"BOOTPROOF_TIMEOUT_MULTIPLIER": "3"})
     assert "2 passed" in by_env.stdout, by_env.stdout
+
+
+def test_bad_multiplier_variable_is_a_usage_error(tmp_path: Path) -> None:
+    proc = _pytest(tmp_path, "def test_x():\n    pass\n",
+                   env_extra={"BOOTPROOF_TIMEOUT_MULTIPLIER": "fast"})
+    assert proc.returncode == 4
+    assert "BOOTPROOF_TIMEOUT_MULTIPLIER='fast'" in proc.stderr, proc.stderr
