@@ -8,5 +8,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest"
-.venv/bin/pytest "$@"
+# Two workers (pytest-xdist): the QEMU boots of the e2e tests run two at a time; the asset
+# cache and the guest builds are safe to share (file lock, atomic renames). Serial:
+# BOOTPROOF_TEST_WORKERS=0.
+echo "== pytest (${BOOTPROOF_TEST_WORKERS:-2} workers)"
+.venv/bin/pytest -n "${BOOTPROOF_TEST_WORKERS:-2}" "$@"

@@ -1,12 +1,24 @@
 """pytest plugin: boot tests that read like the work they do.
 
-Enable it with ``pytest_plugins = ["bootproof.harness.pytest_plugin"]`` in a conftest. It adds:
+Installed with bootproof and registered through the ``pytest11`` entry point ``bootproof``
+(``-p no:bootproof`` disables it). Its options, in the "bootproof" group of ``pytest -h``:
 
-* ``--timeout-multiplier X``: scales every :class:`~bootproof.harness.core.deadline.Deadline` (it
-  sets ``BOOTPROOF_TIMEOUT_MULTIPLIER`` for the session, so commands run by tests see it too).
+* ``--timeout-multiplier X``: scales every :class:`~bootproof.harness.core.deadline.Deadline`
+  (it sets ``BOOTPROOF_TIMEOUT_MULTIPLIER`` for the session, so commands run by tests see it
+  too) and, with pytest-timeout, every test's timeout;
+* ``--bootproof-cache DIR``: the cache of guest assets and cross-built guests (sets
+  ``BOOTPROOF_CACHE``);
+* ``--bootproof-board NAME|PATH`` (repeatable): boot on this board instead of the flow's
+  default one with the same QEMU binary; tests pinned by the marker to another board are
+  deselected (one CI job per board).
+
+The marker ``@pytest.mark.bootproof(timeout=SECONDS, board=NAME)`` sets a test's boot
+deadline and pins its board. Fixtures:
+
+* ``xous_boot``, ``xen_boot``, ``bootproof_assets``: see :mod:`bootproof.harness.boot_fixtures`;
 * ``boot_log_dir``: a per-test directory for serial logs and QEMU output. When a test that
   used it fails, the report gets a "boot logs" section with the directory and the tail of
-  every serial log in it.
+  every serial log in it;
 * ``qemu_machine_factory``: ``factory(board_or_argv, *, extra=(), name=None, qmp=True)``
   creates and launches a :class:`~bootproof.harness.core.machine.QemuMachine` logging into
   ``boot_log_dir``; at teardown every machine is shut down and the test errors if any QEMU
@@ -27,45 +39,144 @@ from pathlib import Path
 
 import pytest
 
-from bootproof.builder.errors import ConfigError
-from bootproof.harness.core.boards import Board
+from bootproof.builder.errors import BootproofError, ConfigError
+from bootproof.harness.boot_fixtures import (
+    BOARDS_KEY,
+    MARKER,
+    bootproof_assets,
+    marker_board_name,
+    xen_boot,
+    xous_boot,
+)
+from bootproof.harness.core.boards import Board, load_board
 from bootproof.harness.core.console import DEFAULT_TAIL_LINES
-from bootproof.harness.core.deadline import MULTIPLIER_ENV, parse_multiplier
+from bootproof.harness.core.deadline import MULTIPLIER_ENV, parse_multiplier, timeout_multiplier
 from bootproof.harness.core.machine import QemuMachine, pid_alive
 
+__all__ = ["boot_log_dir", "bootproof_assets", "qemu_machine_factory", "xen_boot", "xous_boot"]
+
+CACHE_ENV = "BOOTPROOF_CACHE"
 _LOG_DIR_KEY = pytest.StashKey[Path]()
-_OLD_ENV_KEY = pytest.StashKey[str | None]()
+_OLD_ENV_KEY = pytest.StashKey[dict[str, str | None]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("bootproof")
+    group = parser.getgroup("bootproof", "bootproof: boot images under QEMU")
     group.addoption(
         "--timeout-multiplier", action="store", default=None, metavar="X",
-        help=f"scale every boot deadline by X (sets {MULTIPLIER_ENV}; default 1, or the "
-             "variable's value)",
+        help=f"scale every boot deadline and test timeout by X (sets {MULTIPLIER_ENV}; "
+             "default 1, or the variable's value)",
+    )
+    group.addoption(
+        "--bootproof-cache", action="store", default=None, metavar="DIR",
+        help=f"cache of guest assets and cross-built guests (sets {CACHE_ENV}; default "
+             "the variable's value, else ~/.cache/bootproof)",
+    )
+    group.addoption(
+        "--bootproof-board", action="append", default=[], metavar="NAME|PATH",
+        help="boot on this board (a qemu_configs name or a .toml file) instead of the "
+             "default board with the same QEMU binary; deselects tests whose "
+             f"@pytest.mark.{MARKER}(board=...) names another board (repeatable)",
     )
 
 
+def _set_env(config: pytest.Config, name: str, value: str) -> None:
+    config.stash.setdefault(_OLD_ENV_KEY, {}).setdefault(name, os.environ.get(name))
+    os.environ[name] = value
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(timeout=None, board=None): the boot deadline (seconds, before "
+                   "the multiplier) and the board of the test's xous_boot/xen_boot boots")
     value = config.getoption("--timeout-multiplier", default=None)
-    if value is None:
-        return
+    if value is not None:
+        try:
+            parse_multiplier(str(value), field="--timeout-multiplier")
+        except ConfigError as exc:  # a usage error: report it the way pytest reports bad options
+            raise pytest.UsageError(str(exc)) from None
+        _set_env(config, MULTIPLIER_ENV, str(value))
     try:
-        parse_multiplier(str(value), field="--timeout-multiplier")
-    except ConfigError as exc:  # a usage error: report it the way pytest reports bad options
+        timeout_multiplier()
+    except ConfigError as exc:  # a bad BOOTPROOF_TIMEOUT_MULTIPLIER: say so before collecting
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_OLD_ENV_KEY] = os.environ.get(MULTIPLIER_ENV)
-    os.environ[MULTIPLIER_ENV] = str(value)
+    cache = config.getoption("--bootproof-cache", default=None)
+    if cache is not None:
+        _set_env(config, CACHE_ENV, str(Path(cache).absolute()))
+    boards: dict[str, Board] = {}
+    for spec in config.getoption("--bootproof-board", default=None) or []:
+        try:
+            board = load_board(spec)
+        except BootproofError as exc:
+            raise pytest.UsageError(f"--bootproof-board: {exc}") from None
+        other = boards.setdefault(board.binary, board)
+        if other is not board:
+            raise pytest.UsageError(
+                f"--bootproof-board: {board.name} and {other.name} both run {board.binary}; "
+                "give one board per QEMU binary (one CI job per board)")
+    config.stash[BOARDS_KEY] = boards
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _OLD_ENV_KEY not in config.stash:
-        return
-    old = config.stash[_OLD_ENV_KEY]
-    if old is None:
-        os.environ.pop(MULTIPLIER_ENV, None)
-    else:
-        os.environ[MULTIPLIER_ENV] = old
+    for name, old in config.stash.get(_OLD_ENV_KEY, {}).items():
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from bootproof.harness.version import version
+
+    boards = ", ".join(b.name for b in config.stash.get(BOARDS_KEY, {}).values()) or "defaults"
+    try:
+        multiplier = f"x{timeout_multiplier():g}"
+    except ConfigError as exc:
+        multiplier = str(exc)
+    return f"bootproof {version()}: timeout multiplier {multiplier}, boards: {boards}"
+
+
+def _base_timeout(config: pytest.Config) -> float:
+    """pytest-timeout's own setting: ``--timeout``, else ``PYTEST_TIMEOUT``, else the ini
+    ``timeout`` (0: none)."""
+    for value in (config.getoption("timeout", None), os.environ.get("PYTEST_TIMEOUT"),
+                  config.getini("timeout")):
+        if value not in (None, ""):
+            return float(str(value))
+    return 0.0
+
+
+def scale_test_timeouts(items: Sequence[pytest.Item], config: pytest.Config,
+                        multiplier: float) -> None:
+    """Give every item a ``timeout`` marker scaled by ``multiplier``: its own marker's
+    value, else pytest-timeout's setting. Items without any timeout stay without one."""
+    base = _base_timeout(config)
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        kwargs = dict(mark.kwargs) if mark is not None else {}
+        seconds = (mark.args[0] if mark is not None and mark.args
+                   else kwargs.pop("timeout", None) if mark is not None else base)
+        if seconds is None or float(seconds) <= 0:
+            continue
+        kwargs.pop("timeout", None)
+        item.add_marker(pytest.mark.timeout(float(seconds) * multiplier, *(
+            mark.args[1:] if mark is not None else ()), **kwargs), append=False)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    boards = {b.name for b in config.stash.get(BOARDS_KEY, {}).values()}
+    if boards:
+        keep: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            pinned = marker_board_name(item)
+            (keep if pinned is None or pinned in boards else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    multiplier = timeout_multiplier()
+    if multiplier != 1.0 and config.pluginmanager.hasplugin("timeout"):
+        scale_test_timeouts(items, config, multiplier)
 
 
 @pytest.fixture
@@ -87,11 +198,11 @@ def _tail(path: Path, n: int) -> str:
 
 def boot_log_summary(log_dir: Path, lines: int = DEFAULT_TAIL_LINES) -> str:
     """The text added to a failed test's report: the directory, then each serial log's tail
-    and any QEMU stderr output."""
+    and any QEMU stderr output (the boot fixtures' per-boot folders included)."""
     parts = [f"boot logs in {log_dir}"]
-    for log in sorted(log_dir.glob("*.serial.log")):
+    for log in sorted(log_dir.rglob("*.serial.log")):
         parts.append(f"--- {log} (last {lines} lines)\n{_tail(log, lines)}")
-    for err in sorted(log_dir.glob("*.stderr.log")):
+    for err in sorted(log_dir.rglob("*.stderr.log")):
         if err.stat().st_size:
             parts.append(f"--- {err}\n{_tail(err, lines)}")
     return "\n".join(parts)

@@ -4,6 +4,9 @@ Tests that need an external program (QEMU, a cross compiler, mtools...) call
 :func:`require_tool`. Locally a missing tool skips the test with the reason; in CI
 (``CI=true``) the set-up installs every tool, so a missing one fails the test instead of
 letting a skip pass for green.
+
+bootproof's pytest plugin is not named here: the installed distribution registers it
+through its ``pytest11`` entry point (naming it here too would register it twice).
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import Section
-
-pytest_plugins = ["bootproof.harness.pytest_plugin"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -14,7 +14,7 @@ language, and the first word with what follows decides what the tests do with it
   run in, where ``examples/`` and ``qemu_configs/`` are the repository's, and files the
   blocks before it generated are found). Every line that is not blank, ``...`` or a
   ``# ...`` comment must be a line of PATH, in the same order.
-* ``text``, ``console``, ``python``, ``json``, ``toml``: shown only.
+* ``text``, ``console``, ``python``, ``json``, ``toml``, ``yaml``: shown only.
 
 The temporary directory holds ``examples/`` and ``qemu_configs/`` (links to the repository's)
 and the ELF files the README's Xous commands name: ``kernel.elf``, ``init1.elf``,
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LANGUAGES = ("sh", "text", "console", "python", "json", "toml")
+LANGUAGES = ("sh", "text", "console", "python", "json", "toml", "yaml")
 #: What the documents' sh blocks use (the e2e ones also need QEMU for riscv32 and mkimage).
 TOOLS = ("riscv64-unknown-elf-gcc", "qemu-system-aarch64", "mkfs.vfat", "mcopy", "mmd",
          "mke2fs", "debugfs")

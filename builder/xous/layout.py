@@ -11,11 +11,13 @@ args base the loader adds ``load_offset`` values to), except those of the swap p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bootproof.builder.errors import FormatError
+from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.report import hexa, size_text, table
 
@@ -357,6 +359,28 @@ class XousLayout:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"malformed xous-args layout JSON ({exc!r})") from exc
+
+    @classmethod
+    def read(cls, path: Path) -> XousLayout:
+        """Read a layout map file (the builder's ``--map``, ``inspect --json``).
+
+        Raises InputError when the file cannot be read, FormatError (naming the file) when
+        it is not UTF-8 JSON or not a layout.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"cannot read the layout map: {exc.strerror}", path=path) from exc
+        except json.JSONDecodeError as exc:
+            raise FormatError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                              path=path) from exc
+        try:
+            return cls.from_json(data)
+        except FormatError as exc:
+            exc.path = exc.path or str(path)
+            raise
 
     def to_table(self) -> str:
         """A readable multi-section report: tags, memory, programs and their sections."""

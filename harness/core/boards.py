@@ -19,9 +19,10 @@ from typing import Any
 
 from bootproof.builder.errors import ConfigError
 from bootproof.builder.layout import AddressRange, NamedRange
+from bootproof.harness.core.resources import QEMU_CONFIGS, package_dir
 
-#: Where the project's own board files live.
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "qemu_configs"
+#: Where the project's own board files live (the installed ``bootproof.qemu_configs``).
+CONFIGS_DIR = package_dir(QEMU_CONFIGS)
 
 #: Console kinds a board may ask for. "serial-stdio": the first serial port on QEMU's stdio,
 #: which the harness connects to pipes it owns (see bootproof.harness.core.machine).

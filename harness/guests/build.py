@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from bootproof.harness.core.cache import cache_root
+from bootproof.harness.core.resources import GUESTS, package_dir
 from bootproof.harness.core.toolchain import find_tool, run_tool
 
-SOURCE_DIR = Path(__file__).resolve().parent
+#: The guest sources: this package's own directory, as installed.
+SOURCE_DIR = package_dir(GUESTS)
 CC = "riscv64-unknown-elf-gcc"
 CFLAGS: tuple[str, ...] = (
     "-march=rv32imac_zicsr", "-mabi=ilp32", "-mcmodel=medany", "-mno-relax",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bootproof.builder.errors import ConfigError
 from bootproof.builder.fileio import atomic_write
+from bootproof.harness.core.resources import EXAMPLES, package_dir
 from bootproof.harness.xen.guests import GuestSet, link_or_copy
 
 #: Command lines of the test scenarios (``marker=NAME`` is added per domain).
@@ -117,18 +118,13 @@ def write_scenario(guests: GuestSet, name: str, values: Mapping[str, object]) ->
 
 
 
-#: The bundled example, in a source checkout (an installed package has no ``examples/``).
-EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "xen"
+#: The bundled example (the installed ``bootproof.examples``, ``examples/`` in a checkout).
+EXAMPLE_DIR = package_dir(EXAMPLES) / "xen"
 
 
 def example_config(guests: GuestSet) -> Path:
     """Put the bundled example (``examples/xen/config``, dom0 + 2 domUs, and the files it
-    names) into the guest directory and return the config's path there. Falls back to an
-    equivalent generated config when the example is not available (installed package)."""
-    src = EXAMPLE_DIR / "config"
-    if not src.is_file():
-        return write_scenario(guests, "demo", scenario_config(
-            guests, domus=[DomUSpec("DOMU1", mem_mb=256), DomUSpec("DOMU2", mem_mb=256)]))
+    names) into the guest directory and return the config's path there."""
     for extra in EXAMPLE_DIR.iterdir():
         if extra.is_file():
             shutil.copyfile(extra, guests.directory / extra.name)

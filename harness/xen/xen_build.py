@@ -25,13 +25,14 @@ from typing import TextIO
 from bootproof.builder.errors import ConfigError, ToolError
 from bootproof.builder.fileio import atomic_write
 from bootproof.builder.tools import run_tool
+from bootproof.harness.core.boards import CONFIGS_DIR
 from bootproof.harness.core.cache import cache_lock, cache_root
 from bootproof.harness.core.toolchain import find_tool
 from bootproof.harness.xen.debian import AptState, download, sha256_file
 
 SOURCE_PACKAGE = "xen"
 CROSS_COMPILE = "aarch64-linux-gnu-"
-FRAGMENT = Path(__file__).resolve().parents[2] / "qemu_configs" / "xen-dom0less.config"
+FRAGMENT = CONFIGS_DIR / "xen-dom0less.config"
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ The printers here (:func:`print_stage`, :func:`print_result`) are also the Xous 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter
-from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.errors import FormatError
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
@@ -37,21 +36,7 @@ BOOT_DESCRIPTION = (
 
 def _expected_layout(args: argparse.Namespace, out: Any) -> XousLayout | None:
     if args.map:
-        path = Path(args.map)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"cannot read the layout map: {exc.strerror}", path=path) from exc
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
-        except UnicodeDecodeError as exc:
-            raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
-                              path=path) from exc
-        try:
-            return XousLayout.from_json(data)
-        except FormatError as exc:
-            exc.path = exc.path or str(path)
-            raise
+        return XousLayout.read(Path(args.map))
     # Imported here: the signed-image readers load PyCryptodome and cryptography (~80 ms),
     # which `bootproof --help` does not need.
     from bootproof.builder.xous.examine import args_layout_file

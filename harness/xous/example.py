@@ -8,7 +8,6 @@ checksum against its ELF (:func:`elf_checksum`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,7 @@ class Example:
 
     def expected_layout(self) -> XousLayout:
         """The builder's layout report (raises FormatError if the map is malformed)."""
-        return XousLayout.from_json(json.loads(self.map_json.read_text(encoding="utf-8")))
+        return XousLayout.read(self.map_json)
 
 
 def example_programs(count: int) -> list[tuple[str, InitKind, int]]:

@@ -28,4 +28,11 @@ def test_every_package_folder_is_listed_under_the_bootproof_namespace() -> None:
 def test_no_top_level_builder_or_harness_is_installed() -> None:
     table = _setuptools()
     assert all(name.startswith("bootproof.") for name in table["packages"])
-    assert set(table["package-dir"]) == {"bootproof.builder", "bootproof.harness"}
+    assert set(table["package-dir"]) == {"bootproof.builder", "bootproof.harness",
+                                         "bootproof.qemu_configs", "bootproof.examples"}
+
+
+def test_data_folders_stay_at_the_top_and_install_in_the_namespace() -> None:
+    table = _setuptools()
+    assert table["package-dir"]["bootproof.qemu_configs"] == "qemu_configs"
+    assert table["package-dir"]["bootproof.examples"] == "examples"

@@ -56,8 +56,7 @@ def _run_inner(tmp_path: Path, env_extra: dict[str, str],
     env.pop("BOOTPROOF_TIMEOUT_MULTIPLIER", None)
     env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "bootproof.harness.pytest_plugin", "-p",
-        "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
          "-q", "--rootdir", str(inner), "--basetemp", str(tmp_path / "inner-tmp"), *args,
          str(inner)],
         cwd=inner, env=env, capture_output=True, text=True, timeout=300, check=False,
