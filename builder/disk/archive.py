@@ -11,8 +11,9 @@ symlinks, FIFOs and hard links between them are made there; ownership, permissio
 (set-uid/gid and sticky bits included), times, device nodes (which an unprivileged process
 cannot make) and extended attributes (tar ``SCHILY.xattr.*`` and ``LIBARCHIVE.xattr.*``
 PAX records; newc cpio has no place for them) are recorded per entry in a
-:class:`StagedTree` and written into the filesystem afterwards (:mod:`bootproof.builder.disk.fs`).
-So extraction needs no root and gives the same result whoever runs it.
+:class:`~bootproof.builder.disk.staged.StagedTree` and written into the filesystem afterwards
+(:mod:`bootproof.builder.disk.fs`). So extraction needs no root and gives the same result whoever
+runs it.
 
 Refused with a :class:`~bootproof.builder.errors.FormatError` naming the archive and the member,
 before anything is written outside the staging directory: absolute member paths, ``..``
@@ -29,108 +30,32 @@ from __future__ import annotations
 import base64
 import os
 import posixpath
-import stat
 import urllib.parse
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from bootproof.builder.disk.plan import DEFAULT_MAX_ROOTFS_MIB, MIB
+from bootproof.builder.disk.staged import (
+    DIR_BYTES,
+    StagedEntry,
+    StagedTree,
+    linked_in_staging,
+    staged_perm,
+    stamp,
+)
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.formats import tar
 from bootproof.builder.formats.compression import decompressed
 from bootproof.builder.formats.cpio import CpioEntry, Kind, stream_newc
 from bootproof.builder.formats.magic import COMPRESSIONS, SNIFF_BYTES, Magic, sniff
 
-DIR_BYTES = 4096  # what ``du -sb`` counts for a directory on the usual Linux filesystems
 DEFAULT_MAX_BYTES = DEFAULT_MAX_ROOTFS_MIB * MIB  # --max-rootfs-size
 _CHUNK = 1 << 20
 MAX_MAJOR = (1 << 12) - 1  # Linux dev_t: 12-bit major, 20-bit minor
 MAX_MINOR = (1 << 20) - 1
 XATTR_NAMESPACES = ("user.", "trusted.", "security.", "system.posix_acl_access",
                     "system.posix_acl_default")
-
-
-@dataclass(frozen=True)
-class StagedEntry:
-    """Metadata of one staged path (``""`` is the root directory).
-
-    ``rdev`` is a device node's (major, minor); ``xattrs`` its extended attributes;
-    ``link_to`` names the earlier path whose inode a hard link shares (the inode's
-    metadata is that entry's).
-    """
-
-    path: str
-    kind: Kind
-    perm: int
-    uid: int = 0
-    gid: int = 0
-    mtime: int = 0
-    rdev: tuple[int, int] | None = None
-    xattrs: tuple[tuple[str, bytes], ...] = ()
-    link_to: str | None = None
-
-
-def staged_perm(kind: Kind, perm: int) -> int:
-    """The permission bits the staging copy of an entry gets: the archive's, plus what
-    the build needs to write it and ``mke2fs -d`` to read it (owner rwx on directories,
-    rw on files and FIFOs). ``mke2fs -d`` copies them; the others are set in the image."""
-    if kind is Kind.DIR:
-        return perm | 0o700
-    if kind is Kind.SYMLINK:
-        return 0o777  # Linux symlinks have no mode of their own
-    return perm | 0o600
-
-
-def _stamp(mtime: int) -> tuple[int, int]:
-    return mtime * 1_000_000_000, mtime * 1_000_000_000
-
-
-@dataclass
-class StagedTree:
-    """A staged directory tree plus the metadata to apply in the filesystem.
-
-    ``content_bytes`` is what ``du -sb`` would report for the extracted tree (file sizes,
-    hard links once, symlink target lengths, 4096 per directory), computed from the
-    archive rather than the host filesystem so that it does not depend on the machine.
-    ``root_listed`` tells whether the archive had an entry for its root directory.
-
-    The staging copy carries what ``mke2fs -d`` copies: content, hard links between
-    files, :func:`staged_perm` modes, and atime = mtime from the archive (directories get
-    theirs from :meth:`settle`). Every entry is owned by ``staged_owner``.
-    """
-
-    root: Path
-    source: Path | None = None
-    entries: dict[str, StagedEntry] = field(default_factory=dict)
-    content_bytes: int = DIR_BYTES
-    files: int = 0
-    root_listed: bool = False
-    staged_owner: tuple[int, int] = (-1, -1)
-
-    def __post_init__(self) -> None:
-        self.entries.setdefault("", StagedEntry("", Kind.DIR, 0o755))
-        if self.staged_owner == (-1, -1):
-            st = os.stat(self.root)
-            # new entries get the group of a set-gid directory, else ours
-            gid = st.st_gid if st.st_mode & stat.S_ISGID else os.getegid()
-            self.staged_owner = (os.geteuid(), gid)
-
-    def settle(self) -> None:
-        """Give the staging directories their modes and times (after the last change to
-        the tree: adding an entry changes its directory's time)."""
-        for rel, meta in sorted(self.entries.items(), reverse=True):
-            if meta.kind is Kind.DIR and rel:
-                path = self.root / rel
-                os.chmod(path, staged_perm(Kind.DIR, meta.perm))
-                os.utime(path, ns=_stamp(meta.mtime))
-
-
-def linked_in_staging(kind: Kind) -> bool:
-    """Whether hard links of ``kind`` are made in the staging directory, for ``mke2fs -d``
-    to copy: regular files and FIFOs. It makes device nodes not at all and copies a hard
-    link to a symlink as a second symlink, so those links are made in the image."""
-    return kind in (Kind.FILE, Kind.FIFO)
 
 
 def archive_format(path: Path, *, field_name: str = "rootfs") -> tuple[Magic, Magic]:
@@ -321,11 +246,11 @@ class _Stager:
                                      member)
             self._grow(len(entry.data), member)
             os.symlink(link, target)
-            os.utime(target, ns=_stamp(entry.mtime), follow_symlinks=False)
+            os.utime(target, ns=stamp(entry.mtime), follow_symlinks=False)
         elif entry.kind is Kind.FIFO:
             os.mkfifo(target, 0o600)
             os.chmod(target, staged_perm(Kind.FIFO, meta.perm))
-            os.utime(target, ns=_stamp(entry.mtime))
+            os.utime(target, ns=stamp(entry.mtime))
         elif entry.kind is Kind.FILE:
             self._write_file(target, entry, body, member)
             self.tree.files += 1
@@ -360,7 +285,7 @@ class _Stager:
                     out.write(chunk)
             out.flush()
             os.fchmod(fd, staged_perm(Kind.FILE, entry.perm))
-            os.utime(fd, ns=_stamp(entry.mtime))
+            os.utime(fd, ns=stamp(entry.mtime))
 
     def fill_link_data(self, rel: str, body: _Body, member: str) -> None:
         """Write the data GNU cpio puts on the last name of a hard-linked file into the
@@ -373,7 +298,7 @@ class _Stager:
                 self._grow(len(chunk), member)
                 out.write(chunk)
             out.flush()
-            os.utime(fd, ns=_stamp(self.tree.entries[rel].mtime))
+            os.utime(fd, ns=stamp(self.tree.entries[rel].mtime))
 
 
 def _stage_cpio(fh: BinaryIO, stager: _Stager) -> None:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from bootproof.builder.disk.archive import StagedTree, linked_in_staging, staged_perm
+from bootproof.builder.disk.staged import StagedTree, linked_in_staging, staged_perm
 from bootproof.builder.errors import InputError, ToolError
 from bootproof.builder.formats.cpio import Kind
 from bootproof.builder.tools import run_tool

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 
-from bootproof.builder.disk.archive import DIR_BYTES, extract_archive
+from bootproof.builder.disk.archive import extract_archive
+from bootproof.builder.disk.staged import DIR_BYTES
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 
