@@ -89,7 +89,7 @@ def main() -> int:
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
     from bootproof.builder import ed25519
-    from bootproof.builder.xous import signed, swap_args, swap_image
+    from bootproof.builder.xous import signed, signed_precursor, swap_args, swap_image
     from bootproof.builder.xous.inspect import decode
     from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
     from bootproof.builder.xous.semver import SemVer
@@ -99,8 +99,8 @@ def main() -> int:
     version = SemVer.parse("v0.10.0-19-g0d934e1")
     fixture = (root / "tests/fixtures/xous/args-default-2020.bin").read_bytes()
     args_bin = fixture + rng.randbytes(args.verify_mib * MIB - len(fixture))
-    xous_img = signed.sign_precursor(args_bin, seed, version=2, min_version=version,
-                                     semver=version)
+    xous_img = signed_precursor.sign_precursor(args_bin, seed, version=2,
+                                               min_version=version, semver=version)
     prog = swap_args.SwapProgram("big", 0x10000, ((0x10000, args.swap_mib * MIB - 4096, 5),),
                                  rng.randbytes(args.swap_mib * MIB - 4096))
     block = swap_args.build_swap_args(0, 0x2000_0000, [prog])

@@ -2,7 +2,7 @@
 
 A pure byte format with no Xous policy, hence ``builder/formats``; the caller gives the
 base address and the family ID (Xous/bao1x: family ``0xA7D76373``, bases per image kind
-in :mod:`bootproof.builder.xous.signed` and :mod:`bootproof.builder.xous.swap_image`).
+in :mod:`bootproof.builder.xous.signed_bao1x` and :mod:`bootproof.builder.xous.swap_image`).
 
 Block (all little-endian u32)::
 

@@ -8,7 +8,6 @@ reference's ``Runtime will require N bytes`` line, and with ``--map`` write the 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +32,6 @@ from bootproof.builder.xous.regions import (
     read_svd,
     reduce_regions,
 )
-from bootproof.builder.xous.sign_cli import register_sign
 from bootproof.builder.xous.swap_args import PLATFORMS, SWAP_NAME, ram_below_swap
 from bootproof.builder.xous.tagblock import fourcc_bytes
 
@@ -260,8 +258,8 @@ def swap_outputs_from_args(args: argparse.Namespace) -> tuple[SwapOutputs, str, 
 
 def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
-    # Imported here: the image writer loads pyelftools (33+ ms by `python -X importtime`),
-    # which `inspect` and `--help` do not need.
+    # Imported here: the image writer (ELF reader, planner) costs `inspect` and `--help`
+    # 7 ms they do not need (python -X importtime).
     from bootproof.builder.xous.image import build_image
 
     memory = memory_from_args(args)
@@ -311,6 +309,10 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     Returns 1 when a signature does not match, a page does not decrypt, a tag's CRC does
     not match or the loader would reject the image."""
+    # Imported here: examine and signing_inputs load cryptography and PyCryptodome (65 ms
+    # by `python -X importtime`), json 1.6 ms more; building an image needs none of them.
+    import json
+
     from bootproof.builder.xous.examine import args_layout_file, examine
     from bootproof.builder.xous.signing_inputs import aes_key, public_key
 
@@ -362,6 +364,9 @@ def run_read_tags(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
     """Add ``build``, ``inspect``, ``read-tags`` and ``sign`` to the ``bootproof xous``
     subcommands."""
+    # Imported here: create-image never registers `sign` (1.9 ms, python -X importtime).
+    from bootproof.builder.xous.sign_cli import register_sign
+
     build = subparsers.add_parser("build", help="build an args.bin (same as create-image)",
                                   description=BUILD_DESCRIPTION, formatter_class=HelpFormatter)
     add_build_arguments(build)

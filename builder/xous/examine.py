@@ -30,7 +30,7 @@ from bootproof.builder.errors import FormatError, VerificationError
 from bootproof.builder.fileio import read_input
 from bootproof.builder.formats import uf2
 from bootproof.builder.report import hexa, size_text, table
-from bootproof.builder.xous import signed, swap_image
+from bootproof.builder.xous import signed, signed_bao1x, signed_precursor, swap_image
 from bootproof.builder.xous.identify import identify
 from bootproof.builder.xous.inspect import decode
 from bootproof.builder.xous.keys import Verified, describe_key
@@ -165,7 +165,7 @@ class Examination:
 
 
 def _signature_lines(sig: signed.SignedImage) -> list[str]:
-    if isinstance(sig, signed.PrecursorSignature):
+    if isinstance(sig, signed_precursor.PrecursorSignature):
         jump = ("no jump" if sig.jump is None
                 else f"jump 0x{sig.jump:08x} (jal +0x{sig.header_len:x})")
         trailer_ok = (sig.trailer_version == sig.version
@@ -303,13 +303,13 @@ def examine(data: bytes, *, path: str, keys: Sequence[bytes] | None = None,
                         decrypt_key=decrypt_key, header_len=header_len, args=args)
         return Examination(path, kind, size, uf2=u, inner=inner)
     if kind in ("bao1x", "precursor-v1", "precursor-v2"):
-        sig = (signed.parse_precursor(data, path=path, header_len=header_len)
-               if kind.startswith("precursor") else signed.parse_bao1x(data, path=path))
+        sig = (signed_precursor.parse_precursor(data, path=path, header_len=header_len)
+               if kind.startswith("precursor") else signed_bao1x.parse_bao1x(data, path=path))
         verified, error = _verify(data, sig, keys, path)
         payload = signed.inner_image(data, sig)
-        carries_args = (isinstance(sig, signed.PrecursorSignature)
-                        and sig.version == signed.PRECURSOR_KERNEL) or (
-            isinstance(sig, signed.Bao1xSignature) and sig.function in _ARGS_FUNCTIONS)
+        carries_args = (isinstance(sig, signed_precursor.PrecursorSignature)
+                        and sig.version == signed_precursor.PRECURSOR_KERNEL) or (
+            isinstance(sig, signed_bao1x.Bao1xSignature) and sig.function in _ARGS_FUNCTIONS)
         args = _inner_args(payload, path) if carries_args else None
         note = None if carries_args else f"{size_text(len(payload))} of code (not an args.bin)"
         return Examination(path, kind, size, signature=sig, verified=verified,

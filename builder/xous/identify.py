@@ -12,7 +12,8 @@ Kinds, in the order they are tried:
 * ``args``                  an ``XArg`` tag at 0 (args.bin);
 * ``unknown``               anything else.
 
-The parsers (:mod:`~bootproof.builder.xous.signed`,
+The parsers (:mod:`~bootproof.builder.xous.signed_precursor`,
+:mod:`~bootproof.builder.xous.signed_bao1x`,
 :mod:`~bootproof.builder.xous.swap_image`, :mod:`~bootproof.builder.xous.swap_args`)
 then decode and validate; a kind named here can still fail to parse.
 """
@@ -20,7 +21,7 @@ then decode and validate; a kind named here can still fail to parse.
 from __future__ import annotations
 
 from bootproof.builder.formats import uf2
-from bootproof.builder.xous import signed, swap_image
+from bootproof.builder.xous import signed_bao1x, signed_fields, signed_precursor, swap_image
 
 _UF2_MAGIC = uf2.MAGIC0.to_bytes(4, "little") + uf2.MAGIC1.to_bytes(4, "little")
 
@@ -34,10 +35,10 @@ def identify(data: bytes) -> str:
     """One of :data:`KINDS` for ``data``."""
     if len(data) >= uf2.BLOCK and data[:8] == _UF2_MAGIC:
         return "uf2"
-    if signed.is_bao1x(data):
+    if signed_bao1x.is_bao1x(data):
         return "bao1x"
     if swap_image.looks_like_swap_image(data):
-        if signed.is_bao1x(data, swap_image.SIG_OFFSET):
+        if signed_bao1x.is_bao1x(data, swap_image.SIG_OFFSET):
             return "swap-encrypted"
         start = swap_image.DATA_OFFSET
         if not any(data[swap_image.SIG_OFFSET:start]) and data[start:start + 4] == b"XArg":
@@ -45,9 +46,9 @@ def identify(data: bytes) -> str:
         return "swap-encrypted-unsigned"
     if len(data) >= 8:
         word0 = int.from_bytes(data[:4], "little")
-        target = signed.jal_target(word0)
+        target = signed_fields.jal_target(word0)
         version = int.from_bytes(data[4:8], "little") if target is not None else word0
-        if version in (signed.PRECURSOR_LOADER, signed.PRECURSOR_KERNEL):
+        if version in (signed_precursor.PRECURSOR_LOADER, signed_precursor.PRECURSOR_KERNEL):
             return f"precursor-v{version}"
     if data[:4] == b"XArg":
         return "swap-args" if data[24:28] == b"Swap" else "args"

@@ -23,18 +23,16 @@ plaintext debug image (:class:`SwapOutputs`).
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
 from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
 from bootproof.builder.layout import NamedRange, align_up
-from bootproof.builder.xous import signed, swap_image
 from bootproof.builder.xous.inspect import loader_warnings
 from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, XousLayout
 from bootproof.builder.xous.programs import (
@@ -45,7 +43,6 @@ from bootproof.builder.xous.programs import (
     minielf_from_elf,
 )
 from bootproof.builder.xous.regions import MemoryMap
-from bootproof.builder.xous.semver import SemVer
 from bootproof.builder.xous.swap_args import SwapProgram, plan_swap_args
 from bootproof.builder.xous.tagblock import HEADER_LEN, Tag, check_tag_words, encode_block
 from bootproof.builder.xous.tags import (
@@ -60,6 +57,9 @@ from bootproof.builder.xous.tags import (
     describe_all,
     program_tag,
 )
+
+if TYPE_CHECKING:
+    from bootproof.builder.xous.semver import SemVer
 
 PAGE = 4096
 _CHUNK = 1 << 20
@@ -325,7 +325,10 @@ class SwapOutputs:
 
     @property
     def uf2(self) -> Path:
-        return Path(signed.uf2_name(str(self.image)))
+        # Imported here, as in _write_swap: `signed` loads the Ed25519 libraries.
+        from bootproof.builder.xous.signed import uf2_name
+
+        return Path(uf2_name(str(self.image)))
 
     def paths(self) -> list[tuple[str, Path]]:
         """Every file written, with the option that names it."""
@@ -390,6 +393,8 @@ def build_image(
     plan = plan_image(kern, progs, memory, debug=debug, layout=layout, swap=setup)
     with OutputSet() as others:
         if map_path is not None:
+            import json  # here: only --map needs it (1.6 ms of start-up, -X importtime)
+
             others.write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
         if plan.swap_args is not None and swap_outputs is not None:
             _write_swap(others, plan.swap_args, swap_outputs)
@@ -399,6 +404,10 @@ def build_image(
 
 
 def _write_swap(out: OutputSet, block: bytes, files: SwapOutputs) -> None:
+    # Imported here: sealing loads cryptography and PyCryptodome (65 ms of create-image's
+    # start-up by `python -X importtime`), which an image without swap never uses.
+    from bootproof.builder.xous import swap_image
+
     image = swap_image.build_swap_image(block, seed=files.seed,
                                         partial_nonce=files.partial_nonce,
                                         semver=files.semver, anti_rollback=files.anti_rollback)

@@ -116,7 +116,7 @@ def _pubkeys(fake: bool) -> tuple[tuple[bytes, bytes], ...]:
 
 def run_sign(args: argparse.Namespace) -> int:
     """Body of ``bootproof xous sign``; returns 0 or raises the project's errors."""
-    from bootproof.builder.xous import signed
+    from bootproof.builder.xous import signed_bao1x, signed_precursor
     from bootproof.builder.xous.signing_inputs import (
         anti_rollback,
         parse_version,
@@ -135,25 +135,26 @@ def run_sign(args: argparse.Namespace) -> int:
         payload = read_input(part.image)
         seed, key_name = signing_seed(part.key, f"--{part.name}-key")
         if args.bao1x:
-            function = signed.function_code(part.function)
-            data = signed.sign_bao1x(
+            function = signed_bao1x.function_code(part.function)
+            data = signed_bao1x.sign_bao1x(
                 payload, seed, function=function,
                 anti_rollback=anti_rollback(part.function, args.antirollback_override),
                 min_version=min_version, semver=semver, pubkeys=_pubkeys(args.fake_pubkeys),
                 defile=defile)
             what = f"bao1x v1, function {part.function}"
         else:
-            v = signed.PRECURSOR_LOADER if part.name == "loader" else signed.PRECURSOR_KERNEL
-            data = signed.sign_precursor(payload, seed, version=v, min_version=min_version,
-                                         semver=semver, header_len=header_len,
-                                         with_jump=args.with_jump, defile=defile)
+            v = (signed_precursor.PRECURSOR_LOADER if part.name == "loader"
+                 else signed_precursor.PRECURSOR_KERNEL)
+            data = signed_precursor.sign_precursor(
+                payload, seed, version=v, min_version=min_version, semver=semver,
+                header_len=header_len, with_jump=args.with_jump, defile=defile)
             what = f"Precursor v{v}"
         results.append((part, data, f"{what}, key: {key_name}"))
     with OutputSet() as out:
         for part, data, _ in results:
             out.write(part.output, data)
             if args.bao1x:
-                out.write(_uf2_name(part.output), signed.uf2_for(data, part.function))
+                out.write(_uf2_name(part.output), signed_bao1x.uf2_for(data, part.function))
     for part, data, what in results:
         print(f"Signed {part.name} {part.image} -> {part.output} ({len(data)} bytes; {what}"
               + ("; DEFILED: it must fail verification" if defile else "") + ")")

@@ -18,6 +18,7 @@ and the value (or the file) it could not use.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from bootproof.builder.numbers import parse_int
 from bootproof.builder.tools import run_tool
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import SemVer
-from bootproof.builder.xous.signed import anti_rollback_from_hjson
 from bootproof.builder.xous.swap_image import KEY_LEN
 
 #: Where the reference reads anti-rollback values from (relative to the working directory).
@@ -128,3 +128,31 @@ def anti_rollback(function: str, override: str | None, *,
                          "xous-core tree or give --antirollback-override", path=hjson,
                          field="anti-rollback") from exc
     return anti_rollback_from_hjson(text, function, path=hjson)
+
+
+def anti_rollback_from_hjson(text: str, function: str, *,
+                             path: str | Path | None = None) -> int:
+    """The anti-rollback value of ``function`` from ``signing/anti-rollback.hjson``.
+
+    As the signer reads it: everything from ``//`` to the end of a line is deleted, the
+    rest must be a JSON object of decimal strings. InputError (file, key named) if it is
+    not, or if ``function`` is missing: there is no default.
+    """
+    stripped = "\n".join(line.split("//", 1)[0] for line in text.splitlines())
+    try:
+        table = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON once // comments are removed ({exc.msg}, line "
+                         f"{exc.lineno})", path=path, field="anti-rollback") from exc
+    if not isinstance(table, dict):
+        raise InputError("must be an object of function name to value", path=path,
+                         field="anti-rollback", value=type(table).__name__)
+    if function not in table:
+        raise InputError("no anti-rollback value for this function", path=path,
+                         field=function)
+    value = table[function]
+    if not isinstance(value, str) or not re.fullmatch(r"\+?[0-9]+", value) or \
+            int(value) > 0xFFFF_FFFF:
+        raise InputError("must be a string holding a decimal 32-bit number", path=path,
+                         field=function, value=value)
+    return int(value)

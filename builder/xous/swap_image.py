@@ -41,7 +41,7 @@ from bootproof.builder.formats import uf2
 from bootproof.builder.layout import align_up
 from bootproof.builder.xous.keys import BAO1X_PUBKEY_SLOTS
 from bootproof.builder.xous.semver import NO_VERSION, SemVer
-from bootproof.builder.xous.signed import (
+from bootproof.builder.xous.signed_bao1x import (
     FUNCTION_CODES,
     SIGBLOCK_LEN,
     UF2_BASES,

@@ -276,3 +276,30 @@ def test_ram_size_takes_a_unit_suffix(elfs: dict[str, Path], tmp_path: Path) -> 
     assert create_image_main([str(a), *common, "-r", "0x80000000:0x1000000"]) == 0
     assert create_image_main([str(b), *common, "-r", "0x80000000:16M"]) == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+#: What a plain build never uses: sealing and signing (the crypto libraries, the signed
+#: image formats, `sign`), the SVD reader's XML parser and the --map writer's json.
+NOT_FOR_A_PLAIN_BUILD = (
+    "cryptography", "Crypto", "bootproof.builder.ed25519", "bootproof.builder.xous.signed",
+    "bootproof.builder.xous.swap_image", "bootproof.builder.xous.sign_cli",
+    "bootproof.builder.xous.semver", "xml.etree.ElementTree", "json",
+)
+
+
+@pytest.mark.parametrize("memory", [["-c", CSV], ["-r", "0x40000000:16M"]])
+def test_a_plain_create_image_leaves_what_it_never_uses_unloaded(
+        elfs: dict[str, Path], tmp_path: Path, memory: list[str]) -> None:
+    # Start-up is felt by every build (benchmarks/startup.py measures it): a fresh
+    # interpreter builds an image without swap, SVD or --map and lists what it loaded.
+    out = tmp_path / "args.bin"
+    code = (
+        "import sys; from bootproof.builder.xous.cli import create_image_main; "
+        "rc = create_image_main(sys.argv[1:]); "
+        f"print(rc, *(m for m in {NOT_FOR_A_PLAIN_BUILD!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(out), "-k", str(elfs["kernel"]),
+                           "-i", str(elfs["init"]), *memory, "-q"],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["0"]
+    assert out.stat().st_size > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from xousargs_helpers import XOUS_FIXTURES
 
 from bootproof.builder import ed25519
-from bootproof.builder.xous import signed, swap_args, swap_image
+from bootproof.builder.xous import signed_bao1x, signed_precursor, swap_args, swap_image
 from bootproof.builder.xous.identify import identify
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import NO_VERSION
@@ -22,16 +22,16 @@ def test_every_kind() -> None:
     head = swap_image.SwapSourceHeader.for_block(len(block), 1).encode()
 
     def precursor(version: int, **kw: bool) -> bytes:
-        return signed.sign_precursor(ARGS, SEED, version=version, min_version=NO_VERSION,
-                                     semver=NO_VERSION, **kw)
+        return signed_precursor.sign_precursor(ARGS, SEED, version=version,
+                                               min_version=NO_VERSION, semver=NO_VERSION, **kw)
 
     cases = {
         "args": ARGS,
         "swap-args": block,
         "precursor-v1": precursor(1),
         "precursor-v2": precursor(2),
-        "bao1x": signed.sign_bao1x(ARGS, SEED, function=0x100, anti_rollback=1,
-                                   min_version=NO_VERSION, semver=NO_VERSION),
+        "bao1x": signed_bao1x.sign_bao1x(ARGS, SEED, function=0x100, anti_rollback=1,
+                                         min_version=NO_VERSION, semver=NO_VERSION),
         "swap-encrypted": enc,
         "swap-debug": swap_image.build_swap_debug_image(block, partial_nonce=1),
         "swap-encrypted-unsigned": head + bytes(4096 - len(head)) + ct + macs,

@@ -13,7 +13,7 @@ from bootproof.builder.xous import read_tags, swap_args, swap_image
 from bootproof.builder.xous.inspect import decode
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import SemVer
-from bootproof.builder.xous.signed import sign_precursor
+from bootproof.builder.xous.signed_precursor import sign_precursor
 
 DEFAULT_2020 = (XOUS_FIXTURES / "args-default-2020.bin").read_bytes()
 

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from bootproof.builder import ed25519
 from bootproof.builder.errors import BootproofError
 from bootproof.builder.formats import uf2
-from bootproof.builder.xous import read_tags, signed, swap_args, swap_image
+from bootproof.builder.xous import (
+    read_tags,
+    signed,
+    signed_bao1x,
+    signed_precursor,
+    swap_args,
+    swap_image,
+)
 from bootproof.builder.xous.examine import examine
 from bootproof.builder.xous.identify import KINDS, identify
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
@@ -27,11 +34,11 @@ PROG = swap_args.SwapProgram("p", 0x10000, ((0x10000, 0x40, 5), (0x20000, 0x10, 
 BLOCK = swap_args.build_swap_args(0, 0x800000, [PROG])
 PAYLOAD = BLOCK[:0x1100]
 SAMPLES = {
-    "v1": signed.sign_precursor(PAYLOAD, SEED, version=1, min_version=V, semver=V),
-    "v2": signed.sign_precursor(PAYLOAD, SEED, version=2, min_version=V, semver=V,
-                                with_jump=True, header_len=512),
-    "bao1x": signed.sign_bao1x(PAYLOAD, SEED, function=0x100, anti_rollback=1,
-                               min_version=V, semver=V),
+    "v1": signed_precursor.sign_precursor(PAYLOAD, SEED, version=1, min_version=V, semver=V),
+    "v2": signed_precursor.sign_precursor(PAYLOAD, SEED, version=2, min_version=V, semver=V,
+                                          with_jump=True, header_len=512),
+    "bao1x": signed_bao1x.sign_bao1x(PAYLOAD, SEED, function=0x100, anti_rollback=1,
+                                     min_version=V, semver=V),
     "swap": swap_image.build_swap_image(BLOCK, seed=SEED, partial_nonce=7, semver=V,
                                         anti_rollback=1),
     "swap-debug": swap_image.build_swap_debug_image(BLOCK, partial_nonce=7),

@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from bootproof.builder import ed25519
 from bootproof.builder.errors import FormatError, InputError, OverflowError_, VerificationError
 from bootproof.builder.formats import uf2
-from bootproof.builder.xous import signed
+from bootproof.builder.xous import (
+    signed,
+    signed_bao1x,
+    signed_fields,
+    signed_precursor,
+    signing_inputs,
+)
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
 from bootproof.builder.xous.semver import SemVer
 
@@ -33,13 +39,14 @@ def _sha(data: bytes) -> str:
 
 def _precursor(version: int, payload: bytes = bytes(4096), seed: bytes = DEV_SEED,
                **kw: Any) -> bytes:
-    return signed.sign_precursor(payload, seed, version=version, min_version=MINVER,
-                                 semver=SEMVER, **kw)
+    return signed_precursor.sign_precursor(payload, seed, version=version,
+                                           min_version=MINVER, semver=SEMVER, **kw)
 
 
 def _bao1x(payload: bytes = bytes(4096), seed: bytes = DEV_SEED, **kw: Any) -> bytes:
-    return signed.sign_bao1x(payload, seed, function=signed.FUNCTION_CODES["kernel"],
-                             anti_rollback=1, min_version=MINVER, semver=SEMVER, **kw)
+    return signed_bao1x.sign_bao1x(payload, seed,
+                                   function=signed_bao1x.FUNCTION_CODES["kernel"],
+                                   anti_rollback=1, min_version=MINVER, semver=SEMVER, **kw)
 
 
 # Spec addendum §3.8. These come from the spec author's Python model, NOT from the Rust
@@ -65,20 +72,20 @@ def test_model_vector_bao1x_kernel() -> None:
 
 
 def test_jal_encoding() -> None:
-    assert signed.jal(4096) == 0x0000106F
-    assert signed.jal(768) == 0x3000006F
+    assert signed_fields.jal(4096) == 0x0000106F
+    assert signed_fields.jal(768) == 0x3000006F
     for off in (0, 2, 768, 4096, -4, 0xFFFFE, -(1 << 20)):
-        assert signed.jal_target(signed.jal(off)) == off
-    assert signed.jal_target(0x0000106F | 0x80) is None  # rd = x1, not a plain jump
+        assert signed_fields.jal_target(signed_fields.jal(off)) == off
+    assert signed_fields.jal_target(0x0000106F | 0x80) is None  # rd = x1, not a plain jump
     with pytest.raises(InputError):
-        signed.jal(3)
+        signed_fields.jal(3)
 
 
 def test_precursor_round_trip_fields() -> None:
     payload = bytes(range(256)) * 32
     img = _precursor(2, payload)
     sig = signed.parse_signed(img, path="xous.img")
-    assert isinstance(sig, signed.PrecursorSignature)
+    assert isinstance(sig, signed_precursor.PrecursorSignature)
     assert (sig.kind, sig.version, sig.jump, sig.header_len) == ("precursor-v2", 2, None, 4096)
     assert sig.signed_len == len(payload) + 40
     assert sig.trailer_version == 2 and sig.trailer_len == sig.signed_len - 4
@@ -106,12 +113,12 @@ def test_precursor_with_jump() -> None:
     img = _precursor(1, bytes(64), with_jump=True)
     assert img[:4] == bytes.fromhex("6f100000")
     sig = signed.parse_signed(img)
-    assert isinstance(sig, signed.PrecursorSignature)
+    assert isinstance(sig, signed_precursor.PrecursorSignature)
     assert sig.jump == 0x106F and sig.header_len == 4096
     signed.verify_signed(img, sig)
     img2 = _precursor(2, bytes(64), with_jump=True, header_len=768)
     sig2 = signed.parse_signed(img2)
-    assert isinstance(sig2, signed.PrecursorSignature)
+    assert isinstance(sig2, signed_precursor.PrecursorSignature)
     assert sig2.header_len == 768 and sig2.payload_offset == 768
     assert any("does not boot there" in w for w in sig2.warnings)
     signed.verify_signed(img2, sig2)
@@ -119,7 +126,7 @@ def test_precursor_with_jump() -> None:
 
 def test_precursor_other_header_length_needs_telling() -> None:
     img = _precursor(2, bytes(64), header_len=1024)
-    sig = signed.parse_precursor(img, header_len=1024)
+    sig = signed_precursor.parse_precursor(img, header_len=1024)
     signed.verify_signed(img, sig)
     with pytest.raises(FormatError, match="truncated"):
         signed.parse_signed(img)
@@ -129,7 +136,7 @@ def test_bao1x_round_trip_fields() -> None:
     payload = b"XArg" + bytes(4092)
     img = _bao1x(payload)
     sig = signed.parse_signed(img)
-    assert isinstance(sig, signed.Bao1xSignature)
+    assert isinstance(sig, signed_bao1x.Bao1xSignature)
     assert img[:4] == bytes.fromhex("6f000030")
     assert img[136:144] == b"ymuy3oaB"
     assert sig.version == 0x100 and sig.signed_len == len(payload) + 636
@@ -188,7 +195,7 @@ def test_bao1x_defile() -> None:
     diff = [i for i in range(len(good)) if good[i] != bad[i]]
     assert diff == [132 + 220 + 16]
     sig = signed.parse_signed(bad)
-    assert isinstance(sig, signed.Bao1xSignature)
+    assert isinstance(sig, signed_bao1x.Bao1xSignature)
     assert not sig.padding_zero and any("defile" in w for w in sig.warnings)
     with pytest.raises(VerificationError):
         signed.verify_signed(bad, sig)
@@ -214,13 +221,14 @@ def test_bao1x_fido2_variant() -> None:
 
 
 def test_bao1x_kernel_size_limit() -> None:
-    limit_payload = signed.BAO1X_KERNEL_LIMIT - 768
-    assert len(_bao1x(bytes(limit_payload))) == signed.BAO1X_KERNEL_LIMIT
+    limit_payload = signed_bao1x.BAO1X_KERNEL_LIMIT - 768
+    assert len(_bao1x(bytes(limit_payload))) == signed_bao1x.BAO1X_KERNEL_LIMIT
     with pytest.raises(OverflowError_, match="does not fit"):
         _bao1x(bytes(limit_payload + 1))
     # the limit is the kernel's: an app of the same size signs
-    signed.sign_bao1x(bytes(limit_payload + 1), DEV_SEED, function=signed.FUNCTION_CODES["app"],
-                      anti_rollback=1, min_version=MINVER, semver=SEMVER)
+    signed_bao1x.sign_bao1x(bytes(limit_payload + 1), DEV_SEED,
+                            function=signed_bao1x.FUNCTION_CODES["app"],
+                            anti_rollback=1, min_version=MINVER, semver=SEMVER)
 
 
 def test_parse_errors() -> None:
@@ -231,7 +239,7 @@ def test_parse_errors() -> None:
     with pytest.raises(FormatError, match="not a signed Xous image"):
         signed.parse_signed(b"XArg" + bytes(100))
     with pytest.raises(FormatError, match="bao1x"):
-        signed.parse_bao1x(bytes(1000))
+        signed_bao1x.parse_bao1x(bytes(1000))
     bad = bytearray(_bao1x())
     struct.pack_into("<I", bad, 144, 10)
     with pytest.raises(FormatError, match="shorter than the block"):
@@ -248,24 +256,24 @@ def test_inconsistent_trailer_is_a_warning() -> None:
 
 def test_anti_rollback_hjson() -> None:
     text = '{\n  // comment\n  "kernel": "1", // trailing\n  "swap": "7"\n}\n'
-    assert signed.anti_rollback_from_hjson(text, "swap") == 7
+    assert signing_inputs.anti_rollback_from_hjson(text, "swap") == 7
     with pytest.raises(InputError) as err:
-        signed.anti_rollback_from_hjson(text, "app", path="signing/anti-rollback.hjson")
+        signing_inputs.anti_rollback_from_hjson(text, "app", path="signing/anti-rollback.hjson")
     assert "anti-rollback.hjson" in str(err.value) and err.value.field == "app"
     with pytest.raises(InputError, match="decimal"):
-        signed.anti_rollback_from_hjson('{"swap": 1}', "swap")
+        signing_inputs.anti_rollback_from_hjson('{"swap": 1}', "swap")
     with pytest.raises(InputError, match="not JSON"):
-        signed.anti_rollback_from_hjson("{swap: 1}", "swap")
+        signing_inputs.anti_rollback_from_hjson("{swap: 1}", "swap")
 
 
 def test_function_codes_and_uf2() -> None:
-    assert signed.function_code("swap") == 0x8000
-    assert signed.function_name(0x101) == "updated-kernel"
-    assert signed.function_name(0x12345) is None
+    assert signed_bao1x.function_code("swap") == 0x8000
+    assert signed_bao1x.function_name(0x101) == "updated-kernel"
+    assert signed_bao1x.function_name(0x12345) is None
     with pytest.raises(InputError, match="unknown function code"):
-        signed.function_code("bootloader")
+        signed_bao1x.function_code("bootloader")
     img = _bao1x()
-    decoded = uf2.decode(signed.uf2_for(img, "kernel"))
+    decoded = uf2.decode(signed_bao1x.uf2_for(img, "kernel"))
     assert (decoded.base, decoded.family) == (0x6009FD00, 0xA7D76373)
     assert decoded.data == img + bytes(-len(img) % 256)
     assert signed.uf2_name("out/xous.img") == "out/xous.uf2"
