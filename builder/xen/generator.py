@@ -44,6 +44,7 @@ from bootproof.builder.xen.config.model import ImageBuilderConfig, Region
 from bootproof.builder.xen.dt_edits import build_edits
 from bootproof.builder.xen.fit_image import build_fit
 from bootproof.builder.xen.host_dtb import HostDtb, edited_dtb, load_host_dtb
+from bootproof.builder.xen.passthrough import build_partial_dtbs
 from bootproof.builder.xen.plan import FileInfo, XenLayout, plan
 from bootproof.builder.xen.script import (
     LoadLine,
@@ -193,11 +194,9 @@ def check_config(cfg: ImageBuilderConfig, opts: GenerateOptions) -> Required:
                           field="DEVICE_TREE")
     if opts.calc:
         _check_calc(cfg)
-    if cfg.passthrough_dts_repo is not None or cfg.lopper_path is not None:
-        field = "PASSTHROUGH_DTS_REPO" if cfg.passthrough_dts_repo else "LOPPER_PATH"
-        raise ConfigError("building partial DTBs from a repository or with lopper is not "
-                          "supported: build them beforehand and use DOMU_PASSTHROUGH_DTB",
-                          path=cfg.path, field=field)
+    if opts.calc and cfg.device_tree is None and cfg.lopper_path is not None:
+        raise ConfigError("LOPPER_PATH extracts from DEVICE_TREE: -s without DEVICE_TREE "
+                          "has none", path=cfg.path, field="LOPPER_PATH")
     if cfg.fit_enc_ub_dtb and not cfg.fit_enc_key_dir:
         raise ConfigError("-u needs -k (a key to put into the U-Boot DTB)", path=cfg.path,
                           field="FIT_ENC_UB_DTB", value=cfg.fit_enc_ub_dtb)
@@ -382,7 +381,9 @@ def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
     with OutputSet() as out:
         for rel, data in outputs.items():
             p = Path(rel)
-            written.append(out.write(p if p.is_absolute() else root / p, data))
+            p = p if p.is_absolute() else root / p
+            p.parent.mkdir(parents=True, exist_ok=True)  # partial-dtbs/
+            written.append(out.write(p, data))
         if map_file is not None:
             written.append(out.write(map_file, layout.to_json()))
     return tuple(written)
@@ -431,18 +432,36 @@ def generate(cfg: ImageBuilderConfig, root: Path,
         opts = replace(opts, map_file=Path(opts.map_file).absolute())
     req = check_config(cfg, opts)
     files = check_inputs(cfg, root, opts.calc)
+    cfg, made = with_partial_dtbs(cfg, root, files)
     base = None if dtb_made_later(cfg, root, opts) else \
         load_host_dtb(cfg, root, merge_overlays=opts.merge_overlays, fdtoverlay=opts.fdtoverlay)
     placed = place(cfg, files, base, opts.calc)
     source = script_text(cfg, root, req, placed, opts)
-    outputs = build_outputs(cfg, root, req, base, placed, source, opts)
-    written = write_outputs(cfg, root, list(files), outputs, placed.layout, opts.map_file)
+    outputs = {**made, **build_outputs(cfg, root, req, base, placed, source, opts)}
+    inputs = [f for f in files if f not in made]
+    written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file)
     line = load_line(cfg, req, placed.layout, opts.prefix)
     notes = base.notes if base is not None else ()
     return GenerateResult(placed.layout, source, placed.edits, written, line,
                           hints(cfg, req, line), notes,
                           tuple(cfg.warnings) + calc_warnings(placed.layout, base),
                           tuple(xen_notes(placed.edits, opts.target_xen)))
+
+
+def with_partial_dtbs(cfg: ImageBuilderConfig, root: Path, files: dict[str, FileInfo]
+                      ) -> tuple[ImageBuilderConfig, dict[str, bytes]]:
+    """Step 2b: the partial DTBs ``PASSTHROUGH_DTS_REPO`` or ``LOPPER_PATH`` make
+    (:mod:`~bootproof.builder.xen.passthrough`): each becomes its domU's
+    ``DOMU_PASSTHROUGH_DTB`` in the returned config, its size goes into ``files``, and its
+    bytes are returned to be written with the other outputs."""
+    made = build_partial_dtbs(cfg, root)
+    if not made:
+        return cfg, {}
+    domus = tuple(replace(d, passthrough_dtb=made[d.index][0]) if d.index in made else d
+                  for d in cfg.domus)
+    for name, data in made.values():
+        files[name] = FileInfo(len(data))
+    return replace(cfg, domus=domus), dict(made.values())
 
 
 def dtb_made_later(cfg: ImageBuilderConfig, root: Path, opts: GenerateOptions) -> bool:

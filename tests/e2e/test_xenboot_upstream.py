@@ -8,18 +8,13 @@ layout U-Boot computed and printed, itself checked against the rules first).
 
 from __future__ import annotations
 
-import gzip
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
 
-from bootproof.harness.core.console import Console
-from bootproof.harness.core.deadline import Deadline
-from bootproof.harness.xen.flow import run_boot, xen_debug_key
+from bootproof.harness.xen.flow import run_boot
 from bootproof.harness.xen.generated import generate
 from bootproof.harness.xen.guests import GuestSet, prepare_guest_set
 from bootproof.harness.xen.scenarios import DomUSpec, scenario_config, write_scenario

@@ -346,8 +346,10 @@ def test_errors_write_nothing(work: Path) -> None:
     (work / "config").write_text(HEAD.replace("UBOOT_SOURCE=boot.source\n", "") + DOM0)
     with pytest.raises(ConfigError, match="UBOOT_SOURCE"):
         generate(load_config(work / "config", env={}), work)
-    (work / "config").write_text(HEAD + DOM0 + "PASSTHROUGH_DTS_REPO=/srv/dts\n")
-    with pytest.raises(ConfigError, match="not supported"):
+    # (PASSTHROUGH_DTS_REPO is supported since issue 11: a repository that is not there)
+    (work / "config").write_text(HEAD + DOM0 + "PASSTHROUGH_DTS_REPO=/srv/dts\nNUM_DOMUS=1\n"
+                                 'DOMU_KERNEL[0]=Image\nDOMU_PASSTHROUGH_PATHS[0]="/pl061@9030000"\n')
+    with pytest.raises(InputError, match="not a directory"):
         generate(load_config(work / "config", env={}), work)
     (work / "config").write_text(HEAD.replace("0x80000000", "0x40A00000") + DOM0 +
                                  "NUM_DT_OVERLAY=1\nDT_OVERLAY[0]=ovl.dtbo\nFDTEDIT=e.dtb\n")
