@@ -76,14 +76,15 @@ def runtime_variables(layout: XenLayout) -> list[str]:
 
 def _with_printenv(cfg: ImageBuilderConfig, directory: Path,
                    names: list[str]) -> ImageBuilderConfig:
-    """``cfg`` whose APPEND_EXTRA_CMDS ends with ``printenv NAMES`` (the config's own
-    commands kept before it)."""
+    """``cfg`` whose APPEND_EXTRA_CMDS ends with ``printenv NAMES`` lines (the config's own
+    commands kept before them). U-Boot 2023.01 takes at most 16 words per command
+    (``CONFIG_SYS_MAXARGS``; more print printenv's usage), so 8 names per line."""
     own = (directory / cfg.append_extra_cmds).read_text(encoding="ascii") \
         if cfg.append_extra_cmds else ""
     if own and not own.endswith("\n"):
         own += "\n"
-    (directory / PRINTENV_CMDS).write_text(own + "printenv " + " ".join(names) + "\n",
-                                           encoding="ascii")
+    lines = ["printenv " + " ".join(names[i:i + 8]) + "\n" for i in range(0, len(names), 8)]
+    (directory / PRINTENV_CMDS).write_text(own + "".join(lines), encoding="ascii")
     return replace(cfg, append_extra_cmds=PRINTENV_CMDS)
 
 

@@ -104,3 +104,26 @@ def test_disk_is_attached_and_scanned(tmp_path: Path) -> None:
     gen = _gen(tmp_path, {}, [], calc=False)
     assert typed_line(gen, disk=True).startswith("virtio scan; setenv autoload no;")
     assert not typed_line(gen).startswith("virtio scan")
+
+
+def test_calc_generation_prints_every_variable_in_short_commands(tmp_path: Path) -> None:
+    """U-Boot 2023.01 refuses a command of more than 16 words (it printed printenv's usage
+    in a real boot): the harness's printenv lines carry at most 8 names, all of them, after
+    the config's own APPEND_EXTRA_CMDS and right before the boot command."""
+    from bootproof.harness.xen.generated import generate
+
+    (tmp_path / "extra.txt").write_text("echo mine")
+    lines = ["MEMORY_START=0x40000000", "MEMORY_END=0x80000000", "DEVICE_TREE=virt.dtb",
+             "XEN=xen", "DOM0_KERNEL=Image", "NUM_DOMUS=3", "APPEND_EXTRA_CMDS=extra.txt",
+             "UBOOT_SOURCE=boot.source"]
+    lines += [f"DOMU_KERNEL[{i}]=Image\nDOMU_RAMDISK[{i}]=rd" for i in range(3)]
+    (tmp_path / "config").write_text("\n".join(lines) + "\n")
+    gen = generate(tmp_path / "config", tmp_path, calc=True)
+    source = (tmp_path / "boot.source").read_text().splitlines()
+    prints = [ln for ln in source if ln.startswith("printenv ")]
+    assert all(len(ln.split()) <= 9 for ln in prints)
+    assert [w for ln in prints for w in ln.split()[1:]] == runtime_variables(gen.layout)
+    assert len(runtime_variables(gen.layout)) == 2 * (1 + 6 + 2)
+    end = source.index(prints[-1])
+    assert source[end - len(prints)] == "echo mine"
+    assert source[end + 1] == "booti ${host_kernel_addr} - ${host_fdt_addr}"
