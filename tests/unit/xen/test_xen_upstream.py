@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from test_xen_plan import CI_CONFIG as PLAN_CI_CONFIG
 from xen_testlib import (
     DATA,
     DOM0,
@@ -42,26 +43,9 @@ from bootproof.builder.xen.plan import FileInfo, plan
 
 __all__ = ["gen", "host_dtb", "work"]
 
-#: Xen's CI dom0less config (imagebuilder.md section 7, step 3), as CI writes it.
-CI_CONFIG = """\
-MEMORY_START=0x40000000
-MEMORY_END=0x50000000
-DEVICE_TREE=virt.dtb
-XEN=xen
-DOM0_KERNEL=Image
-DOM0_RAMDISK=dom0-rootfs.cpio.gz
-XEN_CMD="console=dtuart dom0_mem=512M console_timestamps=boot"
-NUM_DOMUS=1
-DOMU_KERNEL[0]=Image
-DOMU_RAMDISK[0]=initrd
-DOMU_MEM[0]=256
-DOMU_KERNEL[1]=Image
-DOMU_RAMDISK[1]=initrd
-DOMU_MEM[1]=256
-LOAD_CMD="tftpb"
-UBOOT_SOURCE="boot.source"
-UBOOT_SCRIPT="boot.scr"
-"""
+#: Xen's CI dom0less config (imagebuilder.md section 7, step 3), as CI writes it: its
+#: domU 1 values too, which NUM_DOMUS=1 leaves unread.
+CI_CONFIG = PLAN_CI_CONFIG + "DOMU_KERNEL[1]=Image\nDOMU_RAMDISK[1]=initrd\nDOMU_MEM[1]=256\n"
 
 
 def _block(name: str) -> list[str]:
@@ -199,7 +183,7 @@ def test_calc_flag_in_the_command_line(work: Path) -> None:
 
 # -- 2.2 per-image load commands -----------------------------------------------------------
 
-PER_IMAGE = CI_CONFIG.replace('LOAD_CMD="tftpb"\n', "") + """\
+PER_IMAGE = CI_CONFIG.replace("LOAD_CMD=tftpb\n", "") + """\
 XEN_LOAD="ext4load mmc 0:1"
 DOM0_LOAD="ext4load mmc 0:2"
 DOMU_LOAD[0]="ext4load mmc 0:3"
