@@ -7,9 +7,12 @@ times ``load_config`` + ``generate`` in-process (the work the console script doe
 Python has started), counting every ``subprocess.Popen`` made during the run. Target: 64
 domUs under 0.3 s with no subprocess on the default path. With ``--fit`` also times FIT
 mode (one mkimage run expected; mkimage dominates, at most 2 runs) and with ``--cli``
-the whole console script as a process.
+the whole console script as a process. ``--processes`` times the 8- and 64-domU configs
+as whole ``uboot-script-gen`` processes, plain and with ``-s`` (run-time addresses),
+next to the floor of a bare ``python -c pass`` start-up; the reference ImageBuilder (a
+bash script) is not installed here, so it is not timed.
 
-    python benchmarks/xen_script.py [--runs N] [--fit] [--cli]
+    python benchmarks/xen_script.py [--runs N] [--fit] [--cli] [--processes]
 """
 
 from __future__ import annotations
@@ -116,11 +119,39 @@ def bench(root: Path, n: int, runs: int, fit: bool) -> tuple[list[float], int, i
     return times, spawned, size
 
 
+def _process_times(argv: list[str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def processes(root: Path, runs: int) -> None:
+    """8 and 64 domUs, plain and ``-s``, as whole processes; the Python start-up floor."""
+    exe = Path(sys.executable).parent / "uboot-script-gen"
+    floor = statistics.median(_process_times([sys.executable, "-c", "pass"], runs))
+    print(f"\nwhole processes (median of {runs}); floor: python -c pass {floor:.3f} s; the "
+          "reference ImageBuilder is not installed here: not timed")
+    print(f"{'domUs':>6}{'plain s':>10}{'-s s':>10}{'-s script lines':>17}")
+    for n in (8, 64):
+        cfg = root / f"config-{n}"
+        cfg.write_text(config_text(n))
+        base = [str(exe), "-c", str(cfg), "-d", str(root), "-o", f"proc{n}"]
+        plain = statistics.median(_process_times(base, runs))
+        calc = statistics.median(_process_times([*base, "-s"], runs))
+        lines = len((root / f"proc{n}.source").read_text().splitlines())
+        print(f"{n:>6}{plain:>10.3f}{calc:>10.3f}{lines:>17}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--fit", action="store_true", help="also time FIT mode (needs mkimage)")
     ap.add_argument("--cli", action="store_true", help="also time the console script process")
+    ap.add_argument("--processes", action="store_true",
+                    help="time 8 and 64 domUs as whole processes, plain and with -s")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bootproof-bench-") as tmp:
         root = Path(tmp)
@@ -147,6 +178,8 @@ def main() -> int:
                   f"{time.perf_counter() - t0:.3f} s")
         verdict = "meets" if worst64 < 0.3 else "MISSES"
         print(f"64 domUs: {worst64:.4f} s median, {verdict} the 0.3 s target")
+        if args.processes:
+            processes(root, args.runs)
     return 0
 
 

@@ -50,6 +50,21 @@ def is_pe(head: bytes) -> bool:
     return head[:2] == PE_MAGIC
 
 
+#: The PE/COFF machine number of arm64 (``IMAGE_FILE_MACHINE_ARM64``).
+PE_MACHINE_ARM64 = 0xAA64
+
+
+def pe_machine(data: bytes) -> int | None:
+    """The machine number of a PE/COFF image (``MZ``, then ``PE\\0\\0`` at the offset
+    stored at 0x3C), None when ``data`` is not one."""
+    if not is_pe(data) or len(data) < 0x40:
+        return None
+    (off,) = struct.unpack_from("<I", data, 0x3C)
+    if data[off : off + 4] != b"PE\0\0" or len(data) < off + 6:
+        return None
+    return int(struct.unpack_from("<H", data, off + 4)[0])
+
+
 def is_elf(head: bytes) -> bool:
     """True when ``head`` starts with the ELF magic."""
     return head[:4] == ELF_MAGIC

@@ -28,6 +28,7 @@ quotes, ${VAR}, $(( )) arithmetic).
 
 example:
   uboot-script-gen -c config -d binaries -t tftp -o boot --map boot.map.json
+  uboot-script-gen -c config -d binaries -t tftp -s     (U-Boot computes the addresses)
 """
 EPILOG = """\
 -t aliases: sd = "load mmc 0:1", scsi = "load scsi 0:1", usb = "fatload usb 0:1",
@@ -50,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="build a FIT image (NAME.fit and NAME.its); needs mkimage")
     p.add_argument("-p", dest="prefix", metavar="PREFIX",
                    help="path prefix added to every file name in the load commands")
+    p.add_argument("-s", dest="calc", action="store_true",
+                   help="let U-Boot calculate binary images load addresses/sizes dynamically")
     p.add_argument("-k", dest="key", metavar="KEYDIR/HINT",
                    help="sign the FIT with KEYDIR/HINT.key (sha1,rsa2048); needs -f")
     p.add_argument("-u", dest="ub_dtb", metavar="DTB",
@@ -72,9 +75,12 @@ def _generate(args: argparse.Namespace) -> int:
     cfg = with_overrides(cfg, load_cmd=args.load_cmd, output=args.output, fit=args.fit,
                          key=args.key, ub_dtb=args.ub_dtb)
     result = generate(cfg, root, GenerateOptions(prefix=args.prefix, map_file=args.map_file,
-                                                 merge_overlays=args.merge_overlays))
+                                                 merge_overlays=args.merge_overlays,
+                                                 calc=args.calc))
     for w in result.warnings:
         print(f"{PROG}: warning: {w}", file=sys.stderr)
+    for n in result.xen_notes:
+        print(f"{PROG}: note: {n}", file=sys.stderr)
     for line in result.hints:
         print(line)
     for note in result.notes:

@@ -22,11 +22,20 @@ from bootproof.builder.numbers import NumberError, Rule, parse_number
 
 @dataclass(frozen=True)
 class Cells:
-    """``<...>`` 32-bit cells. ``style``: "X" (0x%X), "x" (0x%x) or "d" (decimal)."""
+    """``<...>`` 32-bit cells. ``style``: "X" (0x%X), "x" (0x%x) or "d" (decimal);
+    ``texts``, when given, are written instead (a number as the user typed it).
+
+    The spacing of ImageBuilder's helpers is kept: ``trailing_space`` (``<0x0 0x1 >``),
+    ``leading_space`` (``< 0x8001>``), ``pair_gap`` (hi/lo pairs each followed by a blank:
+    ``<0x0 0x1  0x0 0x2 >``).
+    """
 
     values: tuple[int, ...]
     style: str = "X"
     trailing_space: bool = False
+    leading_space: bool = False
+    pair_gap: bool = False
+    texts: tuple[str, ...] | None = None
 
     def to_bytes(self) -> bytes:
         return cells_bytes(self.values)
@@ -34,12 +43,32 @@ class Cells:
 
 @dataclass(frozen=True)
 class Strings:
-    """One string, or a string list (rendered with the reference's double space)."""
+    """One string, or a string list (rendered with the reference's double space: ``array``
+    gives that form to a single string too, as ImageBuilder's ``str_a`` type does)."""
 
     values: tuple[str, ...]
+    array: bool = False
 
     def to_bytes(self) -> bytes:
         return strings_bytes(self.values)
+
+
+@dataclass(frozen=True)
+class RunTimeReg:
+    """A ``reg`` U-Boot computes at boot (``-s``): from the ``NAME_addr``/``NAME_size``
+    variables the load block set, split into 32-bit halves by ``setexpr``.
+    :meth:`setexpr_lines` come before the ``fdt set`` line. Offline, it is 4 zero cells."""
+
+    name: str
+
+    def setexpr_lines(self) -> list[str]:
+        return [f"setexpr addr_hi ${{{self.name}_addr}} / 0x100000000",
+                f"setexpr addr_lo ${{{self.name}_addr}} \\& 0xFFFFFFFF",
+                f"setexpr size_hi ${{{self.name}_size}} / 0x100000000",
+                f"setexpr size_lo ${{{self.name}_size}} \\& 0xFFFFFFFF"]
+
+    def to_bytes(self) -> bytes:
+        return bytes(16)
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,7 @@ class Empty:
         return b""
 
 
-Value = Cells | Strings | Empty
+Value = Cells | Strings | Empty | RunTimeReg
 
 
 @dataclass(frozen=True)
@@ -86,22 +115,33 @@ def _cell(v: int, style: str) -> str:
 
 def render_value(value: Value) -> str:
     if isinstance(value, Cells):
-        body = " ".join(_cell(v, value.style) for v in value.values)
-        return f"<{body}{' ' if value.trailing_space else ''}>"
+        words = list(value.texts) if value.texts is not None else \
+            [_cell(v, value.style) for v in value.values]
+        if value.pair_gap:
+            body = " ".join(f"{words[i]} {words[i + 1]} " for i in range(0, len(words), 2))
+        else:
+            body = " ".join(words) + (" " if value.trailing_space else "")
+        return f"<{' ' if value.leading_space else ''}{body}>"
     if isinstance(value, Strings):
-        if len(value.values) == 1:
+        if len(value.values) == 1 and not value.array:
             return _quote(value.values[0])
         return " " + " ".join(_quote(s) for s in value.values)
+    if isinstance(value, RunTimeReg):
+        return "<0x${addr_hi} 0x${addr_lo} 0x${size_hi} 0x${size_lo}>"
     return ""
 
 
 def render(edit: Edit) -> str:
-    """The boot-script line for one edit (``#`` in names escaped as ``\\#``)."""
+    """The boot-script line for one edit (``#`` in names escaped as ``\\#``); a
+    :class:`RunTimeReg` is preceded by its ``setexpr`` lines."""
     if isinstance(edit, Mknod):
         return f"fdt mknod {edit.parent} {edit.name}"
     name = edit.name.replace("#", "\\#")
     value = render_value(edit.value)
-    return f"fdt set {edit.path} {name}" + (f" {value}" if value else "")
+    line = f"fdt set {edit.path} {name}" + (f" {value}" if value else "")
+    if isinstance(edit.value, RunTimeReg):
+        return "\n".join([*edit.value.setexpr_lines(), line])
+    return line
 
 
 # -- reading scripts back ------------------------------------------------------------------

@@ -44,6 +44,7 @@ from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.dt_edits import build_edits
 from bootproof.builder.xen.fit_image import build_fit
 from bootproof.builder.xen.host_dtb import HostDtb, edited_dtb, load_host_dtb
+from bootproof.builder.xen.passthrough import build_partial_dtbs
 from bootproof.builder.xen.plan import FileInfo, XenLayout, plan
 from bootproof.builder.xen.script import (
     LoadLine,
@@ -52,12 +53,15 @@ from bootproof.builder.xen.script import (
     render_script,
     resize_bytes,
 )
+from bootproof.builder.xen.support import TARGET_XEN, xen_notes
 
 
 @dataclass(frozen=True)
 class GenerateOptions:
     """Options beyond the config. ``merge_overlays`` None means the config's
-    ``DT_OVERLAY_MODE`` (default: apply at boot, as the reference does)."""
+    ``DT_OVERLAY_MODE`` (default: apply at boot, as the reference does). ``calc`` is
+    ``-s``: U-Boot computes load addresses and sizes at boot. ``target_xen`` is the Xen
+    release the notes about properties it ignores are written for."""
 
     prefix: str | None = None
     map_file: Path | None = None
@@ -65,6 +69,8 @@ class GenerateOptions:
     env: Mapping[str, str] | None = None
     mkimage: str = "mkimage"
     fdtoverlay: str = "fdtoverlay"
+    calc: bool = False
+    target_xen: str = TARGET_XEN
 
 
 @dataclass(frozen=True)
@@ -80,16 +86,19 @@ class GenerateResult:
     hints: tuple[str, ...]
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
+    xen_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Required:
-    """Step 1: the settings every run needs, known to be set."""
+    """Step 1: the settings every run needs, known to be set. ``load_cmd`` loads the
+    script (``LOAD_CMD``, else ``XEN_LOAD``); ``device_tree`` is None with ``-s`` when
+    U-Boot's own control DTB is edited."""
 
     load_cmd: str
     uboot_source: str
     uboot_script: str
-    device_tree: str
+    device_tree: str | None
 
 
 @dataclass(frozen=True)
@@ -107,29 +116,87 @@ def _header_image_size(path: Path) -> int:
         return executable.arm64_image_size(fh.read(executable.ARM64_HEADER_SIZE))
 
 
+def _load_commands(cfg: ImageBuilderConfig) -> None:
+    """Every image group has a load command: ``DOM0_LOAD``, each ``DOMU_LOAD[i]`` and
+    ``XEN_LOAD`` fall back to ``LOAD_CMD``; checked in upstream's order and words, for
+    every domU (NOBOOT too) and even without a dom0. Linux mode needs ``LOAD_CMD``; so do
+    overlays, the bitstream and the XSM policy (upstream would write a line starting with
+    a blank, which U-Boot cannot run). Raises :class:`ConfigError`."""
+    load = cfg.load_cmd
+    if not cfg.xen_mode:
+        if not load:
+            raise ConfigError("LOAD_CMD is not set (set it in the config or pass -t)",
+                              path=cfg.path, field="LOAD_CMD")
+        return
+    if not (cfg.dom0_load or load):
+        raise ConfigError("Neither DOM0_LOAD nor LOAD_CMD is specified", path=cfg.path,
+                          field="LOAD_CMD")
+    for d in cfg.domus:
+        if not (d.load_cmd or load):
+            raise ConfigError("Neither DOMU_LOAD[] nor LOAD_CMD is specified", path=cfg.path,
+                              field=f"DOMU_LOAD[{d.index}]")
+    if not (cfg.xen_load or load):
+        raise ConfigError("Neither XEN_LOAD nor LOAD_CMD is specified", path=cfg.path,
+                          field="LOAD_CMD")
+    if not load:
+        for var, value in (("DT_OVERLAY[0]", cfg.dt_overlays), ("BITSTREAM", cfg.bitstream),
+                           ("XEN_POLICY", cfg.xen_policy)):
+            if value:
+                raise ConfigError("is loaded with LOAD_CMD, which is not set (XEN_LOAD, "
+                                  "DOM0_LOAD and DOMU_LOAD cover only their own images)",
+                                  path=cfg.path, field=var)
+
+
+def _check_calc(cfg: ImageBuilderConfig) -> None:
+    """What ``-s`` cannot do. Raises :class:`ConfigError`."""
+    if cfg.boot_cmd == "bootm":
+        raise ConfigError("bootm is not compatible with -s", path=cfg.path, field="BOOT_CMD",
+                          value="bootm")
+    for bad, field, why in (
+        (cfg.fit is not None, "FIT", "a FIT holds its images at fixed addresses (upstream's "
+                                     "FIT with -s loads nothing the script can find)"),
+        (not cfg.xen_mode, "LINUX", "Linux mode writes linux,initrd-start/end, which -s "
+                                    "cannot know (upstream writes placeholders)"),
+        (cfg.fdtedit is not None, "FDTEDIT", "the offline DTB copy needs the addresses, which "
+                                             "-s computes only at boot"),
+    ):
+        if bad:
+            raise ConfigError(f"-s cannot be used with {field}: {why}", path=cfg.path,
+                              field=field)
+    if cfg.device_tree is None:
+        for bad, field in ((bool(cfg.cpupools), "CPUPOOL"),
+                           (cfg.overlay_mode == "merge" and bool(cfg.dt_overlays),
+                            "DT_OVERLAY_MODE")):
+            if bad:
+                raise ConfigError("needs DEVICE_TREE, which -s without DEVICE_TREE does not "
+                                  "read", path=cfg.path, field=field)
+
+
 def check_config(cfg: ImageBuilderConfig, opts: GenerateOptions) -> Required:
     """Step 1: the settings a run needs, and options that only make sense together.
 
-    Raises :class:`ConfigError` naming the variable (LOAD_CMD, UBOOT_SOURCE, XEN/LINUX,
-    DEVICE_TREE, PASSTHROUGH_DTS_REPO/LOPPER_PATH, FIT signing) and
+    ``UBOOT_SOURCE`` must be set (upstream's message); ``UBOOT_SCRIPT`` defaults to it
+    with ``.source`` replaced by ``.scr``. ``DEVICE_TREE`` may be unset only with ``-s``.
+    Raises :class:`ConfigError` naming the variable (load commands, UBOOT_SOURCE, XEN/LINUX,
+    DEVICE_TREE, PASSTHROUGH_DTS_REPO/LOPPER_PATH, FIT signing, what ``-s`` cannot do) and
     :class:`~bootproof.builder.errors.InputError` for a ``-p`` prefix U-Boot would split.
     """
-    if not cfg.load_cmd:
-        raise ConfigError("LOAD_CMD is not set (set it in the config or pass -t)",
-                          path=cfg.path, field="LOAD_CMD")
-    if not cfg.uboot_source or not cfg.uboot_script:
-        raise ConfigError("UBOOT_SOURCE and UBOOT_SCRIPT must be set (or pass -o NAME)",
-                          path=cfg.path, field="UBOOT_SOURCE")
+    if not cfg.uboot_source:
+        raise ConfigError("UBOOT_SOURCE not set, either specify it in the config or set it "
+                          "with the -o option", path=cfg.path, field="UBOOT_SOURCE")
+    script = cfg.uboot_script or derived_script_name(cfg.uboot_source)
     if not cfg.xen_mode and cfg.linux is None:
         raise ConfigError("neither XEN nor LINUX is set: nothing to boot", path=cfg.path,
                           field="XEN")
-    if cfg.device_tree is None:
-        raise ConfigError("DEVICE_TREE is not set", path=cfg.path, field="DEVICE_TREE")
-    if cfg.passthrough_dts_repo is not None or cfg.lopper_path is not None:
-        field = "PASSTHROUGH_DTS_REPO" if cfg.passthrough_dts_repo else "LOPPER_PATH"
-        raise ConfigError("building partial DTBs from a repository or with lopper is not "
-                          "supported: build them beforehand and use DOMU_PASSTHROUGH_DTB",
-                          path=cfg.path, field=field)
+    _load_commands(cfg)
+    if cfg.device_tree is None and not opts.calc:
+        raise ConfigError("DEVICE_TREE is unset and -s is not specified", path=cfg.path,
+                          field="DEVICE_TREE")
+    if opts.calc:
+        _check_calc(cfg)
+    if opts.calc and cfg.device_tree is None and cfg.lopper_path is not None:
+        raise ConfigError("LOPPER_PATH extracts from DEVICE_TREE: -s without DEVICE_TREE "
+                          "has none", path=cfg.path, field="LOPPER_PATH")
     if cfg.fit_enc_ub_dtb and not cfg.fit_enc_key_dir:
         raise ConfigError("-u needs -k (a key to put into the U-Boot DTB)", path=cfg.path,
                           field="FIT_ENC_UB_DTB", value=cfg.fit_enc_ub_dtb)
@@ -138,14 +205,22 @@ def check_config(cfg: ImageBuilderConfig, opts: GenerateOptions) -> Required:
                           field="FIT_ENC_KEY_DIR", value=cfg.fit_enc_key_dir)
     if opts.prefix:
         check_script_path(opts.prefix, field="-p", what="a path prefix")
-    return Required(cfg.load_cmd, cfg.uboot_source, cfg.uboot_script, cfg.device_tree)
+    return Required(cfg.load_cmd or cfg.xen_load or "", cfg.uboot_source, script,
+                    cfg.device_tree)
 
 
-def check_inputs(cfg: ImageBuilderConfig, root: Path) -> dict[str, FileInfo]:
+def derived_script_name(source: str) -> str:
+    """``UBOOT_SCRIPT`` when unset: ``UBOOT_SOURCE`` without ``.source``, plus ``.scr``."""
+    return (source[: -len(".source")] if source.endswith(".source") else source) + ".scr"
+
+
+def check_inputs(cfg: ImageBuilderConfig, root: Path,
+                 calc: bool = False) -> dict[str, FileInfo]:
     """Step 2: every input file the config names (see
-    :func:`~bootproof.builder.xen.config.check_files`), by config path, with what the
-    planner needs to know about it. Raises :class:`~bootproof.builder.errors.InputError`."""
-    checked = check_files(cfg, root)
+    :func:`~bootproof.builder.xen.config.check_files`; with ``calc`` a missing file is
+    skipped), by config path, with what the planner needs to know about it. Raises
+    :class:`~bootproof.builder.errors.InputError`."""
+    checked = check_files(cfg, root, calc=calc)
     return {rel: FileInfo(size, _header_image_size(root / rel)
                           if checked.kinds[rel] == "arm64-image" else 0)
             for rel, size in checked.sizes.items()}
@@ -158,38 +233,45 @@ def xen_load_name(cfg: ImageBuilderConfig) -> str | None:
     return cfg.xen
 
 
-def place(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo], base: HostDtb) -> Placement:
+def place(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo], base: HostDtb | None,
+          calc: bool = False) -> Placement:
     """Step 4: plan the layout and build its DT edits until both settle.
 
     Pass 1 measures the edits; pass 2 places the DTB with the room they need (and, in FIT
     mode, plans with the edited copy the FIT carries). Modules before the DTB do not move
     between passes, so the edits (which name only those) settle at once; the loop is a
-    guard. Raises :class:`~bootproof.builder.errors.LayoutError` (and its subclasses) when
-    the layout does not fit or does not settle, :class:`ConfigError` from the planner.
+    guard. ``base`` is None with ``-s`` when no DTB file is read (U-Boot's control DTB,
+    or one made later). Raises :class:`~bootproof.builder.errors.LayoutError` (and its
+    subclasses) when the layout does not fit or does not settle, :class:`ConfigError` from
+    the planner.
     """
     fit = cfg.fit is not None
     known = dict(files)
-    known[base.file] = FileInfo(len(base.data), 0, base.content_size)
+    if base is not None:
+        known[base.file] = FileInfo(len(base.data), 0, base.content_size)
     xen_file = xen_load_name(cfg)
     if xen_file is not None and cfg.xen is not None and xen_file != cfg.xen:
         known[xen_file] = FileInfo(known[cfg.xen].size + uimage.HEADER.size)
-    ram = [r.range for r in base.board.memory()]
-    reserved = [(r.range, r.name) for r in base.board.reserved()]
-    overlay_sizes = ([known[o].size for o in cfg.dt_overlays] if base.overlays_at_boot
-                     else [])
+    ram = [r.range for r in base.board.memory()] if base is not None else []
+    reserved = [(r.range, r.name) for r in base.board.reserved()] \
+        if base is not None and not calc else []
+    at_boot = base.overlays_at_boot if base is not None else bool(cfg.dt_overlays)
+    overlay_sizes = [known[o].size for o in cfg.dt_overlays if o in known] if at_boot else []
+    tree = base.tree if base is not None else None
 
-    def plan_with(extra: int, dtb_file: str,
-                  dtb_info: FileInfo) -> tuple[XenLayout, list[fdtcmd.Edit]]:
-        lay = plan(cfg, {**known, dtb_file: dtb_info}, ram=ram, reserved=reserved, fit=fit,
-                   dtb_extra=extra, xen_file=xen_file, dtb_file=dtb_file,
-                   overlays_loaded=base.overlays_at_boot)
-        return lay, build_edits(cfg, lay, base.tree)
+    def plan_with(extra: int, dtb_file: str | None,
+                  dtb_info: FileInfo | None) -> tuple[XenLayout, list[fdtcmd.Edit]]:
+        sizes = {**known, dtb_file: dtb_info} if dtb_file and dtb_info else known
+        lay = plan(cfg, sizes, ram=ram, reserved=reserved, fit=fit, dtb_extra=extra,
+                   xen_file=xen_file, dtb_file=dtb_file, overlays_loaded=at_boot, calc=calc)
+        return lay, build_edits(cfg, lay, tree)
 
-    dtb_file, dtb_info = base.file, known[base.file]
+    dtb_file = base.file if base is not None else cfg.device_tree
+    dtb_info = known.get(dtb_file) if dtb_file is not None else None
     layout, edits = plan_with(0, dtb_file, dtb_info)
     for _ in range(3):
         extra = resize_bytes(fdtcmd.growth(edits), overlay_sizes)
-        edited = edited_dtb(base.offline, edits)
+        edited = edited_dtb(base.offline, edits) if base is not None else None
         if fit:
             assert cfg.fdtedit is not None and edited is not None
             dtb_file, dtb_info = cfg.fdtedit, FileInfo(len(edited), 0, len(edited))
@@ -206,10 +288,11 @@ def script_text(cfg: ImageBuilderConfig, root: Path, req: Required, placed: Plac
     extra_cmds = None
     if cfg.append_extra_cmds:
         extra_cmds = (root / cfg.append_extra_cmds).read_text(encoding="ascii")
-    sopts = ScriptOptions(load_cmd=req.load_cmd, boot_cmd=cfg.boot_cmd, prefix=opts.prefix,
-                          fit=cfg.fit is not None, extra_cmds=extra_cmds,
-                          xen_mode=cfg.xen_mode)
-    return render_script(placed.layout, placed.edits, sopts)
+    sopts = ScriptOptions(boot_cmd=cfg.boot_cmd, prefix=opts.prefix, fit=cfg.fit is not None,
+                          extra_cmds=extra_cmds, xen_mode=cfg.xen_mode, calc=opts.calc,
+                          print_chosen=cfg.dbg_fdt_print_chosen)
+    return render_script(placed.layout, placed.edits, sopts,
+                         control_dtb=req.device_tree is None)
 
 
 def _add_output(outputs: dict[str, bytes], cfg: ImageBuilderConfig, name: str | None,
@@ -222,7 +305,7 @@ def _add_output(outputs: dict[str, bytes], cfg: ImageBuilderConfig, name: str | 
     outputs[name] = data
 
 
-def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: HostDtb,
+def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: HostDtb | None,
                   placed: Placement, source: str, opts: GenerateOptions) -> dict[str, bytes]:
     """Step 6: every output's bytes by name (relative to ``root``, or absolute): the merged
     DTB, ``boot.source``, ``xen.ub`` for bootm, the FDTEDIT copy, then ``boot.scr`` (a
@@ -234,14 +317,18 @@ def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: Host
     """
     layout = placed.layout
     timestamp = source_date_epoch(opts.env)
-    outputs: dict[str, bytes] = dict(base.outputs)
+    outputs: dict[str, bytes] = dict(base.outputs) if base is not None else {}
     _add_output(outputs, cfg, req.uboot_source, source.encode())
     xen_file = xen_load_name(cfg)
     if xen_file is not None and xen_file != cfg.xen:
         xm = layout.find("xen")
         assert xm is not None and cfg.xen is not None
         xen_data = (root / cfg.xen).read_bytes()
-        arch = uimage.ARCH_ARM64 if executable.is_arm64_image(xen_data) else uimage.ARCH_ARM
+        # upstream 2025-04: arm64 when `file` says ARM64/Aarch64 (the Image magic or an
+        # arm64 PE), arm otherwise
+        arm64 = executable.is_arm64_image(xen_data) or \
+            executable.pe_machine(xen_data) == executable.PE_MACHINE_ARM64
+        arch = uimage.ARCH_ARM64 if arm64 else uimage.ARCH_ARM
         outputs[xen_file] = uimage.encode(xen_data, load=xm.addr, entry=xm.addr,
                                           image_type=uimage.TYPE_KERNEL, arch=arch,
                                           timestamp=timestamp)
@@ -294,7 +381,9 @@ def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
     with OutputSet() as out:
         for rel, data in outputs.items():
             p = Path(rel)
-            written.append(out.write(p if p.is_absolute() else root / p, data))
+            p = p if p.is_absolute() else root / p
+            p.parent.mkdir(parents=True, exist_ok=True)  # partial-dtbs/
+            written.append(out.write(p, data))
         if map_file is not None:
             written.append(out.write(map_file, layout.to_json()))
     return tuple(written)
@@ -342,13 +431,52 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     if opts.map_file is not None:
         opts = replace(opts, map_file=Path(opts.map_file).absolute())
     req = check_config(cfg, opts)
-    files = check_inputs(cfg, root)
-    base = load_host_dtb(cfg, root, merge_overlays=opts.merge_overlays,
-                         fdtoverlay=opts.fdtoverlay)
-    placed = place(cfg, files, base)
+    files = check_inputs(cfg, root, opts.calc)
+    cfg, made = with_partial_dtbs(cfg, root, files)
+    base = None if dtb_made_later(cfg, root, opts) else \
+        load_host_dtb(cfg, root, merge_overlays=opts.merge_overlays, fdtoverlay=opts.fdtoverlay)
+    placed = place(cfg, files, base, opts.calc)
     source = script_text(cfg, root, req, placed, opts)
-    outputs = build_outputs(cfg, root, req, base, placed, source, opts)
-    written = write_outputs(cfg, root, list(files), outputs, placed.layout, opts.map_file)
+    outputs = {**made, **build_outputs(cfg, root, req, base, placed, source, opts)}
+    inputs = [f for f in files if f not in made]
+    written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file)
     line = load_line(cfg, req, placed.layout, opts.prefix)
+    notes = base.notes if base is not None else ()
     return GenerateResult(placed.layout, source, placed.edits, written, line,
-                          hints(cfg, req, line), base.notes, tuple(cfg.warnings))
+                          hints(cfg, req, line), notes,
+                          tuple(cfg.warnings) + calc_warnings(placed.layout, base),
+                          tuple(xen_notes(placed.edits, opts.target_xen)))
+
+
+def with_partial_dtbs(cfg: ImageBuilderConfig, root: Path, files: dict[str, FileInfo]
+                      ) -> tuple[ImageBuilderConfig, dict[str, bytes]]:
+    """Step 2b: the partial DTBs ``PASSTHROUGH_DTS_REPO`` or ``LOPPER_PATH`` make
+    (:mod:`~bootproof.builder.xen.passthrough`): each becomes its domU's
+    ``DOMU_PASSTHROUGH_DTB`` in the returned config, its size goes into ``files``, and its
+    bytes are returned to be written with the other outputs."""
+    made = build_partial_dtbs(cfg, root)
+    if not made:
+        return cfg, {}
+    domus = tuple(replace(d, passthrough_dtb=made[d.index][0]) if d.index in made else d
+                  for d in cfg.domus)
+    for name, data in made.values():
+        files[name] = FileInfo(len(data))
+    return replace(cfg, domus=domus), dict(made.values())
+
+
+def dtb_made_later(cfg: ImageBuilderConfig, root: Path, opts: GenerateOptions) -> bool:
+    """True with ``-s`` when there is no DTB file to read: ``DEVICE_TREE`` unset (U-Boot's
+    control DTB is edited) or not made yet (upstream does not need it then either)."""
+    return opts.calc and (cfg.device_tree is None or not (root / cfg.device_tree).exists())
+
+
+def calc_warnings(layout: XenLayout, base: HostDtb | None) -> tuple[str, ...]:
+    """With ``-s``, reserved memory is not avoided (upstream's TODO): a warning for each
+    reserved region of the DTB that lies above the first load address."""
+    if not layout.calc or base is None:
+        return ()
+    first = layout.script_addr + layout.align
+    return tuple(f"-s: U-Boot places the files from 0x{first:X} on without avoiding "
+                 f"{r.name} [0x{r.start:X}, 0x{r.end:X}) (as upstream)"
+                 for r in base.board.reserved()
+                 if r.end > first and r.start < layout.memory_end)

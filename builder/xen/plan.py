@@ -10,9 +10,15 @@ written:
 * the payload plus the 2 MiB tail must end below ``MEMORY_END`` (FIT: the FIT blob too,
   without the reference's doubling of an absolute address);
 * every item must lie inside ``[MEMORY_START, MEMORY_END)`` and inside the DTB's ``/memory``;
-* items skip over ``/reserved-memory``, ``/memreserve/``, static heap and domU static
-  memory (as upstream ImageBuilder does for reserved memory) and the script slot must not
-  overlap any of them;
+* items skip over ``/reserved-memory`` the way upstream ImageBuilder does (an item that
+  touches a region moves to ``align_down(region end + A)``, see :func:`skip_reserved`),
+  and over ``/memreserve/``, static heap, domU static and shared memory (to the next
+  aligned address after them, ours); unlike upstream, every item is checked with its own
+  size, the first one too, and again after a move; the script slot must not overlap any
+  of them;
+* with ``-s`` (``calc``), U-Boot computes the addresses at boot: as upstream, each file
+  counts as ``A`` bytes here (for node names and the overflow check only) and nothing is
+  moved around reserved memory;
 * in FIT mode every address and end must fit the FIT's 32-bit cells;
 * the host DTB's span includes the room its ``fdt resize`` needs (4 KiB-aligned, as
   U-Boot grows it in place), so the next item cannot be overwritten.
@@ -58,6 +64,9 @@ class Module:
     ``role``: xen, xen-policy, dom0-kernel, dom0-ramdisk, domU-kernel, domU-ramdisk, domU-dtb,
     overlay, dtb, bitstream, linux-kernel, linux-ramdisk. ``size`` goes into ``reg``;
     ``span`` is the RAM the item really occupies (the DTB grows by ``fdt resize``).
+    ``fit_name`` is the item's name in a FIT and in ``-s`` mode's ``NAME_addr``
+    variables; ``load_cmd`` the U-Boot command that loads it (``XEN_LOAD``,
+    ``DOM0_LOAD``, ``DOMU_LOAD[i]`` or ``LOAD_CMD``).
     """
 
     role: str
@@ -68,6 +77,7 @@ class Module:
     domu: int | None = None
     dt_node: str | None = None
     fit_name: str | None = None
+    load_cmd: str = ""
 
     @property
     def occupied(self) -> AddressRange:
@@ -85,6 +95,9 @@ class XenLayout:
 
     ``domids`` maps a booted domU's index to the domain id Xen gives it (tree order);
     ``overlay_mode`` is "none", "boot" (``fdt apply`` in the script) or "merge" (offline).
+    ``calc``: ``-s`` mode, where U-Boot computes addresses and sizes at boot; the modules'
+    ``addr`` and ``size`` are then the placeholders upstream uses (each file ``align``
+    bytes), which only name the DT nodes.
     """
 
     memory_start: int
@@ -97,6 +110,7 @@ class XenLayout:
     dtb_extra: int
     domids: Mapping[int, int] = field(default_factory=dict)
     overlay_mode: str = "none"
+    calc: bool = False
 
     def find(self, role: str, domu: int | None = None) -> Module | None:
         for m in self.modules:
@@ -115,6 +129,7 @@ class XenLayout:
             "end": self.end,
             "dtb_extra": self.dtb_extra,
             "overlay_mode": self.overlay_mode,
+            "calc": self.calc,
             "domids": {f"domU{k}": v for k, v in sorted(self.domids.items())},
             "modules": [
                 {**asdict(m), "addr_hex": f"0x{m.addr:X}", "size_hex": f"0x{m.size:X}"}
@@ -126,11 +141,22 @@ class XenLayout:
     def table(self) -> str:
         rows: list[list[object]] = [["script", "-", hexa(self.script_addr), "-", "-", "-"]]
         for m in self.modules:
+            where = [f"${{{m.fit_name}_addr}}", "-", "run time"] if self.calc else \
+                [hexa(m.addr), hexa(m.end), size_text(m.size)]
             rows.append([m.role if m.domu is None else f"{m.role}[{m.domu}]", m.file,
-                         hexa(m.addr), hexa(m.end), size_text(m.size), m.dt_node or "-"])
+                         *where, m.dt_node or "-"])
         if self.fit_addr is not None:
             rows.append(["fit", "-", hexa(self.fit_addr), "-", "-", "-"])
         return table(["item", "file", "addr", "end", "size", "dt node"], rows)
+
+
+def skip_reserved(addr: int, span: int, region: AddressRange, align: int) -> int | None:
+    """Upstream ImageBuilder's /reserved-memory rule (2025-03): an item at ``addr`` that
+    touches ``region`` (bounds inclusive: ``addr <= end`` and ``addr + span >= start``)
+    moves to ``align_down(end + align)``; None when it does not touch it."""
+    if addr <= region.end and addr + span >= region.start:
+        return (region.end + align) & ~(align - 1)
+    return None
 
 
 @dataclass(frozen=True)
@@ -140,34 +166,48 @@ class _Item:
     info: FileInfo
     domu: int | None
     fit_name: str
+    load_cmd: str
 
 
 def _items(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo],
-           xen_file: str | None, dtb_file: str | None, overlays_loaded: bool) -> list[_Item]:
-    def get(role: str, path: str | None, domu: int | None, fit: str) -> list[_Item]:
+           xen_file: str | None, dtb_file: str | None, overlays_loaded: bool,
+           calc: bool) -> list[_Item]:
+    load = cfg.load_cmd or ""
+    xen_load = cfg.xen_load or load
+    dom0_load = cfg.dom0_load or load
+
+    def get(role: str, path: str | None, domu: int | None, fit: str,
+            cmd: str = load) -> list[_Item]:
         if path is None:
             return []
-        if path not in files:
+        info = files.get(path)
+        if calc:  # U-Boot measures the file; upstream counts A bytes for it here
+            info = FileInfo(cfg.align)
+        elif info is None:
             raise ConfigError("no size known for file", field=role, value=path)
-        return [_Item(role, path, files[path], domu, fit)]
+        return [_Item(role, path, info, domu, fit, cmd)]
 
     items: list[_Item] = []
     if cfg.xen_mode:
-        items += get("dom0-kernel", cfg.dom0_kernel, None, "dom0_linux")
-        items += get("dom0-ramdisk", cfg.dom0_ramdisk, None, "dom0_ramdisk")
+        items += get("dom0-kernel", cfg.dom0_kernel, None, "dom0_linux", dom0_load)
+        items += get("dom0-ramdisk", cfg.dom0_ramdisk, None, "dom0_ramdisk", dom0_load)
         for d in cfg.booted_domus:
-            items += get("domU-kernel", d.kernel, d.index, f"domU{d.index}_kernel")
-            items += get("domU-ramdisk", d.ramdisk, d.index, f"domU{d.index}_ramdisk")
-            items += get("domU-dtb", d.passthrough_dtb, d.index, f"domU{d.index}_fdt")
+            domu_load = d.load_cmd or load
+            items += get("domU-kernel", d.kernel, d.index, f"domU{d.index}_kernel", domu_load)
+            items += get("domU-ramdisk", d.ramdisk, d.index, f"domU{d.index}_ramdisk",
+                         domu_load)
+            items += get("domU-dtb", d.passthrough_dtb, d.index, f"domU{d.index}_fdt",
+                         domu_load)
         items += get("xen-policy", cfg.xen_policy, None, "xen_policy")
-        items += get("xen", xen_file, None, "host_kernel")
+        items += get("xen", xen_file, None, "host_kernel", xen_load)
     else:
         items += get("linux-kernel", cfg.linux, None, "host_kernel")
         items += get("linux-ramdisk", cfg.linux_ramdisk, None, "host_ramdisk")
     if overlays_loaded:
         for n, ov in enumerate(cfg.dt_overlays):
-            items += get("overlay", ov, None, f"host_overlay{n}")
-    items += get("dtb", dtb_file or cfg.device_tree, None, "host_fdt")
+            items += get("overlay", ov, None, f"host_fdto{n}")
+    items += get("dtb", dtb_file or cfg.device_tree, None, "host_fdt",
+                 xen_load if cfg.xen_mode else load)
     items += get("bitstream", cfg.bitstream, None, "fpga_bitstream")
     return items
 
@@ -178,7 +218,7 @@ def _node_name(role: str, addr: int, domu: int | None) -> str | None:
     if role == "dom0-ramdisk":
         return f"/chosen/dom0-ramdisk@{addr:X}"
     if role == "xen-policy":
-        return f"/chosen/xsm-policy@{addr:X}"
+        return f"/chosen/xen-policy@{addr:X}"
     if role in ("domU-kernel", "domU-ramdisk", "domU-dtb"):
         return f"/chosen/domU{domu}/module@{addr:X}"
     return None
@@ -195,6 +235,7 @@ def plan(
     xen_file: str | None = None,
     dtb_file: str | None = None,
     overlays_loaded: bool = True,
+    calc: bool = False,
 ) -> XenLayout:
     """Place every module of ``cfg`` and check the result; pure (no I/O).
 
@@ -202,7 +243,8 @@ def plan(
     ``/memory`` ranges (empty: not checked); ``reserved`` the ranges to keep clear, with a
     label for messages. ``xen_file`` is the Xen file really loaded (``XEN.ub`` for
     bootm), ``dtb_file`` the DTB really loaded (merged or FIT copy).
-    ``overlays_loaded`` is False when overlays are merged offline.
+    ``overlays_loaded`` is False when overlays are merged offline. ``calc``: ``-s`` mode
+    (files may be missing; each counts ``align`` bytes; reserved memory is not avoided).
 
     Raises :class:`ConfigError` for missing MEMORY_START/END, :class:`OverflowError_` when
     the payload does not fit, :class:`OverlapError` for a script slot on reserved memory
@@ -232,21 +274,27 @@ def plan(
             )
     m = script_addr + a
     placed: list[Module] = []
-    for it in _items(cfg, files, xen_file or cfg.xen, dtb_file, overlays_loaded):
+    for it in _items(cfg, files, xen_file or cfg.xen, dtb_file, overlays_loaded, calc):
         size = it.info.reg_size
         span = size
-        if it.role == "dtb":
+        if it.role == "dtb" and not calc:
             used = it.info.content_size or it.info.size
             span = max(it.info.size, align_up(used + dtb_extra, 0x1000))
-        moved = True
+        moved = not calc
         while moved:
             moved = False
-            for r, _label in avoid:
-                if r.overlaps(AddressRange(m, span)):
-                    m = align_up(r.end, a)
-                    moved = True
+            for r, label in avoid:
+                if label.startswith("/reserved-memory/"):
+                    target = skip_reserved(m, span, r, a)
+                elif r.overlaps(AddressRange(m, span)):
+                    target = align_up(r.end, a)
+                else:
+                    target = None
+                if target is not None:
+                    m, moved = target, True
         node = _node_name(it.role, m, it.domu)
-        placed.append(Module(it.role, it.file, m, size, span, it.domu, node, it.fit_name))
+        placed.append(Module(it.role, it.file, m, size, span, it.domu, node, it.fit_name,
+                             it.load_cmd))
         m = align_up(m + span, a)
 
     fit_addr = m if fit else None
@@ -279,4 +327,4 @@ def plan(
     domids = {d.index: n + 1 for n, d in enumerate(cfg.booted_domus)}
     mode = "none" if not cfg.dt_overlays else "boot" if overlays_loaded else "merge"
     return XenLayout(start, end_limit, a, script_addr, tuple(placed), m, fit_addr, dtb_extra,
-                     domids, mode)
+                     domids, mode, calc)

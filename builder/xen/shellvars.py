@@ -7,8 +7,9 @@ names the file, the line and the construct.
 Accepted:
 
 * ``NAME=value`` and ``NAME[INDEX]=value`` (INDEX: a number, ``$(( ))`` arithmetic, a
-  variable, or ``N,M`` for the two-level keys some variables use), several per line
-  separated by blanks or ``;``, optionally after ``export`` or ``readonly``;
+  variable, or ``N,M`` for the two-level keys some variables use; the key of an
+  associative array is its expanded text, taken literally), several per line separated by
+  blanks or ``;``, optionally after ``export`` or ``readonly``;
 * values made of unquoted text, ``'single'`` and ``"double"`` quotes (which may span lines),
   backslash escapes, ``$NAME``, ``${NAME}``, ``${NAME[INDEX]}``, ``${NAME:-default}``,
   ``${NAME-default}`` and ``$(( ))`` integer arithmetic;
@@ -74,8 +75,9 @@ class ShellVars:
 class _Reader(WordScanner):
     """Reads statements: assignments are kept, everything else is refused."""
 
-    def __init__(self, text: str, path: str, env: Mapping[str, str], out: ShellVars) -> None:
-        super().__init__(text, path, env, out.values)
+    def __init__(self, text: str, path: str, env: Mapping[str, str], out: ShellVars,
+                 associative: frozenset[str]) -> None:
+        super().__init__(text, path, env, out.values, associative)
         self.out = out
 
     def run(self) -> None:
@@ -108,7 +110,7 @@ class _Reader(WordScanner):
         name = m.group(1)
         key = "0"
         if m.group(2) is not None:
-            key = self.index_key(m.group(3), start_line)
+            key = self.index_key(m.group(3), start_line, name)
         if "+=" in m.group(0):
             self.error("'+=' appending is not supported", f"{name}+=", start_line)
         value = self.value_word()
@@ -149,8 +151,12 @@ class _Reader(WordScanner):
             self.advance()
 
 
-def read_shell_vars(path: Path, *, env: Mapping[str, str]) -> ShellVars:
+def read_shell_vars(path: Path, *, env: Mapping[str, str],
+                    associative: frozenset[str] = frozenset()) -> ShellVars:
     """Read the assignments of the bash-subset file ``path``; execute nothing.
+
+    ``associative`` names the arrays whose keys are text, not arithmetic (bash's
+    ``declare -A``, which ImageBuilder runs before it sources a config).
 
     Raises :class:`ConfigError` (with the file and line) for an unreadable, binary or huge
     file, for unterminated quotes, for bad arithmetic and for every construct other than
@@ -163,10 +169,11 @@ def read_shell_vars(path: Path, *, env: Mapping[str, str]) -> ShellVars:
         raise ConfigError(f"cannot read config: {exc.strerror}", path=path) from exc
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(f"config is larger than {MAX_FILE_BYTES} bytes", path=path)
-    return parse_shell_vars(data, path=str(path), env=env)
+    return parse_shell_vars(data, path=str(path), env=env, associative=associative)
 
 
-def parse_shell_vars(data: bytes, *, path: str, env: Mapping[str, str]) -> ShellVars:
+def parse_shell_vars(data: bytes, *, path: str, env: Mapping[str, str],
+                     associative: frozenset[str] = frozenset()) -> ShellVars:
     """Like :func:`read_shell_vars` for bytes already read (``path`` is for messages)."""
     nul = data.find(b"\0")
     if nul >= 0:
@@ -183,5 +190,5 @@ def parse_shell_vars(data: bytes, *, path: str, env: Mapping[str, str]) -> Shell
                 f"line longer than {MAX_LINE_CHARS} characters", path=path, line=number
             )
     out = ShellVars(path=path)
-    _Reader(text, path, env, out).run()
+    _Reader(text, path, env, out, associative).run()
     return out

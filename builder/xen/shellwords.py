@@ -31,13 +31,15 @@ class WordScanner:
     """
 
     def __init__(self, text: str, path: str, env: Mapping[str, str],
-                 values: Mapping[str, Mapping[str, str]]) -> None:
+                 values: Mapping[str, Mapping[str, str]],
+                 associative: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.pos = 0
         self.line = 1
         self.path = path
         self.env = env
         self.values = values
+        self.associative = associative
 
     def error(self, message: str, construct: str | None = None, line: int | None = None,
               cause: Exception | None = None) -> NoReturn:
@@ -65,7 +67,17 @@ class WordScanner:
             return self.env.get(name, "")
         return ""
 
-    def index_key(self, raw: str, line: int) -> str:
+    def index_key(self, raw: str, line: int, name: str = "") -> str:
+        """The key ``NAME[raw]`` stands for. An indexed array's index is arithmetic (``N,M``:
+        each part, as the two-level keys of indexed arrays are written); the key of an
+        associative array (``name`` in ``associative``, as after bash's ``declare -A``) is
+        its text after expansion, taken literally: ``[0,1]``, ``[00,1]`` and ``[0, 1]``
+        are three different keys, as in bash."""
+        if name in self.associative:
+            key = self.expand_text(raw, line)
+            if not key:
+                self.error("empty array index", f"[{raw}]", line)
+            return key
         parts = [p.strip() for p in raw.split(",")]
         keys = []
         for part in parts:
@@ -217,7 +229,7 @@ class WordScanner:
         if m is None:
             self.error("unsupported ${...} expansion", "${" + body[:40] + "}", line)
         name, index, op, default = m.groups()
-        key = "0" if index is None else self.index_key(index, line)
+        key = "0" if index is None else self.index_key(index, line, name)
         value = self.lookup(name, key)
         is_set = name in self.values and key in self.values[name]
         is_set = is_set or (key == "0" and name in self.env)
@@ -231,7 +243,7 @@ class WordScanner:
             self.error("command substitution is not supported (nothing is executed)", "`", line)
         if "$" not in text:
             return text
-        sub = WordScanner(text, self.path, self.env, self.values)
+        sub = WordScanner(text, self.path, self.env, self.values, self.associative)
         sub.line = line
         out: list[str] = []
         while sub.pos < len(text):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter
+from bootproof.builder.errors import InputError
 from bootproof.harness.core.stages import Stage
 
 
@@ -38,6 +39,13 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
     boot.add_argument("--expect", action="append", default=[], metavar="TEXT",
                       help="text that must appear on the console (repeatable)")
     boot.add_argument("-f", "--fit", action="store_true", help="generate and boot a FIT")
+    boot.add_argument("-s", dest="calc", action="store_true",
+                      help="let U-Boot compute the load addresses and sizes (uboot-script-gen "
+                           "-s); one printenv before the boot command shows them, and they "
+                           "are checked")
+    boot.add_argument("--disk", type=Path, metavar="IMG",
+                      help="attach this raw disk image (e.g. from disk_image) as virtio-blk, "
+                           "for configs that load with 'load virtio 0:N'")
     boot.add_argument("--board", default="aarch64-virt",
                       help="board name in qemu_configs/ or a board .toml file")
     boot.add_argument("--timeout", type=float, default=180.0,
@@ -87,7 +95,9 @@ def boot_main(args: argparse.Namespace) -> int:
     from bootproof.harness.xen.guests import check_directory
 
     directory = check_directory(args.directory)
-    gen = generate(args.config, directory, fit=args.fit)
+    if args.disk is not None and not args.disk.is_file():
+        raise InputError("no such disk image", path=args.disk, field="--disk")
+    gen = generate(args.config, directory, fit=args.fit, calc=args.calc)
     log_dir = args.log_dir or directory / "bootproof-logs"
     print(f"generated: {gen.load_line}", flush=True)
 
@@ -98,7 +108,7 @@ def boot_main(args: argparse.Namespace) -> int:
     print(f"serial log: {log_dir / 'xen-boot.serial.log'}", flush=True)
     report = run_boot(gen, log_dir=log_dir, board=load_board(args.board),
                       expect=args.expect, timeout=args.timeout, on_stage=show,
-                      check_layout_report=not args.no_layout_check)
+                      check_layout_report=not args.no_layout_check, disk=args.disk)
     print(f"boot passed: {len(report.stages)} stages; serial log {report.log_path}")
     return 0
 

@@ -12,9 +12,16 @@ The flow, in ordered stages, each checked on the serial console:
    ``memory`` must be what the config asked for (Linux mode: U-Boot's ``Starting kernel``);
 5. **markers**: each domain's ``/init`` report line (see
    :mod:`bootproof.harness.xen.initramfs`) and any extra ``--expect`` text, in any order;
-6. **layout**: addresses U-Boot reported for every TFTP load and the module addresses and
-   sizes Xen reported for every domain are compared with the generated layout
-   (:class:`~bootproof.harness.core.errors.LayoutMismatch` lists every difference).
+6. **layout**: addresses U-Boot reported for every TFTP load, the byte counts of every
+   storage load and the module addresses and sizes Xen reported for every domain are
+   compared with the generated layout
+   (:class:`~bootproof.harness.core.errors.LayoutMismatch` lists every difference). With
+   ``-s`` the layout is the one U-Boot computed, printed before the boot command and first
+   checked against the rules (:func:`~bootproof.harness.xen.generated.runtime_layout`).
+
+A disk image (``disk``, e.g. made by ``disk_image``) is attached as a virtio-blk disk, and
+``virtio scan`` is typed before the load line, so a config that loads with
+``load virtio 0:N`` boots from it.
 
 Bad patterns (Xen or Linux panic, U-Boot TFTP and ``fdt`` errors...) fail the boot at once,
 naming the pattern. The harness stops QEMU itself at the end (a dom0less system has nobody
@@ -49,6 +56,7 @@ from bootproof.harness.xen.generated import (
     domain_problems,
     expectations,
     expected_layout,
+    runtime_layout,
 )
 from bootproof.harness.xen.initramfs import MarkerReport, marker_pattern, parse_marker
 from bootproof.harness.xen.parsers import (
@@ -63,6 +71,7 @@ from bootproof.harness.xen.parsers import (
     DomUBuild,
     KernelModule,
     bad_patterns,
+    printed_variables,
     reported_layout,
 )
 
@@ -104,26 +113,33 @@ class _Stages:
             self._on_stage(stage)
 
 
-def boot_argv(board: Board, tftp_dir: Path, *, bios: Path = UBOOT_BIOS) -> list[str]:
-    """QEMU's command line: the board, U-Boot as firmware, user networking with TFTP.
+def boot_argv(board: Board, tftp_dir: Path, *, bios: Path = UBOOT_BIOS,
+              disk: Path | None = None) -> list[str]:
+    """QEMU's command line: the board, U-Boot as firmware, user networking with TFTP and,
+    with ``disk``, that raw image as a read-only virtio-blk disk.
 
     Raises :class:`InfrastructureError` when U-Boot for qemu_arm64 is not installed.
     """
     if not bios.is_file():
         raise InfrastructureError("U-Boot for qemu_arm64 not found", program=str(bios),
                                   package="u-boot-qemu")
-    return board.argv(extra=[
+    extra = [
         "-bios", str(bios),
         "-netdev", f"user,id=n0,tftp={tftp_dir}",
         # romfile= : no iPXE option ROM needed (U-Boot drives virtio-net itself)
         "-device", "virtio-net-pci,netdev=n0,romfile=",
-    ])
+    ]
+    if disk is not None:
+        extra += ["-drive", f"if=none,format=raw,readonly=on,file={disk.resolve()},id=hd0",
+                  "-device", "virtio-blk-pci,drive=hd0,romfile="]
+    return board.argv(extra=extra)
 
 
-def typed_line(gen: Generated) -> str:
-    """What the harness types at U-Boot's prompt: network set-up, then the generator's
-    load-and-source line."""
-    return (f"setenv autoload no; setenv ipaddr {GUEST_IP}; setenv serverip {SERVER_IP}; "
+def typed_line(gen: Generated, *, disk: bool = False) -> str:
+    """What the harness types at U-Boot's prompt: ``virtio scan`` when a disk is attached,
+    network set-up, then the generator's load-and-source line."""
+    scan = "virtio scan; " if disk else ""
+    return (f"{scan}setenv autoload no; setenv ipaddr {GUEST_IP}; setenv serverip {SERVER_IP}; "
             + gen.load_line)
 
 
@@ -156,11 +172,13 @@ def run_boot(
     on_stage: StageCallback | None = None,
     check_layout_report: bool = True,
     post_checks: Sequence[tuple[str, PostCheck]] = (),
+    disk: Path | None = None,
 ) -> XenBootResult:
     """Boot ``gen`` under QEMU and verify every stage (see the module docstring).
 
     ``timeout`` (seconds, scaled by the multiplier) bounds the whole boot; ``expect`` adds
-    texts that must appear (any order, with the markers). ``post_checks`` are (stage name,
+    texts that must appear (any order, with the markers); ``disk`` is a raw disk image
+    attached as virtio-blk. ``post_checks`` are (stage name,
     function) pairs run on the live console after the markers (e.g. :func:`xen_debug_key`);
     each returns the stage's detail text or raises a boot error. Raises
     :class:`~bootproof.harness.core.errors.BadPattern`,
@@ -172,22 +190,32 @@ def run_boot(
     """
     board = board or load_board(BOARD)
     deadline = Deadline(timeout)
-    machine = QemuMachine(boot_argv(board, gen.directory), log_dir=log_dir, name="xen-boot",
-                          bad_patterns=bad_patterns())
+    machine = QemuMachine(boot_argv(board, gen.directory, disk=disk), log_dir=log_dir,
+                          name="xen-boot", bad_patterns=bad_patterns())
     layout_items = 0
     with machine:
         console = machine.console
         qemu_pid = machine.pid
         passed = _Stages(on_stage)
-        _load_script(gen, console, deadline, passed)
+        _load_script(gen, console, deadline, passed, disk=disk is not None)
         xen_version = _boot_started(gen, console, deadline, passed)
         markers = _await_markers(gen, console, deadline, passed, expect)
         for stage_name, check in post_checks:
             passed(stage_name, check(console, deadline))
         console.drain(0.5)  # a late panic right after the last marker still fails the boot
         if check_layout_report:
-            expected = expected_layout(gen)
-            actual = reported_layout(console.log_text(), xen=gen.config.xen_mode)
+            log = console.log_text()
+            layout = None
+            if gen.calc:
+                layout, problems = runtime_layout(gen, printed_variables(log))
+                if problems:
+                    raise LayoutMismatch("the layout U-Boot computed (-s) breaks the rules",
+                                         differences=problems, log_path=machine.log_path,
+                                         log_tail=console.tail())
+                passed("run-time layout keeps the rules",
+                       f"{len(layout.modules)} files placed by U-Boot")
+            expected = expected_layout(gen, layout)
+            actual = reported_layout(log, xen=gen.config.xen_mode)
             check_layout(expected, actual, log_path=machine.log_path, log_tail=console.tail())
             layout_items = len(expected)
             passed("layout matches report", f"{len(expected)} items")
@@ -198,13 +226,13 @@ def run_boot(
 
 
 def _load_script(gen: Generated, console: Console, deadline: Deadline,
-                 passed: _Stages) -> None:
+                 passed: _Stages, *, disk: bool = False) -> None:
     """Stop autoboot, type the load line, see U-Boot run the script."""
     console.expect(AUTOBOOT_RE, deadline, name="U-Boot autoboot prompt")
     console.send(" ")
     console.expect(UBOOT_PROMPT_RE, deadline, name="U-Boot prompt")
     passed("U-Boot prompt", "")
-    console.send_line(typed_line(gen), deadline=deadline.child(30))
+    console.send_line(typed_line(gen, disk=disk), deadline=deadline.child(30))
     console.expect(SCRIPT_RUNNING_RE, deadline, name="script loaded")
     passed("script loaded", gen.load_line)
 

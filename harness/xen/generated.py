@@ -9,11 +9,17 @@ type) and keeps its results as data: the typed config, the
 From those, :func:`expectations` says which guests must report (their markers, and the cpus
 and memory each domU was given) and :func:`expected_layout` what U-Boot and Xen must report
 loading where, in the keys :func:`~bootproof.harness.xen.parsers.reported_layout` reads.
+
+With ``-s`` (``calc``) the addresses exist only at boot: :func:`generate` adds one
+``printenv`` of every ``NAME_addr``/``NAME_size`` variable right before the boot command (as
+an APPEND_EXTRA_CMDS file, after the config's own), :func:`runtime_problems` checks the
+printed values against the rules (2 MiB aligned, in load order, each right after the one
+before, sizes equal to the files) and :func:`expected_layout` then uses them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bootproof.builder.errors import FormatError
@@ -23,10 +29,13 @@ from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.plan import Module, XenLayout
 from bootproof.harness.xen.initramfs import MarkerReport
-from bootproof.harness.xen.parsers import load_key, marker_name
+from bootproof.harness.xen.parsers import disk_read_key, is_disk_load, load_key, marker_name
 
 SCRIPT_BASE = "boot"
 MAP_NAME = "boot.map.json"
+#: The APPEND_EXTRA_CMDS file the harness writes in ``-s`` mode (the config's own text,
+#: then one ``printenv``).
+PRINTENV_CMDS = "bootproof-printenv.txt"
 
 
 @dataclass(frozen=True)
@@ -54,10 +63,37 @@ class Generated:
     def modules(self) -> tuple[Module, ...]:
         return self.layout.modules
 
+    @property
+    def calc(self) -> bool:
+        """``-s``: U-Boot computes the addresses (printed before the boot command)."""
+        return self.layout.calc
 
-def generate(config: Path, directory: Path, *, fit: bool = False) -> Generated:
+
+def runtime_variables(layout: XenLayout) -> list[str]:
+    """The ``NAME_addr``/``NAME_size`` variables a ``-s`` script sets, in load order."""
+    return [f"{m.fit_name}_{part}" for m in layout.modules for part in ("addr", "size")]
+
+
+def _with_printenv(cfg: ImageBuilderConfig, directory: Path,
+                   names: list[str]) -> ImageBuilderConfig:
+    """``cfg`` whose APPEND_EXTRA_CMDS ends with ``printenv NAMES`` lines (the config's own
+    commands kept before them). U-Boot 2023.01 takes at most 16 words per command
+    (``CONFIG_SYS_MAXARGS``; more print printenv's usage), so 8 names per line."""
+    own = (directory / cfg.append_extra_cmds).read_text(encoding="ascii") \
+        if cfg.append_extra_cmds else ""
+    if own and not own.endswith("\n"):
+        own += "\n"
+    lines = ["printenv " + " ".join(names[i:i + 8]) + "\n" for i in range(0, len(names), 8)]
+    (directory / PRINTENV_CMDS).write_text(own + "".join(lines), encoding="ascii")
+    return replace(cfg, append_extra_cmds=PRINTENV_CMDS)
+
+
+def generate(config: Path, directory: Path, *, fit: bool = False,
+             calc: bool = False) -> Generated:
     """Generate the boot set for ``config`` with ``-d directory`` and TFTP loading, exactly as
-    ``uboot-script-gen -c CONFIG -d DIR -t tftp -o boot --map boot.map.json [-f]`` does.
+    ``uboot-script-gen -c CONFIG -d DIR -t tftp -o boot --map boot.map.json [-f] [-s]``
+    does; with ``calc`` one ``printenv`` line comes before the boot command (see the
+    module docstring).
 
     Returns the set with its layout and the line to type at U-Boot's prompt.
     Raises :class:`~bootproof.builder.errors.ConfigError` /
@@ -66,7 +102,12 @@ def generate(config: Path, directory: Path, *, fit: bool = False) -> Generated:
     written then), :class:`~bootproof.builder.errors.ToolError` when mkimage fails.
     """
     cfg = with_overrides(load_config(config), load_cmd="tftp", output=SCRIPT_BASE, fit=fit)
-    result = generate_set(cfg, directory, GenerateOptions(map_file=directory / MAP_NAME))
+    opts = GenerateOptions(map_file=directory / MAP_NAME, calc=calc)
+    if calc:
+        # the variables come from the layout, which the first run gives
+        first = generate_set(cfg, directory, opts)
+        cfg = _with_printenv(cfg, directory, runtime_variables(first.layout))
+    result = generate_set(cfg, directory, opts)
     output = "\n".join([*result.hints, *result.notes, *result.warnings])
     return Generated(config=cfg, config_path=config, directory=directory, layout=result.layout,
                      load=result.load_line, output=output)
@@ -130,22 +171,60 @@ def _domain(layout: XenLayout, m: Module) -> str | None:
     return None
 
 
-def expected_layout(gen: Generated) -> dict[str, int]:
-    """Flat name -> value layout from the generated layout: every TFTP load in order (the
-    typed one first: the script, or the FIT), and each domain's kernel and ramdisk module
-    address (ramdisk size too) as Xen reports them. Loads are keyed by their position, so a
-    file loaded twice (one kernel for several domains) is checked at each address.
+def runtime_layout(gen: Generated, printed: dict[str, int]) -> tuple[XenLayout, list[str]]:
+    """``-s``: the layout U-Boot computed, from the printed ``NAME_addr``/``NAME_size``
+    values, and how it breaks the rules (empty: it keeps them all). The rules: the first
+    file at the script slot + 2 MiB (``setenv memaddr``), every address 2 MiB aligned, each
+    file at the first aligned address after the end of the one before (in load order, so
+    no overlap), each size that of the file in the ``-d`` directory."""
+    layout = gen.layout
+    a = layout.align
+    problems: list[str] = []
+    placed: list[Module] = []
+    expect_addr = layout.script_addr + a
+    for m in layout.modules:
+        addr = printed.get(f"{m.fit_name}_addr")
+        size = printed.get(f"{m.fit_name}_size")
+        if addr is None or size is None:
+            problems.append(f"{m.fit_name}: U-Boot did not print its _addr and _size")
+            continue
+        if addr % a:
+            problems.append(f"{m.fit_name}_addr=0x{addr:x} is not {a >> 20} MiB aligned")
+        if addr != expect_addr:
+            problems.append(f"{m.fit_name}_addr=0x{addr:x}, expected 0x{expect_addr:x} (the "
+                            "first aligned address after the file before)")
+        file_size = (gen.directory / m.file).stat().st_size
+        if size != file_size:
+            problems.append(f"{m.fit_name}_size=0x{size:x}, but {m.file} has 0x{file_size:x} "
+                            "bytes")
+        placed.append(replace(m, addr=addr, size=size, span=size))
+        expect_addr = (addr + size + a - 1) & ~(a - 1)
+    return replace(layout, modules=tuple(placed)), problems
+
+
+def expected_layout(gen: Generated, layout: XenLayout | None = None) -> dict[str, int]:
+    """Flat name -> value layout from the generated layout (or ``layout``, the one U-Boot
+    computed with ``-s``): every TFTP load in order (the typed one first: the script, or the
+    FIT), the byte count of every storage load in order, and each domain's kernel and
+    ramdisk module address (ramdisk size too) as Xen reports them. Loads are keyed by their
+    position, so a file loaded twice (one kernel for several domains) is checked at each
+    address.
 
     Raises :class:`FormatError` for a FIT set whose layout has no FIT address.
     """
-    layout = gen.layout
+    layout = layout or gen.layout
     first = layout.fit_addr if gen.fit else layout.script_addr
     if first is None:
         raise FormatError("the layout of a FIT boot has no FIT address", field="fit_addr")
     out: dict[str, int] = {load_key(1, gen.load.file): first}
-    for n, m in enumerate(layout.modules, start=2):
-        if not gen.fit:
-            out[load_key(n, m.file)] = m.addr
+    tftp, disk = 1, 0
+    for m in layout.modules:
+        if not gen.fit and is_disk_load(m.load_cmd):
+            disk += 1
+            out[disk_read_key(disk)] = (gen.directory / m.file).stat().st_size
+        elif not gen.fit:
+            tftp += 1
+            out[load_key(tftp, m.file)] = m.addr
         dom = _domain(layout, m)
         if dom is not None and m.role.endswith("-kernel"):
             out[f"{dom} kernel module @"] = m.addr

@@ -56,6 +56,12 @@ XEN_INITRD_RE = re.compile(
 UBOOT_LOAD_RE = re.compile(
     r"Filename '([^'\n]*)'\.\s*\nLoad address: 0x([0-9a-fA-F]+)\n(?:[^\n]*\n)*?"
     r"Bytes transferred = (\d+)")
+#: A storage load's report (``load``/``fatload``/``ext4load``): ``N bytes read in M ms``.
+UBOOT_DISK_READ_RE = re.compile(r"^(\d+) bytes read in \d+ ms", re.MULTILINE)
+#: ``printenv NAME`` output: ``NAME=value`` alone on a line.
+PRINTENV_RE = re.compile(r"^(\w+_(?:addr|size))=(?:0x)?([0-9a-fA-F]+)\r?$", re.MULTILINE)
+#: U-Boot commands that read a file from storage (the others in a script use TFTP).
+DISK_LOAD_COMMANDS = ("load", "fatload", "ext4load", "ext2load")
 #: ``marker=NAME`` in a kernel command line: the name the guest's ``/init`` reports.
 MARKER_NAME_RE = re.compile(r"(?:^|\s)marker=(\S+)")
 
@@ -105,14 +111,33 @@ def load_key(index: int, file: object) -> str:
     return f"load {index}: {file} @"
 
 
+def is_disk_load(load_cmd: str) -> bool:
+    """True when ``load_cmd`` reads from storage (``load virtio 0:1``...), not TFTP."""
+    words = load_cmd.split()
+    return bool(words) and words[0] in DISK_LOAD_COMMANDS
+
+
+def disk_read_key(index: int) -> str:
+    """The flat-layout key of the ``index``-th storage load's byte count."""
+    return f"disk read {index}: bytes"
+
+
+def printed_variables(log: str) -> dict[str, int]:
+    """The ``NAME_addr``/``NAME_size`` values a ``printenv`` printed (hex, with or without
+    ``0x``, as ``setenv``/``setexpr`` left them); the last print of a name wins."""
+    return {m.group(1): int(m.group(2), 16) for m in PRINTENV_RE.finditer(log)}
+
+
 def reported_layout(log: str, *, xen: bool) -> dict[str, int]:
-    """The flat name -> value layout read from what U-Boot (every TFTP load, by position)
-    and, with ``xen``, Xen (each domain's kernel module address, ramdisk module address and
-    size) printed; the keys are those of
-    :func:`bootproof.harness.xen.generated.expected_layout`."""
+    """The flat name -> value layout read from what U-Boot (every TFTP load, by position;
+    the byte count of every storage load, by position) and, with ``xen``, Xen (each
+    domain's kernel module address, ramdisk module address and size) printed; the keys are
+    those of :func:`bootproof.harness.xen.generated.expected_layout`."""
     out: dict[str, int] = {}
     for n, m in enumerate(UBOOT_LOAD_RE.finditer(log), start=1):
         out[load_key(n, m.group(1))] = int(m.group(2), 16)
+    for n, m in enumerate(UBOOT_DISK_READ_RE.finditer(log), start=1):
+        out[disk_read_key(n)] = int(m.group(1))
     if xen:
         for m in XEN_KERNEL_RE.finditer(log):
             mod = KernelModule.from_match(m)

@@ -29,7 +29,7 @@ from bootproof.builder.xen.config.model import (
     DEFAULT_LINUX_CMD,
     ImageBuilderConfig,
 )
-from bootproof.builder.xen.config.variables import VARIABLES, Lookup, check_names
+from bootproof.builder.xen.config.variables import ASSOCIATIVE, VARIABLES, Lookup, check_names
 from bootproof.builder.xen.shellvars import ShellVars, read_shell_vars
 
 __all__ = ["build_config", "load_config"]
@@ -98,6 +98,10 @@ def build_config(sv: ShellVars) -> ImageBuilderConfig:
         align=align,
         overlay_mode=mode,
         extra={k: val["0"] for k, val in sv.values.items() if k not in VARIABLES and "0" in val},
+        xen_load=v.text("XEN_LOAD"),
+        dom0_load=v.text("DOM0_LOAD"),
+        dbg_fdt_print_chosen=v.text("DBG_FDT_PRINT_CHOSEN") is not None,
+        lopper_cmd=v.text("LOPPER_CMD"),
     )
 
 
@@ -107,5 +111,6 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> ImageBui
     ``env`` is the environment ``$VAR`` falls back to (default: ``os.environ``).
     Raises :class:`ConfigError` (file, line, variable, value in the message).
     """
-    sv = read_shell_vars(Path(path), env=os.environ if env is None else env)
+    sv = read_shell_vars(Path(path), env=os.environ if env is None else env,
+                         associative=ASSOCIATIVE)
     return build_config(sv)

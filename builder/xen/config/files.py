@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootproof.builder.errors import InputError
-from bootproof.builder.formats.identify import file_kind
+from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.formats.identify import HEAD_SIZE, file_kind, kind_of
+from bootproof.builder.formats.magic import Magic
 from bootproof.builder.xen.config.model import ImageBuilderConfig
 
 _UNSAFE_NAME = re.compile(r"[\s;\"'$#\\]")
@@ -40,8 +41,31 @@ _KERNEL_KINDS = (
     "gzip-arm64-image",
     "gzip-data",
     "gzip-elf",
+    "gzip-uimage",
+    "zstd-arm64-image",
+    "zstd-data",
+    "zstd-elf",
+    "zstd-uimage",
 )
-_RAMDISK_KINDS = ("cpio", "gzip-cpio", "zstd")
+_RAMDISK_KINDS = ("cpio", "gzip-cpio", "zstd-cpio")
+
+
+def zstd_kind(path: Path) -> str:
+    """What a zstd-compressed file holds (``zstd-cpio``...), as upstream ImageBuilder checks
+    it since 2024-12 (``zstdcat``, then the type check), through the one decompressor the
+    rootfs archives use (:mod:`bootproof.builder.formats.compression`): the whole stream
+    is checked, only its head is kept.
+
+    Raises :class:`~bootproof.builder.errors.InputError` when the tool is missing and
+    :class:`~bootproof.builder.errors.FormatError` when the data is corrupt.
+    """
+    # Imported here: the decompressor loads subprocess and tempfile (7 ms of every
+    # uboot-script-gen, python -X importtime), needed only for zstd inputs.
+    from bootproof.builder.formats.compression import decompressed
+
+    with decompressed(path, Magic.ZSTD, trailing_limit=1 << 62) as stream:
+        head = stream.read(HEAD_SIZE)
+    return f"zstd-{kind_of(head)}"
 
 
 @dataclass(frozen=True)
@@ -52,10 +76,13 @@ class FileCheck:
     kinds: Mapping[str, str]
 
 
-def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
+def check_files(cfg: ImageBuilderConfig, root: Path, *, calc: bool = False) -> FileCheck:
     """Check that every file the config names for booting exists under ``root`` and has the
     right type: kernels/Xen (arm64 Image, zImage, uImage, ELF, PE or raw data, never a DTB,
-    cpio or text), ramdisks (cpio, gzip-compressed cpio, zstd), DTBs (DTB magic).
+    cpio or text; also gzip- or zstd-compressed), ramdisks (cpio, gzip- or
+    zstd-compressed cpio), DTBs (DTB magic). With ``calc`` (``-s``) a missing file is
+    skipped, as upstream does (U-Boot measures it at boot); DT overlays and the
+    APPEND_EXTRA_CMDS text must still exist.
 
     Names the U-Boot shell would split or expand (blanks, quotes, ``;``, ``$``...) are
     refused. Raises :class:`InputError` naming the variable and the path.
@@ -63,15 +90,24 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
     sizes: dict[str, int] = {}
     kinds: dict[str, str] = {}
 
-    def check(var: str, rel: str | None, allowed: tuple[str, ...], what: str) -> None:
+    def check(var: str, rel: str | None, allowed: tuple[str, ...], what: str,
+              required: bool = False) -> None:
         if rel is None:
             return
         check_script_path(rel, field=var)
         p = root / rel
+        if calc and not required and not p.exists():
+            return
         if not p.is_file():
             reason = "does not exist" if not p.exists() else "is not a regular file"
             raise InputError(f"file {reason} (under {root})", path=rel, field=var, value=rel)
         kind = file_kind(p)
+        if kind == "zstd":
+            try:
+                kind = zstd_kind(p)
+            except (InputError, FormatError) as exc:
+                raise InputError(f"zstd-compressed, and its content cannot be checked: {exc}",
+                                 path=rel, field=var, value=rel) from exc
         if kind not in allowed:
             raise InputError(f"is {kind}, expected {what}", path=rel, field=var, value=rel)
         sizes[rel] = p.stat().st_size
@@ -98,7 +134,7 @@ def check_files(cfg: ImageBuilderConfig, root: Path) -> FileCheck:
         )
         check(f"DOMU_PASSTHROUGH_DTB[{d.index}]", d.passthrough_dtb, ("dtb",), "a device tree blob")
     for n, ov in enumerate(cfg.dt_overlays):
-        check(f"DT_OVERLAY[{n}]", ov, ("dtb",), "a device tree overlay blob")
+        check(f"DT_OVERLAY[{n}]", ov, ("dtb",), "a device tree overlay blob", required=True)
     # -u: mkimage -K writes the public key into it (a missing one was a traceback)
     check("FIT_ENC_UB_DTB", cfg.fit_enc_ub_dtb, ("dtb",), "U-Boot's control device tree blob")
     if cfg.bitstream is not None:

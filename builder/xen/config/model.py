@@ -24,18 +24,19 @@ DEFAULT_ALIGN = 0x200000
 #: The largest value one 32-bit device-tree cell holds.
 CELL_MAX = 0xFFFFFFFF
 #: ``DOMU_CAPS`` words and the ``capabilities`` bits they stand for.
-CAPABILITIES = MappingProxyType({"control": 1, "hardware": 2, "xenstore": 4, "dom0": 7})
+CAPABILITIES = MappingProxyType({"none": 0, "control": 1, "hardware": 2, "xenstore": 4,
+                                 "dom0": 7, "domain0": 7})
 
 
 def capability_mask(text: str) -> int:
-    """The ``capabilities`` value of a ``DOMU_CAPS`` text: its ``|``-separated words
-    (:data:`CAPABILITIES`, or numbers read as bash reads them) OR'ed together.
+    """The ``capabilities`` value of a ``DOMU_CAPS`` text: its ``|``-separated words, in
+    any case (:data:`CAPABILITIES`, or numbers read as bash reads them) OR'ed together.
 
     Raises :class:`ValueError` (a :class:`~bootproof.builder.numbers.NumberError` for a bad
     number) naming the word that is neither.
     """
     mask = 0
-    for word in text.replace("|", " ").split():
+    for word in text.lower().replace("|", " ").split():
         if word in CAPABILITIES:
             mask |= CAPABILITIES[word]
         elif word[:1].isdigit():
@@ -47,12 +48,27 @@ def capability_mask(text: str) -> int:
 
 @dataclass(frozen=True)
 class SharedMem:
-    """``DOMU_SHARED_MEM[i]="ID [HOST_ADDR] GUEST_ADDR SIZE"`` (static shared memory)."""
+    """``DOMU_SHARED_MEM[i]="ID [HOST_ADDR] GUEST_ADDR SIZE"`` (static shared memory);
+    ``host_text`` is the host address as written (upstream names the node with it)."""
 
     shm_id: str
     host_addr: int | None
     guest_addr: int
     size: int
+    host_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Evtchn:
+    """One ``DOMU_STATIC_EVTCHNS[i]`` definition ``"LOCAL_PORT REMOTE_DOMU REMOTE_PORT"``.
+
+    Ports are kept as written: they name the node (``evtchn@PORT``), form the endpoint keys
+    (``"i,PORT"``, compared as text, as ImageBuilder does) and go into the cell as typed.
+    """
+
+    local_port: str
+    remote: int
+    remote_port: str
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ class DomU:
     ``enhanced`` is the value of ``xen,enhanced`` ("enabled", "no-xenstore") or ``None``
     for none; the reference's default (on with a dom0, off without) is already applied.
     ``vcpu_affinity`` maps a vCPU number to the host CPU list text ("0-1,3").
+    ``vpl011`` is ``DOMU_VUART_PL011[i]`` (the Xilinx snapshot's), ``vpl011_upstream``
+    ``DOMU_VPL011[i]`` (upstream's); None where unset (see :attr:`vpl011_form`).
     """
 
     index: int
@@ -77,7 +95,7 @@ class DomU:
     direct_map: bool = True
     enhanced: str | None = "enabled"
     viommu: bool = False
-    vpl011: bool = False
+    vpl011: bool | None = None
     cpupool: int | None = None
     noboot: bool = False
     rootfs: str | None = None
@@ -89,6 +107,36 @@ class DomU:
     p2m_mem_mb: int | None = None
     passthrough: str | None = None
     name: str | None = None
+    load_cmd: str | None = None
+    static_evtchns: tuple[Evtchn, ...] = ()
+    trap_unmap: int | None = None
+    passthrough_prop: bool = False
+    domid: int | None = None
+    grant_version: int | None = None
+    grant_frames: int | None = None
+    maptrack_frames: int | None = None
+    vpl011_upstream: bool | None = None
+
+    @property
+    def vpl011_form(self) -> str | None:
+        """How the ``vpl011`` property is written: ``"cell"`` (upstream's ``vpl011 <0x1>``,
+        also the default when neither variable is set), ``"pl011"`` (the snapshot's
+        ``vpl011 "pl011"``), ``"empty"`` (the snapshot's bare ``vpl011``) or None (no
+        property: ``DOMU_VPL011[i]`` other than 1). ``DOMU_VPL011`` wins when both are set.
+        """
+        if self.vpl011_upstream is not None:
+            return "cell" if self.vpl011_upstream else None
+        if self.vpl011 is not None:
+            return "pl011" if self.vpl011 else "empty"
+        return "cell"
+
+    @property
+    def passthrough_value(self) -> str | None:
+        """The ``passthrough`` property's value: ``DOMU_PASSTHROUGH[i]`` (ours:
+        enabled/disabled), else "enabled" for ``DOMU_PASSTHROUGH_PROP[i]=enabled``."""
+        if self.passthrough is not None:
+            return self.passthrough
+        return "enabled" if self.passthrough_prop else None
 
     @property
     def booted(self) -> bool:
@@ -159,6 +207,10 @@ class ImageBuilderConfig:
     align: int = DEFAULT_ALIGN
     overlay_mode: str = "boot"
     extra: Mapping[str, str] = field(default_factory=dict)
+    xen_load: str | None = None
+    dom0_load: str | None = None
+    dbg_fdt_print_chosen: bool = False
+    lopper_cmd: str | None = None
 
     @property
     def xen_mode(self) -> bool:

@@ -33,7 +33,7 @@ class Shape(enum.Enum):
 
     SCALAR = "NAME=value"
     DOMU = "NAME[i], one per domU (i < NUM_DOMUS)"
-    DOMU_PAIR = "NAME[i,n], keyed by the domU and a second number"
+    DOMU_PAIR = "NAME[i,n], an associative array keyed by the text 'i,n' (bash's declare -A)"
     LIST = "NAME[n], n below the variable's count"
 
 
@@ -105,6 +105,19 @@ VARIABLES: Mapping[str, Var] = MappingProxyType({
     "DOMU_P2M_MEM_MB": _DOMU_NUMBER,
     "DOMU_PASSTHROUGH": _DOMU,
     "DOMU_NAME": _DOMU,
+    # upstream ImageBuilder 2024-2026 (shared/specs/imagebuilder-upstream.md)
+    "XEN_LOAD": _TEXT,
+    "DOM0_LOAD": _TEXT,
+    "DOMU_LOAD": _DOMU,
+    "DOMU_STATIC_EVTCHNS": Var(Shape.DOMU, Rule.C),  # ports: U-Boot reads them
+    "DBG_FDT_PRINT_CHOSEN": _TEXT,
+    "DOMU_TRAP_UNMAP": Var(Shape.DOMU, Rule.BASH_TEST),
+    "DOMU_PASSTHROUGH_PROP": _DOMU,
+    "DOMU_DOMID": _DOMU_NUMBER,
+    "DOMU_GRANT_VER": _DOMU_NUMBER,
+    "DOMU_GRANT_FRAMES": _DOMU_NUMBER,
+    "DOMU_MAPTRACK_FRAMES": _DOMU_NUMBER,
+    "DOMU_VPL011": Var(Shape.DOMU, Rule.BASH_TEST),
     "PASSTHROUGH_DTS_REPO": _TEXT,
     "LOPPER_PATH": _TEXT,
     "LOPPER_CMD": _TEXT,
@@ -130,6 +143,10 @@ VARIABLES: Mapping[str, Var] = MappingProxyType({
     "ADDRESS_ALIGN": _NUMBER,
     "DT_OVERLAY_MODE": _TEXT,
 })
+
+#: The associative arrays: their keys are text, read literally (see
+#: :meth:`~bootproof.builder.xen.shellwords.WordScanner.index_key`).
+ASSOCIATIVE = frozenset(n for n, v in VARIABLES.items() if v.shape is Shape.DOMU_PAIR)
 
 #: Characters that would end or break a U-Boot script line (all C0 controls but TAB, DEL).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -257,13 +274,25 @@ class Lookup:
         return tuple(out)
 
     def pairs(self, name: str, index: int) -> list[tuple[str, int, str]]:
-        """``(key, n, value)`` for each ``NAME[index,n]`` (keys of another shape ignored)."""
+        """``(key, n, value)`` for each ``NAME[index,n]``: the keys ImageBuilder looks up,
+        ``"<index>,<n>"`` in plain decimal (see :func:`pair_key` for the others)."""
         out = []
         for key, value in self.sv.values.get(name, {}).items():
-            parts = key.split(",")
-            if len(parts) == 2 and parts[0] == str(index):
-                out.append((key, int(parts[1]), value))
+            pair = pair_key(key)
+            if pair is not None and pair[0] == index:
+                out.append((key, pair[1], value))
         return out
+
+
+def pair_key(key: str) -> tuple[int, int] | None:
+    """``(i, n)`` of an associative key ``"i,n"`` written as ImageBuilder looks it up (two
+    plain decimal numbers, no blank, no leading zero); None for any other text, which
+    bash keeps as a key of its own that ImageBuilder never reads."""
+    parts = key.split(",")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and str(int(p)) == p
+                                  for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
 
 
 def check_names(sv: ShellVars) -> list[str]:
@@ -305,7 +334,16 @@ def ignored_domu_values(sv: ShellVars, num_domus: int) -> list[str]:
         if var.counted_by != "NUM_DOMUS":
             continue
         for key in sv.values.get(name, {}):
-            if int(key.split(",")[0]) >= num_domus:
-                out.append(f"{sv.path}:{sv.lines[name][key]}: {name}[{key}] ignored: "
-                           f"NUM_DOMUS is {num_domus}")
+            line = f"{sv.path}:{sv.lines[name][key]}: {name}[{key}] ignored"
+            if var.shape is Shape.DOMU_PAIR:
+                pair = pair_key(key)
+                if pair is None:
+                    out.append(f"{line}: ImageBuilder looks up keys written 'i,n' (plain "
+                               "decimal, no blank); bash keeps this one as another key")
+                    continue
+                first = pair[0]
+            else:
+                first = int(key.split(",")[0])
+            if first >= num_domus:
+                out.append(f"{line}: NUM_DOMUS is {num_domus}")
     return out
