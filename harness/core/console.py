@@ -236,6 +236,9 @@ class Console:
         self._held: list[str] = []
         self._held_head = ""  # _line_head as it was for the first held line
         self._eof = False
+        #: Everything written to the guest through :meth:`send` and :meth:`send_line`, in
+        #: order (the run record's typed input).
+        self.typed: list[str] = []
 
     @classmethod
     def attach(
@@ -355,6 +358,7 @@ class Console:
 
     def send(self, text: str) -> None:
         """Write ``text`` to the guest as it is (no echo check, no line end)."""
+        self.typed.append(text)
         self._child.send(text)
 
     def send_line(self, text: str, *, echo_check: bool = True, chunk: int = 16,
@@ -369,6 +373,7 @@ class Console:
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
         dl = deadline if deadline is not None else Deadline(_ECHO_DEADLINE)
+        self.typed.append(text + eol)
         for start in range(0, len(text), chunk):
             piece = text[start:start + chunk]
             self._child.send(piece)

@@ -34,6 +34,7 @@ from bootproof.harness.core.console import BadPatterns
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import LayoutMismatch, UnexpectedExit
 from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.runrecord import RunRecord
 from bootproof.harness.core.stages import Stage, StageCallback
 from bootproof.harness.guests.build import build_loader
 from bootproof.harness.xous.report import JUMP_LINE, Jump, compare_layouts, layout_from_loader
@@ -133,7 +134,9 @@ def boot_args(
     differing fields). ``expectations``: texts that must appear on the serial console.
     ``on_stage(stage)`` is called as each stage passes. ``placement``: ``"flash"``
     (pflash bank 0) or ``"ram"`` (the board's ``args_ram`` range; IniF programs then have no
-    flash to run from). The serial log is kept in ``log_dir``.
+    flash to run from). The serial log is kept in ``log_dir``, with the run record and the
+    script that re-runs the boot (``xous-boot.run.json``, ``xous-boot.repro.sh``: see
+    :mod:`bootproof.harness.core.runrecord`), which a failure's message names.
 
     Raises InputError for an unreadable or oversized file or a bad placement,
     InfrastructureError when QEMU or the cross compiler is missing, BadPattern on a
@@ -149,17 +152,23 @@ def boot_args(
     deadline = Deadline(timeout)
     stages: list[Stage] = []
 
+    record = RunRecord(log_dir, "xous-boot")
+    record.add_input("args.bin", args_bin)
+    record.add_input("loader model ELF", loader)
+
     def passed(name: str, detail: str) -> None:
         stage = Stage(name, time.monotonic() - start, detail)
         stages.append(stage)
+        record.add_stage(stage)
         if on_stage is not None:
             on_stage(stage)
 
     log_dir.mkdir(parents=True, exist_ok=True)
     argv = flash_argv(brd, loader, args_bin, placement)
     start = time.monotonic()  # Stage.seconds count from QEMU's start
-    with QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=False,
-                     bad_patterns=BadPatterns(BAD_PATTERNS)) as machine:
+    with record.judging(), QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=False,
+                                       bad_patterns=BadPatterns(BAD_PATTERNS),
+                                       record=record) as machine:
         con = machine.console
 
         def fail_exit(status: int | None, what: str, missing: Sequence[str] = ()) -> NoReturn:
