@@ -29,20 +29,12 @@ from pathlib import Path
 import pexpect
 
 from bootproof.harness.core.boards import load_board
-from bootproof.harness.xen.flow import (
-    BOARD,
-    DomUSpec,
-    Generated,
-    Stage,
-    boot_argv,
-    generate,
-    prepare_guest_set,
-    run_boot,
-    scenario_config,
-    typed_line,
-    write_scenario,
-)
+from bootproof.harness.core.stages import Stage
+from bootproof.harness.xen.flow import BOARD, boot_argv, run_boot, typed_line
+from bootproof.harness.xen.generated import Generated, generate
+from bootproof.harness.xen.guests import prepare_guest_set
 from bootproof.harness.xen.initramfs import marker_pattern
+from bootproof.harness.xen.scenarios import DomUSpec, scenario_config, write_scenario
 
 MARKERS = ("DOM0", "DOMU1", "DOMU2")
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +72,7 @@ def harness(gen: Generated, log_dir: Path) -> tuple[float, float, list[Stage]]:
             last = time.perf_counter() - start
 
     report = run_boot(gen, log_dir=log_dir, on_stage=seen)
-    return last, time.perf_counter() - start, report.stages
+    return last, time.perf_counter() - start, list(report.stages)
 
 
 def suite(parallel: bool) -> float:

@@ -1,35 +1,57 @@
 """Generate a dom0less boot: the I/O around the pure planner and renderers.
 
-:func:`generate` is the Python API behind ``uboot-script-gen``: it checks the input files,
-reads the host DTB, plans the layout (every check done before anything is written),
-builds the edits and the script, and writes every output through one
-:class:`~bootproof.builder.fileio.OutputSet`, so a failure leaves nothing behind. No subprocess
-runs on the default path; ``fdtoverlay`` runs only to merge overlays offline and
-``mkimage`` only in FIT mode.
+:func:`generate` is the Python API behind ``uboot-script-gen``. It runs one pipeline of
+named steps; each is a function of this module that can be called and tested alone, and
+each takes what the steps before it returned:
+
+1. :func:`check_config` -- read and validate: the settings every run needs are set, the
+   FIT signing options agree, the ``-p`` prefix is safe in a U-Boot line;
+2. :func:`check_inputs` -- every file the config names exists and is of the right kind;
+   their sizes (and an arm64 Image's ``image_size``);
+3. :func:`~bootproof.builder.xen.host_dtb.load_host_dtb` -- the board DTB the script
+   loads and edits, with the DT overlays merged offline when they are not applied at boot;
+4. :func:`place` -- plan: place every module and build the ``/chosen`` edits
+   (:func:`~bootproof.builder.xen.dt_edits.build_edits`) until both settle, since the
+   room the edits need in the DTB can move what follows it; the edits are replayed on the
+   offline copy (``FDTEDIT``, the FIT's DTB) with
+   :func:`~bootproof.builder.xen.host_dtb.edited_dtb`;
+5. :func:`script_text` -- the ``boot.source`` text;
+6. :func:`build_outputs` -- every output's bytes (``boot.source``, ``boot.scr`` or the FIT and
+   its ``.its``, ``xen.ub`` for bootm, the FDTEDIT copy, the merged DTB), then
+   :func:`write_outputs` -- refuse to overwrite an input, write them and the ``--map``
+   layout through one :class:`~bootproof.builder.fileio.OutputSet`;
+7. :func:`load_line` and :func:`hints` -- the line to type at U-Boot's prompt, as data, and
+   the reference's hint text around it.
+
+Every check is done before anything is written, so a failure leaves nothing behind. No
+subprocess runs on the default path; ``fdtoverlay`` runs only to merge overlays offline and
+``mkimage`` only in FIT mode (:mod:`~bootproof.builder.xen.fit_image`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bootproof.builder.errors import ConfigError, InputError, LayoutError
+from bootproof.builder.errors import ConfigError, LayoutError
 from bootproof.builder.fileio import OutputSet
-from bootproof.builder.formats import fit as fitfmt
 from bootproof.builder.formats import uimage
-from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.reproducible import source_date_epoch
-from bootproof.builder.tools import run_tool
 from bootproof.builder.xen import fdtcmd
 from bootproof.builder.xen.config import ImageBuilderConfig, Region, check_files, check_script_path
 from bootproof.builder.xen.dt_edits import build_edits
+from bootproof.builder.xen.fit_image import build_fit
+from bootproof.builder.xen.host_dtb import HostDtb, edited_dtb, load_host_dtb
 from bootproof.builder.xen.plan import FileInfo, XenLayout, plan
-from bootproof.builder.xen.script import ScriptOptions, prefixed, render_script, resize_bytes
+from bootproof.builder.xen.script import (
+    LoadLine,
+    ScriptOptions,
+    prefixed,
+    render_script,
+    resize_bytes,
+)
 
 
 @dataclass(frozen=True)
@@ -47,15 +69,36 @@ class GenerateOptions:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    """What was generated: the layout, the script text, the edits and the files written."""
+    """What was generated: the layout, the script text, the edits, the files written, the
+    line to type at U-Boot's prompt (``load_line``) and the messages for the user."""
 
     layout: XenLayout
     source: str
     edits: tuple[fdtcmd.Edit, ...]
     written: tuple[Path, ...]
+    load_line: LoadLine
     hints: tuple[str, ...]
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Required:
+    """Step 1: the settings every run needs, known to be set."""
+
+    load_cmd: str
+    uboot_source: str
+    uboot_script: str
+    device_tree: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Step 4: the settled layout, its DT edits and the offline copy with them applied."""
+
+    layout: XenLayout
+    edits: tuple[fdtcmd.Edit, ...]
+    edited_dtb: bytes | None
 
 
 def arm64_image_size(path: Path) -> int:
@@ -67,14 +110,13 @@ def arm64_image_size(path: Path) -> int:
     return int(struct.unpack_from("<Q", head, 16)[0])
 
 
-def _dtb_content_size(data: bytes) -> int:
-    """Where a blob's strings block ends: the bytes U-Boot keeps after ``fdt resize``."""
-    (off_strings,) = struct.unpack_from(">I", data, 12)
-    (size_strings,) = struct.unpack_from(">I", data, 32)
-    return int(off_strings + size_strings)
+def check_config(cfg: ImageBuilderConfig, opts: GenerateOptions) -> Required:
+    """Step 1: the settings a run needs, and options that only make sense together.
 
-
-def _require(cfg: ImageBuilderConfig) -> None:
+    Raises :class:`ConfigError` naming the variable (LOAD_CMD, UBOOT_SOURCE, XEN/LINUX,
+    DEVICE_TREE, PASSTHROUGH_DTS_REPO/LOPPER_PATH, FIT signing) and
+    :class:`~bootproof.builder.errors.InputError` for a ``-p`` prefix U-Boot would split.
+    """
     if not cfg.load_cmd:
         raise ConfigError("LOAD_CMD is not set (set it in the config or pass -t)",
                           path=cfg.path, field="LOAD_CMD")
@@ -97,176 +139,80 @@ def _require(cfg: ImageBuilderConfig) -> None:
     if cfg.fit_enc_key_dir and not cfg.fit:
         raise ConfigError("signing (-k) needs FIT mode (-f)", path=cfg.path,
                           field="FIT_ENC_KEY_DIR", value=cfg.fit_enc_key_dir)
-
-
-def _merge_overlays(base: Path, overlays: Sequence[Path], tool: str) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="bootproof-ovl-") as tmp:
-        out = Path(tmp) / "merged.dtb"
-        run_tool([tool, "-i", str(base), "-o", str(out), *map(str, overlays)], cwd=Path(tmp))
-        return out.read_bytes()
-
-
-def _stem(path: str) -> str:
-    return path[: -len(".dtb")] if path.endswith(".dtb") else path
-
-
-def generate(cfg: ImageBuilderConfig, root: Path,
-             options: GenerateOptions | None = None) -> GenerateResult:
-    """Generate the boot script (and FIT, offline DTBs, map) for ``cfg`` under ``root``.
-
-    ``root`` is the ``-d`` directory: config paths and outputs are relative to it. ``root``
-    and ``options.map_file`` may be relative to the working directory: they are made
-    absolute here, once, so every tool run (fdtoverlay, mkimage) gets paths that are valid
-    in its own working directory; the names written into the script, the .its and the map
-    stay as the config gives them. Raises :class:`ConfigError`/:class:`InputError` for bad
-    configs and inputs, :class:`~bootproof.builder.errors.LayoutError` when the layout does not fit,
-    and :class:`ToolError` when fdtoverlay or mkimage fail; in every case nothing is written.
-    """
-    opts = options or GenerateOptions()
-    root = Path(root).absolute()
-    if opts.map_file is not None:
-        opts = replace(opts, map_file=Path(opts.map_file).absolute())
-    _require(cfg)
     if opts.prefix:
         check_script_path(opts.prefix, field="-p", what="a path prefix")
-    assert cfg.device_tree is not None and cfg.load_cmd is not None
-    assert cfg.uboot_source is not None and cfg.uboot_script is not None
+    return Required(cfg.load_cmd, cfg.uboot_source, cfg.uboot_script, cfg.device_tree)
+
+
+def check_inputs(cfg: ImageBuilderConfig, root: Path) -> dict[str, FileInfo]:
+    """Step 2: every input file the config names (see
+    :func:`~bootproof.builder.xen.config.check_files`), by config path, with what the
+    planner needs to know about it. Raises :class:`~bootproof.builder.errors.InputError`."""
     checked = check_files(cfg, root)
+    return {rel: FileInfo(size, arm64_image_size(root / rel)
+                          if checked.kinds[rel] == "arm64-image" else 0)
+            for rel, size in checked.sizes.items()}
+
+
+def xen_load_name(cfg: ImageBuilderConfig) -> str | None:
+    """The Xen file the script loads: ``XEN.ub`` (a uImage made here) for ``bootm``."""
+    if cfg.xen_mode and cfg.boot_cmd == "bootm" and cfg.xen is not None:
+        return f"{cfg.xen}.ub"
+    return cfg.xen
+
+
+def place(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo], base: HostDtb) -> Placement:
+    """Step 4: plan the layout and build its DT edits until both settle.
+
+    Pass 1 measures the edits; pass 2 places the DTB with the room they need (and, in FIT
+    mode, plans with the edited copy the FIT carries). Modules before the DTB do not move
+    between passes, so the edits (which name only those) settle at once; the loop is a
+    guard. Raises :class:`~bootproof.builder.errors.LayoutError` (and its subclasses) when
+    the layout does not fit or does not settle, :class:`ConfigError` from the planner.
+    """
     fit = cfg.fit is not None
-    files: dict[str, FileInfo] = {}
-    for rel, size in checked.sizes.items():
-        kind = checked.kinds[rel]
-        info = FileInfo(size, arm64_image_size(root / rel) if kind == "arm64-image" else 0)
-        files[rel] = info
-    dtb_path = root / cfg.device_tree
-    host = DeviceTree.load(dtb_path)
-    notes: list[str] = []
-    warnings = list(cfg.warnings)
+    known = dict(files)
+    known[base.file] = FileInfo(len(base.data), 0, base.content_size)
+    xen_file = xen_load_name(cfg)
+    if xen_file is not None and cfg.xen is not None and xen_file != cfg.xen:
+        known[xen_file] = FileInfo(known[cfg.xen].size + uimage.HEADER.size)
+    ram = [Region(r.base, r.size) for r in base.board.memory()]
+    reserved = [(Region(r.base, r.size), r.source) for r in base.board.reserved()]
+    overlay_sizes = ([known[o].size for o in cfg.dt_overlays] if base.overlays_at_boot
+                     else [])
 
-    merge = bool(opts.merge_overlays) if opts.merge_overlays is not None else \
-        cfg.overlay_mode == "merge"
-    base_tree = host
-    base_bytes = dtb_path.read_bytes()
-    dtb_file = cfg.device_tree
-    extra_outputs: dict[str, bytes] = {}
-    overlays_at_boot = bool(cfg.dt_overlays) and not merge and not fit
-    if cfg.dt_overlays and not overlays_at_boot:
-        merged = _merge_overlays(dtb_path, [root / o for o in cfg.dt_overlays], opts.fdtoverlay)
-        base_tree = DeviceTree.from_bytes(merged, path="merged overlays")
-        base_bytes = merged
-        if not fit:
-            dtb_file = f"{_stem(cfg.device_tree)}-overlays.dtb"
-            extra_outputs[dtb_file] = merged
-            notes.append(f"DT overlays: merged offline into {dtb_file}, which the script "
-                         "loads (no 'fdt apply' needed)")
-        else:
-            notes.append("DT overlays: merged offline into the FIT's host_fdt")
-    elif overlays_at_boot:
-        notes.append("DT overlays: applied at boot with 'fdt apply' (needs a U-Boot with "
-                     "CONFIG_OF_LIBFDT_OVERLAY; Debian's 2023.01 lacks it: use "
-                     "--merge-overlays)")
-    files[dtb_file] = FileInfo(len(base_bytes), 0, _dtb_content_size(base_bytes))
+    def plan_with(extra: int, dtb_file: str,
+                  dtb_info: FileInfo) -> tuple[XenLayout, list[fdtcmd.Edit]]:
+        lay = plan(cfg, {**known, dtb_file: dtb_info}, ram=ram, reserved=reserved, fit=fit,
+                   dtb_extra=extra, xen_file=xen_file, dtb_file=dtb_file,
+                   overlays_loaded=base.overlays_at_boot)
+        return lay, build_edits(cfg, lay, base.tree)
 
-    xen_file = cfg.xen
-    if cfg.xen_mode and cfg.boot_cmd == "bootm":
-        assert cfg.xen is not None
-        xen_file = f"{cfg.xen}.ub"
-        files[xen_file] = FileInfo(files[cfg.xen].size + uimage.HEADER.size)
-
-    ram = [Region(r.base, r.size) for r in host.memory()]
-    reserved = [(Region(r.base, r.size), r.source) for r in host.reserved()]
-    overlay_sizes = [files[o].size for o in cfg.dt_overlays] if overlays_at_boot else []
-
-    def do_plan(extra: int, dtb_info: FileInfo) -> tuple[XenLayout, list[fdtcmd.Edit]]:
-        f = dict(files)
-        f[dtb_file] = dtb_info
-        lay = plan(cfg, f, ram=ram, reserved=reserved, fit=fit, dtb_extra=extra,
-                   xen_file=xen_file, dtb_file=dtb_file, overlays_loaded=overlays_at_boot)
-        return lay, build_edits(cfg, lay, base_tree)
-
-    offline_base: DeviceTree | None = None
-    if fit or cfg.fdtedit:
-        offline_base = base_tree
-        if overlays_at_boot:  # the offline copy shows what the board ends up with
-            offline_base = DeviceTree.from_bytes(_merge_overlays(
-                dtb_path, [root / o for o in cfg.dt_overlays], opts.fdtoverlay))
-
-    # Pass 1 measures the edits; pass 2 places the DTB with the room they need. Modules
-    # before the DTB do not move between passes, so the edits (which name only those)
-    # settle at once; the loop is a guard.
-    layout, edits = do_plan(0, files[dtb_file])
-    dtb_info = files[dtb_file]
-    fdtedit_bytes: bytes | None = None
+    dtb_file, dtb_info = base.file, known[base.file]
+    layout, edits = plan_with(0, dtb_file, dtb_info)
     for _ in range(3):
         extra = resize_bytes(fdtcmd.growth(edits), overlay_sizes)
-        if offline_base is not None:
-            edited = offline_base.copy()
-            fdtcmd.apply(edited, edits)
-            fdtedit_bytes = edited.to_bytes()
+        edited = edited_dtb(base.offline, edits)
         if fit:
-            assert cfg.fdtedit is not None and fdtedit_bytes is not None
-            dtb_file = cfg.fdtedit
-            dtb_info = FileInfo(len(fdtedit_bytes), 0, len(fdtedit_bytes))
-        layout, new_edits = do_plan(extra, dtb_info)
+            assert cfg.fdtedit is not None and edited is not None
+            dtb_file, dtb_info = cfg.fdtedit, FileInfo(len(edited), 0, len(edited))
+        layout, new_edits = plan_with(extra, dtb_file, dtb_info)
         if new_edits == edits:
-            break
+            return Placement(layout, tuple(edits), edited)
         edits = new_edits
-    else:
-        raise LayoutError("the layout does not settle (DT edits keep moving modules)")
+    raise LayoutError("the layout does not settle (DT edits keep moving modules)")
 
+
+def script_text(cfg: ImageBuilderConfig, root: Path, req: Required, placed: Placement,
+                opts: GenerateOptions) -> str:
+    """Step 5: the ``boot.source`` text (loads, DT edits, APPEND_EXTRA_CMDS, boot)."""
     extra_cmds = None
     if cfg.append_extra_cmds:
         extra_cmds = (root / cfg.append_extra_cmds).read_text(encoding="ascii")
-    sopts = ScriptOptions(load_cmd=cfg.load_cmd, boot_cmd=cfg.boot_cmd, prefix=opts.prefix,
-                          fit=fit, extra_cmds=extra_cmds, xen_mode=cfg.xen_mode)
-    source = render_script(layout, edits, sopts)
-    timestamp = source_date_epoch(opts.env)
-
-    outputs: dict[str, bytes] = dict(extra_outputs)
-    _add_output(outputs, cfg, cfg.uboot_source, source.encode())
-    if xen_file is not None and xen_file != cfg.xen:
-        xm = layout.find("xen")
-        assert xm is not None and cfg.xen is not None
-        xen_data = (root / cfg.xen).read_bytes()
-        arch = uimage.ARCH_ARM64 if xen_data[56:60] == b"ARM\x64" else uimage.ARCH_ARM
-        outputs[xen_file] = uimage.encode(xen_data, load=xm.addr, entry=xm.addr,
-                                          image_type=uimage.TYPE_KERNEL, arch=arch,
-                                          timestamp=timestamp)
-    if cfg.fdtedit and fdtedit_bytes is not None:
-        outputs[cfg.fdtedit] = fdtedit_bytes
-    hints: list[str]
-    if fit:
-        assert cfg.fit is not None and layout.fit_addr is not None
-        its_name = (cfg.fit[: -len(".fit")] if cfg.fit.endswith(".fit") else cfg.fit) + ".its"
-        for name, data in _build_fit(cfg, layout, root, its_name, outputs, opts,
-                                     timestamp).items():
-            _add_output(outputs, cfg, name, data)
-        hints = [
-            f"Generated FIT {cfg.fit} with script {cfg.uboot_source}, to be loaded at or "
-            f"after address 0x{layout.fit_addr:x}:",
-            f"{cfg.load_cmd} 0x{layout.fit_addr:x} {prefixed(cfg.fit, opts.prefix)}; "
-            f"source 0x{layout.fit_addr:x}:boot_scr",
-        ]
-    else:
-        _add_output(outputs, cfg, cfg.uboot_script,
-                    uimage.script_image(source.encode(), addr=layout.script_addr,
-                                        timestamp=timestamp))
-        hints = [
-            f"Generated uboot script {cfg.uboot_script}, to be loaded at address "
-            f"0x{layout.script_addr:X}:",
-            f"{cfg.load_cmd} 0x{layout.script_addr:X} "
-            f"{prefixed(cfg.uboot_script, opts.prefix)}; source 0x{layout.script_addr:X}",
-        ]
-    _refuse_overwriting_inputs(cfg, root, checked.sizes, outputs, opts.map_file)
-    written: list[Path] = []
-    with OutputSet() as out:
-        for rel, data in outputs.items():
-            p = Path(rel)
-            written.append(out.write(p if p.is_absolute() else root / p, data))
-        if opts.map_file is not None:
-            written.append(out.write(opts.map_file, layout.to_json()))
-    return GenerateResult(layout, source, tuple(edits), tuple(written), tuple(hints),
-                          tuple(notes), tuple(warnings))
+    sopts = ScriptOptions(load_cmd=req.load_cmd, boot_cmd=cfg.boot_cmd, prefix=opts.prefix,
+                          fit=cfg.fit is not None, extra_cmds=extra_cmds,
+                          xen_mode=cfg.xen_mode)
+    return render_script(placed.layout, placed.edits, sopts)
 
 
 def _add_output(outputs: dict[str, bytes], cfg: ImageBuilderConfig, name: str | None,
@@ -279,7 +225,43 @@ def _add_output(outputs: dict[str, bytes], cfg: ImageBuilderConfig, name: str | 
     outputs[name] = data
 
 
-def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Mapping[str, int],
+def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: HostDtb,
+                  placed: Placement, source: str, opts: GenerateOptions) -> dict[str, bytes]:
+    """Step 6: every output's bytes by name (relative to ``root``, or absolute): the merged
+    DTB, ``boot.source``, ``xen.ub`` for bootm, the FDTEDIT copy, then ``boot.scr`` (a
+    uImage script) or the FIT and its ``.its``.
+
+    Raises :class:`ConfigError` when two outputs share a name, :class:`~bootproof.builder.
+    errors.InputError` for a bad ``-k`` and :class:`~bootproof.builder.errors.ToolError`
+    when mkimage fails.
+    """
+    layout = placed.layout
+    timestamp = source_date_epoch(opts.env)
+    outputs: dict[str, bytes] = dict(base.outputs)
+    _add_output(outputs, cfg, req.uboot_source, source.encode())
+    xen_file = xen_load_name(cfg)
+    if xen_file is not None and xen_file != cfg.xen:
+        xm = layout.find("xen")
+        assert xm is not None and cfg.xen is not None
+        xen_data = (root / cfg.xen).read_bytes()
+        arch = uimage.ARCH_ARM64 if xen_data[56:60] == b"ARM\x64" else uimage.ARCH_ARM
+        outputs[xen_file] = uimage.encode(xen_data, load=xm.addr, entry=xm.addr,
+                                          image_type=uimage.TYPE_KERNEL, arch=arch,
+                                          timestamp=timestamp)
+    if cfg.fdtedit and placed.edited_dtb is not None:
+        outputs[cfg.fdtedit] = placed.edited_dtb
+    if cfg.fit is not None:
+        for name, data in build_fit(cfg, layout, root, outputs, mkimage=opts.mkimage,
+                                    timestamp=timestamp).items():
+            _add_output(outputs, cfg, name, data)
+    else:
+        _add_output(outputs, cfg, req.uboot_script,
+                    uimage.script_image(source.encode(), addr=layout.script_addr,
+                                        timestamp=timestamp))
+    return outputs
+
+
+def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
                                outputs: Mapping[str, bytes], map_file: Path | None) -> None:
     """Raise :class:`ConfigError` if an output would replace an input (the config, a file it
     names, the APPEND_EXTRA_CMDS text). The ``-u`` DTB is the one input meant to change."""
@@ -304,76 +286,72 @@ def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Mapp
         seen.add(key(path))
 
 
-def _build_fit(cfg: ImageBuilderConfig, layout: XenLayout, root: Path, its_name: str,
-               outputs: Mapping[str, bytes], opts: GenerateOptions,
-               timestamp: int) -> dict[str, bytes]:
-    """Render the .its, run mkimage on a private copy, return the .its/.fit (+ -u DTB)."""
-    assert cfg.fit is not None and cfg.uboot_source is not None
-    kinds = {"xen": "kernel", "linux-kernel": "kernel", "dom0-kernel": "kernel",
-             "domU-kernel": "kernel", "dom0-ramdisk": "ramdisk", "domU-ramdisk": "ramdisk",
-             "linux-ramdisk": "ramdisk", "domU-dtb": "flat_dt", "dtb": "flat_dt",
-             "bitstream": "fpga", "xen-policy": "firmware"}
-    signing = None
-    keydir = None
-    if cfg.fit_enc_key_dir:
-        keydir, _, hint = cfg.fit_enc_key_dir.rstrip("/").rpartition("/")
-        if not hint:
-            raise InputError("expected KEYDIR/HINT", field="-k", value=cfg.fit_enc_key_dir)
-        signing = fitfmt.Signing(hint)
-        keydir = keydir or "."
-        key = root / keydir / f"{hint}.key"
-        if not key.is_file():
-            # mkimage 2023.01 only prints "Failed to sign" and still exits 0
-            raise InputError("no private key to sign the FIT with", path=key, field="-k",
-                             value=cfg.fit_enc_key_dir)
+def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
+                  outputs: Mapping[str, bytes], layout: XenLayout,
+                  map_file: Path | None) -> tuple[Path, ...]:
+    """Step 6, writing: refuse an output that would replace one of ``inputs`` (or the
+    config), then write every output and the ``--map`` layout (JSON) together: all of them
+    or, on any error, none. Returns the paths written. Raises :class:`ConfigError`."""
+    _refuse_overwriting_inputs(cfg, root, inputs, outputs, map_file)
+    written: list[Path] = []
+    with OutputSet() as out:
+        for rel, data in outputs.items():
+            p = Path(rel)
+            written.append(out.write(p if p.is_absolute() else root / p, data))
+        if map_file is not None:
+            written.append(out.write(map_file, layout.to_json()))
+    return tuple(written)
 
-    def images(resolve: dict[str, str]) -> list[fitfmt.FitImage]:
-        out = []
-        for m in layout.modules:
-            assert m.fit_name is not None
-            is_exec = m.role in ("xen", "linux-kernel")
-            out.append(fitfmt.FitImage(m.fit_name, resolve.get(m.file, m.file), kinds[m.role],
-                                       load=m.addr, entry=m.addr if is_exec else None))
-        src = cfg.uboot_source or ""
-        out.append(fitfmt.FitImage("boot_scr", resolve.get(src, src), "script",
-                                   load=layout.script_addr))
-        return out
 
-    loadables = tuple(m.fit_name for m in layout.modules if m.fit_name and m.role in (
-        "dom0-kernel", "dom0-ramdisk", "domU-kernel", "domU-ramdisk", "domU-dtb", "xen-policy"))
-    rd = layout.find("linux-ramdisk")
-    fpga = layout.find("bitstream")
-    conf = fitfmt.FitConfig(
-        "config", kernel="host_kernel", fdt="host_fdt",
-        ramdisk=rd.fit_name if rd is not None else None,
-        loadables=loadables, fpga=fpga.fit_name if fpga is not None else None,
-    )
-    desc = "Xen dom0less boot" if cfg.xen_mode else "Linux boot"
-    its = fitfmt.render_its(images({}), conf, description=desc, signing=signing)
-    result = {its_name: its.encode()}
-    with tempfile.TemporaryDirectory(prefix="bootproof-fit-") as tmpname:
-        tmp = Path(tmpname)
-        resolve: dict[str, str] = {}
-        for m in layout.modules:
-            resolve[m.file] = str((root / m.file).resolve())
-        for rel, data in outputs.items():  # generated files not written yet
-            local = tmp / f"gen{len(resolve)}"
-            local.write_bytes(data)
-            resolve[rel] = str(local)
-        tmp_its = tmp / "image.its"
-        tmp_its.write_text(fitfmt.render_its(images(resolve), conf, description=desc,
-                                             signing=signing))
-        argv = [opts.mkimage, "-q", "-f", str(tmp_its)]
-        ub_copy = None
-        if keydir is not None:
-            argv += ["-k", str((root / keydir).resolve()), "-r"]
-            if cfg.fit_enc_ub_dtb:
-                ub_copy = tmp / "ub.dtb"
-                shutil.copyfile(root / cfg.fit_enc_ub_dtb, ub_copy)
-                argv += ["-K", str(ub_copy)]
-        argv.append(str(tmp / "image.fit"))
-        run_tool(argv, cwd=tmp, env={**os.environ, "SOURCE_DATE_EPOCH": str(timestamp)})
-        result[cfg.fit] = (tmp / "image.fit").read_bytes()
-        if ub_copy is not None and cfg.fit_enc_ub_dtb:
-            result[cfg.fit_enc_ub_dtb] = ub_copy.read_bytes()
-    return result
+def load_line(cfg: ImageBuilderConfig, req: Required, layout: XenLayout,
+              prefix: str | None) -> LoadLine:
+    """Step 7: what to type at U-Boot's prompt: load the script (or the FIT, at its slot
+    after the payload) and source it."""
+    if cfg.fit is not None:
+        assert layout.fit_addr is not None
+        return LoadLine(req.load_cmd, layout.fit_addr, prefixed(cfg.fit, prefix), fit=True)
+    return LoadLine(req.load_cmd, layout.script_addr, prefixed(req.uboot_script, prefix))
+
+
+def hints(cfg: ImageBuilderConfig, req: Required, line: LoadLine) -> tuple[str, ...]:
+    """Step 7: the two hint lines ``uboot-script-gen`` prints: what was generated and where
+    it loads, then the load line."""
+    if line.fit:
+        head = (f"Generated FIT {cfg.fit} with script {req.uboot_source}, to be loaded at or "
+                f"after address 0x{line.addr:x}:")
+    else:
+        head = (f"Generated uboot script {req.uboot_script}, to be loaded at address "
+                f"0x{line.addr:X}:")
+    return head, str(line)
+
+
+def generate(cfg: ImageBuilderConfig, root: Path,
+             options: GenerateOptions | None = None) -> GenerateResult:
+    """Generate the boot script (and FIT, offline DTBs, map) for ``cfg`` under ``root``,
+    step by step (see the module docstring).
+
+    ``root`` is the ``-d`` directory: config paths and outputs are relative to it. ``root``
+    and ``options.map_file`` may be relative to the working directory: they are made
+    absolute here, once, so every tool run (fdtoverlay, mkimage) gets paths that are valid
+    in its own working directory; the names written into the script, the .its and the map
+    stay as the config gives them. Raises
+    :class:`ConfigError`/:class:`~bootproof.builder.errors.InputError` for bad configs and inputs,
+    :class:`~bootproof.builder.errors.LayoutError` when the layout does not fit, and
+    :class:`~bootproof.builder.errors.ToolError` when fdtoverlay or mkimage fail; in every case
+    nothing is written.
+    """
+    opts = options or GenerateOptions()
+    root = Path(root).absolute()
+    if opts.map_file is not None:
+        opts = replace(opts, map_file=Path(opts.map_file).absolute())
+    req = check_config(cfg, opts)
+    files = check_inputs(cfg, root)
+    base = load_host_dtb(cfg, root, merge_overlays=opts.merge_overlays,
+                         fdtoverlay=opts.fdtoverlay)
+    placed = place(cfg, files, base)
+    source = script_text(cfg, root, req, placed, opts)
+    outputs = build_outputs(cfg, root, req, base, placed, source, opts)
+    written = write_outputs(cfg, root, list(files), outputs, placed.layout, opts.map_file)
+    line = load_line(cfg, req, placed.layout, opts.prefix)
+    return GenerateResult(placed.layout, source, placed.edits, written, line,
+                          hints(cfg, req, line), base.notes, tuple(cfg.warnings))

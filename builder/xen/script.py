@@ -41,6 +41,27 @@ def prefixed(path: str, prefix: str | None) -> str:
     return prefix.rstrip("/") + "/" + path.lstrip("/")
 
 
+@dataclass(frozen=True)
+class LoadLine:
+    """The line to type at U-Boot's prompt: load the script (or the FIT) and source it.
+
+    ``file`` is the path the load command reads (``-p`` prefix applied); ``fit``: the file is
+    a FIT whose ``boot_scr`` image is the script. ``str()`` gives the line exactly as
+    ``uboot-script-gen``'s hint prints it.
+    """
+
+    load_cmd: str
+    addr: int
+    file: str
+    fit: bool = False
+
+    def __str__(self) -> str:
+        if self.fit:
+            return (f"{self.load_cmd} 0x{self.addr:x} {self.file}; "
+                    f"source 0x{self.addr:x}:boot_scr")
+        return f"{self.load_cmd} 0x{self.addr:X} {self.file}; source 0x{self.addr:X}"
+
+
 def resize_bytes(edit_growth: int, overlay_sizes: Sequence[int]) -> int:
     """The ``fdt resize`` bytes: room for the edits, overlays applied at boot, the
     memreserve entry U-Boot adds for the blob, and a margin; never below what

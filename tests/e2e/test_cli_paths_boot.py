@@ -13,7 +13,8 @@ import pytest
 from cli_paths import make_tree, run_cli
 from conftest import require_tool
 
-from bootproof.harness.xen.flow import DomUSpec, config_text, prepare_guest_set, scenario_config
+from bootproof.harness.xen.guests import prepare_guest_set
+from bootproof.harness.xen.scenarios import DomUSpec, config_text, scenario_config
 from bootproof.harness.xous.example import build_example
 
 pytestmark = pytest.mark.e2e

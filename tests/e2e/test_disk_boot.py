@@ -32,16 +32,11 @@ from bootproof.harness.core.boards import load_board
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.machine import QemuMachine
 from bootproof.harness.xen.assets import ensure_guest_assets
-from bootproof.harness.xen.flow import (
-    BOARD,
-    DOMU_CMD,
-    UBOOT_BIOS,
-    XEN_CMD,
-    bad_patterns,
-    config_text,
-    prepare_guest_set,
-)
+from bootproof.harness.xen.flow import BOARD, UBOOT_BIOS
+from bootproof.harness.xen.guests import prepare_guest_set
 from bootproof.harness.xen.initramfs import initramfs_entries, marker_pattern
+from bootproof.harness.xen.parsers import bad_patterns
+from bootproof.harness.xen.scenarios import DOMU_CMD, XEN_CMD, config_text
 
 pytestmark = pytest.mark.e2e
 

@@ -8,13 +8,8 @@ import pytest
 from conftest import require_tool
 
 from bootproof.harness.cli import main
-from bootproof.harness.xen.flow import (
-    DomUSpec,
-    GuestSet,
-    prepare_guest_set,
-    scenario_config,
-    write_scenario,
-)
+from bootproof.harness.xen.guests import GuestSet, prepare_guest_set
+from bootproof.harness.xen.scenarios import DomUSpec, scenario_config, write_scenario
 
 pytestmark = pytest.mark.e2e
 

@@ -24,16 +24,10 @@ from bootproof.harness.core.console import Console
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import BadPattern
 from bootproof.harness.core.machine import pid_alive
-from bootproof.harness.xen.flow import (
-    DomUSpec,
-    GuestSet,
-    generate,
-    prepare_guest_set,
-    run_boot,
-    scenario_config,
-    write_scenario,
-    xen_debug_key,
-)
+from bootproof.harness.xen.flow import run_boot, xen_debug_key
+from bootproof.harness.xen.generated import generate
+from bootproof.harness.xen.guests import GuestSet, prepare_guest_set
+from bootproof.harness.xen.scenarios import DomUSpec, scenario_config, write_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +83,7 @@ def test_true_dom0less_harness_stops_qemu(debian_guests: GuestSet, tmp_path: Pat
         debian_guests, dom0_marker=None,
         domus=[DomUSpec("SOLO1", mem_mb=192, vcpus=1), DomUSpec("SOLO2", mem_mb=128, vcpus=1)]))
     gen = generate(cfg, debian_guests.directory)
-    assert not any(m["role"].startswith("dom0") for m in gen.modules)
+    assert not any(m.role.startswith("dom0") for m in gen.modules)
     report = run_boot(gen, log_dir=tmp_path)
     assert set(report.markers) == {"domU0", "domU1"}
     assert report.markers["domU0"].ram_bytes == 192 << 20
@@ -120,7 +114,7 @@ def test_boot_time_cpupool(built_guests: GuestSet, tmp_path: Path) -> None:
                DomUSpec("POOL1", mem_mb=128, vcpus=1, cpupool=0)],
         cpupools=["cpu@1 null"]))
     gen = generate(cfg, built_guests.directory)
-    domids = gen.layout["domids"]
+    domids = gen.layout.domids
     assert isinstance(domids, dict)
     dumps: list[str] = []
 
@@ -135,9 +129,9 @@ def test_boot_time_cpupool(built_guests: GuestSet, tmp_path: Path) -> None:
     pool0 = text[text.index("Cpupool 0:"):text.index("Cpupool 1:")]
     assert re.search(r"Cpus: 1\n", pool1)
     assert "Scheduler: null Scheduler (null)" in pool1
-    assert re.search(rf"Domain: {domids['domU1']}\b", pool1)
+    assert re.search(rf"Domain: {domids[1]}\b", pool1)
     assert re.search(r"Cpus: 0\n", pool0)
-    assert not re.search(rf"Domain: {domids['domU1']}\b", pool0)
+    assert not re.search(rf"Domain: {domids[1]}\b", pool0)
 
 
 def test_linux_only(debian_guests: GuestSet, tmp_path: Path) -> None:

@@ -12,25 +12,29 @@ from pathlib import Path
 import pytest
 
 from bootproof.builder.errors import ConfigError
+from bootproof.builder.xen import LoadLine, Module, XenLayout
 from bootproof.builder.xen.config import load_config
 from bootproof.harness.core.boards import load_board
 from bootproof.harness.core.errors import layout_differences
-from bootproof.harness.xen.flow import (
-    LOADING_DOMU_RE,
-    XEN_KERNEL_RE,
-    DomUSpec,
+from bootproof.harness.xen.flow import typed_line
+from bootproof.harness.xen.generated import (
+    DomainExpectation,
     Generated,
-    GuestSet,
-    bad_patterns,
-    board_dtb_argv,
-    config_text,
+    domain_problems,
     expectations,
     expected_layout,
-    reported_layout,
-    scenario_config,
-    typed_line,
-    write_scenario,
 )
+from bootproof.harness.xen.guests import GuestSet, board_dtb_argv
+from bootproof.harness.xen.initramfs import parse_marker
+from bootproof.harness.xen.parsers import (
+    LOADING_DOMU_RE,
+    XEN_KERNEL_RE,
+    DomUBuild,
+    KernelModule,
+    bad_patterns,
+    reported_layout,
+)
+from bootproof.harness.xen.scenarios import DomUSpec, config_text, scenario_config, write_scenario
 
 UBOOT_LOG = """\
 => tftpb 0x40200000 boot.scr; source 0x40200000
@@ -61,13 +65,18 @@ XEN_LOG = """\
 """
 
 
-def _generated(modules: list[dict[str, object]], *, fit: bool = False) -> Generated:
-    layout = {"script_addr": 0x40200000, "fit_addr": 0x44000000 if fit else None,
-              "domids": {"domU0": 1}, "modules": modules}
-    line = ("tftpb 0x44000000 boot.fit; source 0x44000000:boot_scr" if fit
-            else "tftpb 0x40200000 boot.scr; source 0x40200000")
+def _module(role: str, file: str, addr: int, size: int, domu: int | None = None) -> Module:
+    return Module(role=role, file=file, addr=addr, size=size, span=size, domu=domu)
+
+
+def _generated(modules: list[Module], *, fit: bool = False) -> Generated:
+    layout = XenLayout(memory_start=0x40000000, memory_end=0x80000000, align=0x200000,
+                       script_addr=0x40200000, modules=tuple(modules), end=0x44000000,
+                       fit_addr=0x44000000 if fit else None, dtb_extra=0, domids={0: 1})
+    load = (LoadLine("tftpb", 0x44000000, "boot.fit", fit=True) if fit
+            else LoadLine("tftpb", 0x40200000, "boot.scr"))
     return Generated(config=None, config_path=Path("c"), directory=Path("."),  # type: ignore[arg-type]
-                     layout=layout, load_line=line, fit=fit, output="")
+                     layout=layout, load=load, output="")
 
 
 def test_reported_layout_reads_uboot_and_xen_lines() -> None:
@@ -83,10 +92,8 @@ def test_reported_layout_reads_uboot_and_xen_lines() -> None:
 
 def test_expected_layout_matches_the_same_boot() -> None:
     gen = _generated([
-        {"role": "domU-kernel", "file": "Image.gz", "addr": 0x41200000, "size": 11277745,
-         "domu": 0},
-        {"role": "domU-ramdisk", "file": "initrd", "addr": 0x41E00000, "size": 0xF130C,
-         "domu": 0},
+        _module("domU-kernel", "Image.gz", 0x41200000, 11277745, domu=0),
+        _module("domU-ramdisk", "initrd", 0x41E00000, 0xF130C, domu=0),
     ])
     expected = expected_layout(gen)
     assert expected["load 1: boot.scr @"] == 0x40200000
@@ -107,7 +114,7 @@ def test_expected_layout_matches_the_same_boot() -> None:
 
 
 def test_fit_layout_expects_the_fit_load_only() -> None:
-    gen = _generated([{"role": "xen", "file": "xen", "addr": 0x42E00000, "size": 1}], fit=True)
+    gen = _generated([_module("xen", "xen", 0x42E00000, 1)], fit=True)
     assert expected_layout(gen) == {"load 1: boot.fit @": 0x44000000}
 
 
@@ -201,8 +208,8 @@ def _tftp(file: str, addr: int, size: int) -> str:
 
 def test_a_file_loaded_twice_is_checked_at_each_address() -> None:
     gen = _generated([
-        {"role": "dom0-kernel", "file": "Image", "addr": 0x40400000, "size": 100},
-        {"role": "domU-kernel", "file": "Image", "addr": 0x40600000, "size": 100, "domu": 0},
+        _module("dom0-kernel", "Image", 0x40400000, 100),
+        _module("domU-kernel", "Image", 0x40600000, 100, domu=0),
     ])
     good = _tftp("boot.scr", 0x40200000, 9) + _tftp("Image", 0x40400000, 100) + _tftp(
         "Image", 0x40600000, 100)
@@ -211,3 +218,27 @@ def test_a_file_loaded_twice_is_checked_at_each_address() -> None:
     bad = good.replace("Load address: 0x40600000", "Load address: 0x40800000")
     (diff,) = layout_differences(expected, reported_layout(bad, xen=False))
     assert diff.startswith("load 3: Image @") and "0x40800000" in diff
+
+
+def test_xen_report_lines_read_as_data() -> None:
+    build = LOADING_DOMU_RE.search(XEN_LOG)
+    kernel = XEN_KERNEL_RE.search(XEN_LOG)
+    assert build is not None and kernel is not None
+    assert DomUBuild.from_match(build) == DomUBuild(cpus=2, memory_kb=128 * 1024)
+    assert KernelModule.from_match(kernel) == KernelModule(domid=1, addr=0x41200000)
+
+
+def test_a_guest_report_is_checked_against_the_config() -> None:
+    rep = parse_marker("=== TESTMARKER DOMU1 UP cpus=2 memtotal_kb=100 ram=60000000-6fffffff ===")
+    assert rep is not None
+    static = DomainExpectation("domU0", "DOMU1", cpus=2, memory_kb=256 * 1024,
+                               static_mem=((0x60000000, 0x10000000),))
+    assert domain_problems(static, rep) == []
+    moved = DomainExpectation("domU0", "DOMU1", cpus=1, memory_kb=256 * 1024,
+                              static_mem=((0x50000000, 0x10000000),))
+    cpus, ram = domain_problems(moved, rep)
+    assert "sees 2 cpus, config asks 1" in cpus
+    assert "RAM at 0x60000000-0x6fffffff" in ram and "asks 0x50000000-0x5fffffff" in ram
+    small = DomainExpectation("domU0", "DOMU1", cpus=2, memory_kb=128 * 1024)
+    (diff,) = domain_problems(small, rep)
+    assert "has 262144 KiB of RAM, config asks 131072 KiB" in diff
