@@ -195,6 +195,18 @@ class _LazyLog:
 
 
 @dataclass(frozen=True)
+class TypedInput:
+    """Text written to the guest, and what it answered: ``after`` is the text of the last
+    match before it was typed (empty when nothing was awaited yet), ``seen`` the number of log
+    lines holding ``after`` at that moment. A replay that waits for ``after`` to be on
+    ``seen`` lines before typing types at the same point of the boot."""
+
+    text: str
+    after: str
+    seen: int
+
+
+@dataclass(frozen=True)
 class _Hit:
     """A match found by Console._scan: which pattern, where in the buffer, which line."""
 
@@ -237,8 +249,9 @@ class Console:
         self._held_head = ""  # _line_head as it was for the first held line
         self._eof = False
         #: Everything written to the guest through :meth:`send` and :meth:`send_line`, in
-        #: order (the run record's typed input).
-        self.typed: list[str] = []
+        #: order, each with the console text it followed (the run record's typed input).
+        self.typed: list[TypedInput] = []
+        self._last_match = ""
 
     @classmethod
     def attach(
@@ -358,7 +371,7 @@ class Console:
 
     def send(self, text: str) -> None:
         """Write ``text`` to the guest as it is (no echo check, no line end)."""
-        self.typed.append(text)
+        self._note_typed(text)
         self._child.send(text)
 
     def send_line(self, text: str, *, echo_check: bool = True, chunk: int = 16,
@@ -373,7 +386,7 @@ class Console:
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
         dl = deadline if deadline is not None else Deadline(_ECHO_DEADLINE)
-        self.typed.append(text + eol)
+        self._note_typed(text + eol)
         for start in range(0, len(text), chunk):
             piece = text[start:start + chunk]
             self._child.send(piece)
@@ -381,6 +394,11 @@ class Console:
                 echo = re.compile(re.escape(piece.replace("\r", "")))
                 self._wait([(f"echo of {piece!r}", echo)], dl, f"echo of {piece!r}")
         self._child.send(eol)
+
+    def _note_typed(self, text: str) -> None:
+        after = self._last_match.split("\n")[-1].strip() if self._last_match else ""
+        seen = sum(1 for line in self.log_text().split("\n") if after in line) if after else 0
+        self.typed.append(TypedInput(text, after, seen))
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -536,6 +554,7 @@ class Console:
                     self._raise_bad(bad[hit.index - len(wanted)][0], hit, waiting_for)
                 self._consume(hit.end)
                 self._sync_log()
+                self._last_match = hit.match.group(0)
                 return hit.index, hit.match
             resume = hit
             pos = max(pos, resume)

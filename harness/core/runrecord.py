@@ -38,10 +38,11 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bootproof.harness.core.console import TypedInput
 from bootproof.harness.core.errors import (
     BadPattern,
     BootFailure,
@@ -221,9 +222,8 @@ def version_in_file(path: Path, regex: bytes, *, sha256: str | None = None) -> s
         try:
             with path.open("rb") as f:
                 gz = f.read(2) == b"\x1f\x8b"
-            opener = gzip.open if gz else open
             tail = b""
-            with opener(path, "rb") as f:  # type: ignore[operator]
+            with gzip.open(path, "rb") if gz else path.open("rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     buf = tail + chunk
                     m = pattern.search(buf)
@@ -328,9 +328,10 @@ def replay_argv(full_argv: Sequence[str]) -> list[str]:
 def printf_format(text: str) -> str:
     """``text`` as a shell-quoted ``printf`` format that prints exactly its UTF-8 bytes."""
     out = []
-    for byte in text.encode("utf-8"):
+    for i, byte in enumerate(text.encode("utf-8")):
         ch = chr(byte)
-        if byte < 0x20 or byte >= 0x7F or ch in "\\%'":
+        # a leading "-" would be read as an option
+        if byte < 0x20 or byte >= 0x7F or ch in "\\%'" or (i == 0 and ch == "-"):
             out.append(f"\\{byte:03o}")
         else:
             out.append(ch)
@@ -357,14 +358,15 @@ def repro_script(
     *,
     cwd: Path,
     inputs: Sequence[InputFile],
-    typed: Sequence[str],
+    typed: Sequence[TypedInput],
     command: str,
     environment: Mapping[str, str],
     qemu_version: str | None,
     record_name: str,
 ) -> str:
     """The text of ``repro.sh`` (see the module docstring). ``argv`` is what QEMU runs
-    (:func:`replay_argv`), ``typed`` what the harness wrote to the console, in order."""
+    (:func:`replay_argv`), ``typed`` what the harness wrote to the console, in order, each
+    typed once the console has shown what the harness saw before typing it."""
     q = shlex.quote
     lines = [
         "#!/bin/sh",
@@ -383,10 +385,12 @@ def repro_script(
         lines += [f"#   {f.role:<{width}}  {f.path}" + ("/" if f.sha256 is None else "")
                   for f in inputs]
     if typed:
-        lines += ["#", "# What bootproof typed on the console, in order (piped in at start;",
-                  "# then your own input follows, a line at a time; `--no-type` runs QEMU",
-                  "# on your terminal instead and types nothing):"]
-        lines += [f"#   {t!r}" for t in typed]
+        lines += ["#", "# What bootproof typed on the console, in order, each once the console",
+                  "# showed the text after which the harness typed it; then your own input",
+                  "# follows, a line at a time (after QEMU exits, press Enter to end the",
+                  "# script). `--no-type` runs QEMU on your terminal and types nothing:"]
+        lines += [f"#   {t.text!r}" + (f" after {t.after!r}" if t.after else "")
+                  for t in typed]
     lines += ["", "set -eu", f"cd {q(str(cwd))}"]
     lines += [f"export {k}={q(v)}" for k, v in environment.items() if k.startswith(_FOR_QEMU)]
     checked = [f for f in inputs if f.sha256 is not None]
@@ -412,18 +416,47 @@ def repro_script(
             "esac",
         ]
     qemu = _argv_lines(argv)
-    if typed:
-        lines += [
-            'if [ "${1:-}" = --no-type ]; then',
-            f"    exec {qemu.replace(chr(10), chr(10) + '    ')}",
-            "fi",
-            "{",
-            *[f"    printf {printf_format(t)}" for t in typed],
-            "    exec cat",
-            f"}} | {qemu}",
-        ]
-    else:
+    if not typed:
         lines.append(f"exec {qemu}")
+        return "\n".join(lines) + "\n"
+    lines += [
+        'if [ "${1:-}" = --no-type ]; then',
+        "    exec " + qemu.replace("\n", "\n    "),
+        "fi",
+        'log=$(mktemp "${TMPDIR:-/tmp}/repro-console.XXXXXX")',
+        'status=$(mktemp "${TMPDIR:-/tmp}/repro-status.XXXXXX")',
+        'trap \'rm -f "$log" "$status"\' EXIT',
+        "trap 'exit 130' INT",
+        "trap 'exit 143' TERM HUP",
+        "# wait_for N TEXT: until TEXT is on N lines of the console (at most 10 minutes)",
+        "wait_for() {",
+        "    tries=0",
+        '    while [ "$(grep -caF -- "$2" "$log" || true)" -lt "$1" ]; do',
+        "        tries=$((tries + 1))",
+        '        if [ "$tries" -gt 3000 ]; then',
+        '            echo "repro.sh: the console never showed $2; not typing the rest" >&2',
+        "            exec cat",
+        "        fi",
+        "        sleep 0.2",
+        "    done",
+        "}",
+        "{",
+    ]
+    for t in typed:
+        if t.after:
+            lines.append(f"    wait_for {t.seen} {q(t.after)}")
+        lines.append(f"    printf {printf_format(t.text)}")
+    lines += [
+        "    exec cat",
+        "} | {",
+        "    if " + qemu.replace("\n", "\n    ") + "; then",
+        '        echo 0 > "$status"',
+        "    else",
+        '        echo "$?" > "$status"',
+        "    fi",
+        '} | tee "$log"',
+        'exit "$(cat "$status")"',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -452,12 +485,13 @@ class RunRecord:
         self.stages: list[dict[str, object]] = []
         self.extra: dict[str, object] = {}
         self.argv: list[str] = []
-        self.typed: list[str] = []
+        self.typed: list[TypedInput] = []
         self.pid: int | None = None
         self.exit_status: int | None = None
         self.started: str | None = None
         self.ended: str | None = None
-        self.verdict = "ended"
+        #: running (QEMU started), ended (stopped, nobody judged), passed or failed
+        self.verdict = "not started"
         self.failure: dict[str, object] | None = None
 
     @property
@@ -466,11 +500,14 @@ class RunRecord:
         return {"repro script": self.repro_path, "run record": self.record_path}
 
     def add_input(self, role: str, path: Path) -> None:
-        """Record a file (or directory) the boot reads, hashed now. A path already recorded
-        keeps its first role."""
+        """Record a file (or directory) the boot reads, hashed now. A path recorded again
+        gets the new role added (one kernel for several domains)."""
         full = Path(path).absolute()
-        if any(f.path == full for f in self.inputs):
-            return
+        for i, known in enumerate(self.inputs):
+            if known.path == full:
+                if role not in known.role.split(", "):
+                    self.inputs[i] = replace(known, role=f"{known.role}, {role}")
+                return
         self.inputs.append(InputFile.of(role, full))
 
     def add_stage(self, stage: Stage) -> None:
@@ -480,20 +517,27 @@ class RunRecord:
 
     def launched(self, full_argv: Sequence[str], pid: int) -> None:
         """QEMU started with ``full_argv``: note it, hash the files it names, write the
-        script (before the boot, so that a harness killed mid-boot still leaves it)."""
+        script and the record (verdict ``running``), so that a harness killed mid-boot still
+        leaves both."""
         self.argv = list(full_argv)
         self.pid = pid
         self.started = _now()
+        known = {f.path for f in self.inputs}
         for role, path in argv_inputs(full_argv):
-            self.add_input(role, Path(path))
+            if Path(path).absolute() not in known:  # the flow's own role names win
+                self.add_input(role, Path(path))
         self.versions.setdefault("qemu", qemu_version(full_argv[0]))
+        self.verdict = "running"
         self.write_script()
+        self.write()
 
-    def stopped(self, exit_status: int | None, typed: Sequence[str]) -> None:
+    def stopped(self, exit_status: int | None, typed: Sequence[TypedInput]) -> None:
         """QEMU is gone: note its status and what the harness typed (the script is written
         again when something was typed)."""
         self.exit_status = exit_status
         self.ended = _now()
+        if self.verdict == "running":
+            self.verdict = "ended"
         if list(typed) != self.typed:
             self.typed = list(typed)
             self.write_script()
@@ -527,7 +571,7 @@ class RunRecord:
             "inputs": [f.to_json() for f in self.inputs],
             "environment": dict(self.environment),
             "qemu": {"argv": self.argv, "pid": self.pid, "exit_status": self.exit_status},
-            "typed": self.typed,
+            "typed": [{"text": t.text, "after": t.after, "seen": t.seen} for t in self.typed],
             "stages": self.stages,
             "files": {"serial_log": f"{self.name}.serial.log",
                       "qemu_stderr": f"{self.name}.stderr.log",
