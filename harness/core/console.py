@@ -369,9 +369,11 @@ class Console:
 
     # -- writing -------------------------------------------------------------------------
 
-    def send(self, text: str) -> None:
-        """Write ``text`` to the guest as it is (no echo check, no line end)."""
-        self._note_typed(text)
+    def send(self, text: str, *, record: bool = True) -> None:
+        """Write ``text`` to the guest as it is (no echo check, no line end). ``record``:
+        keep it in :attr:`typed` (a person's keys during a hand-over are not kept)."""
+        if record:
+            self._note_typed(text)
         self._child.send(text)
 
     def send_line(self, text: str, *, echo_check: bool = True, chunk: int = 16,
@@ -399,6 +401,26 @@ class Console:
         after = self._last_match.split("\n")[-1].strip() if self._last_match else ""
         seen = sum(1 for line in self.log_text().split("\n") if after in line) if after else 0
         self.typed.append(TypedInput(text, after, seen))
+
+    def fileno(self) -> int:
+        """The descriptor the guest's output is read from (for ``select``)."""
+        fd: int = self._child.child_fd
+        return fd
+
+    def read_now(self, timeout: float = 0.0) -> str | None:
+        """Whatever the guest printed within ``timeout`` seconds ("" for nothing), logged
+        but not kept for later waits; None once the console has closed (QEMU exited).
+        Carriage returns are removed, as everywhere."""
+        if self._eof:
+            return None
+        try:
+            text: str = self._child.read_nonblocking(READ_CHUNK, timeout)
+        except pexpect.TIMEOUT:
+            return ""
+        except (pexpect.EOF, OSError, ValueError):
+            self._eof = True
+            return None
+        return text
 
     # -- life cycle ----------------------------------------------------------------------
 

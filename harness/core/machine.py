@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import math
 import os
 import select
 import shlex
@@ -132,7 +133,7 @@ def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
         except subprocess.TimeoutExpired:
             return None
     try:
-        ready, _, _ = select.select([pidfd], [], [], timeout)
+        ready, _, _ = select.select([pidfd], [], [], None if math.isinf(timeout) else timeout)
     finally:
         os.close(pidfd)
     return proc.wait() if ready else proc.poll()

@@ -44,6 +44,7 @@ from bootproof.harness.core.errors import (
     LayoutMismatch,
     check_layout,
 )
+from bootproof.harness.core.handover import Handover
 from bootproof.harness.core.machine import QemuMachine
 from bootproof.harness.core.runrecord import RunRecord, version_in_file
 from bootproof.harness.core.stages import Stage, StageCallback
@@ -179,6 +180,20 @@ def xen_debug_key(console: Console, key: str, until: Sequence[str], deadline: De
     return console.log_text()[mark:]
 
 
+def symbol_files(gen: Generated) -> list[Path]:
+    """Symbol files for a debugger: Xen's ``xen-syms`` (the ELF with symbols that a source
+    build leaves, kept as ``<XEN>-syms`` or ``xen-syms`` next to the config's Xen image),
+    when there is one."""
+    xen = gen.config.xen
+    if not xen:
+        return []
+    image = gen.directory / xen
+    for cand in (image.with_name(image.name + "-syms"), image.with_name("xen-syms")):
+        if cand.is_file():
+            return [cand]
+    return []
+
+
 def run_boot(
     gen: Generated,
     *,
@@ -189,6 +204,7 @@ def run_boot(
     on_stage: StageCallback | None = None,
     check_layout_report: bool = True,
     post_checks: Sequence[tuple[str, PostCheck]] = (),
+    handover: Handover | None = None,
 ) -> XenBootResult:
     """Boot ``gen`` under QEMU and verify every stage (see the module docstring).
 
@@ -202,17 +218,22 @@ def run_boot(
     :class:`~bootproof.harness.core.errors.LayoutMismatch` (all with the serial log path and tail)
     when the boot does not do what the config says, and
     :class:`~bootproof.harness.core.errors.InfrastructureError` when QEMU or U-Boot is missing.
+    ``handover``: the console handed to a person after the checks (or at the first failure),
+    or QEMU's gdbstub (:mod:`bootproof.harness.core.handover`; no deadline under gdb).
     """
     board = board or load_board(BOARD)
-    deadline = Deadline(timeout)
-    argv = boot_argv(board, gen.directory)
+    hands = handover or Handover()
+    deadline = Deadline(hands.timeout(timeout))
+    argv = [*boot_argv(board, gen.directory), *hands.qemu_options()]
     record = run_record(gen, log_dir)
     machine = QemuMachine(argv, log_dir=log_dir, name="xen-boot", bad_patterns=bad_patterns(),
                           record=record)
     layout_items = 0
-    with record.judging(), machine:
+    with record.judging(), machine, hands.at_end(machine):
         console = machine.console
         qemu_pid = machine.pid
+        if hands.gdb:
+            hands.announce_gdb(machine, symbol_files(gen), "aarch64")
         passed = _Stages(on_stage, record)
         _load_script(gen, console, deadline, passed)
         xen_version = _boot_started(gen, console, deadline, passed)

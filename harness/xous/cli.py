@@ -16,6 +16,7 @@ from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.xous.inspect import inspect_file
 from bootproof.builder.xous.layout import XousLayout
+from bootproof.harness.core import handover
 from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
     DEFAULT_BOARD,
@@ -97,7 +98,8 @@ def run_boot(args: argparse.Namespace) -> int:
 
     result = boot_args(args_bin, log_dir=log_dir, expected_layout=expected,
                        expectations=args.expect, board=args.board, timeout=args.timeout,
-                       on_stage=lambda stage: print_stage(stage, out), placement=args.place)
+                       on_stage=lambda stage: print_stage(stage, out), placement=args.place,
+                       handover=handover.from_arguments(args, out))
     done = result.stages[-1].seconds
     for text in args.expect:
         print_stage(Stage("expect", done, f"seen: {text!r}"), out)
@@ -123,4 +125,5 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="deadline for the whole boot, before the multiplier (default: "
                         f"{DEFAULT_TIMEOUT:g})")
+    handover.add_arguments(p)
     p.set_defaults(func=run_boot)
