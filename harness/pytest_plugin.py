@@ -17,8 +17,8 @@ deadline and pins its board. Fixtures:
 
 * ``xous_boot``, ``xen_boot``, ``bootproof_assets``: see :mod:`bootproof.harness.boot_fixtures`;
 * ``boot_log_dir``: a per-test directory for serial logs and QEMU output. When a test that
-  used it fails, the report gets a "boot logs" section with the directory and the tail of
-  every serial log in it;
+  used it fails, the report gets a "boot logs" section with the directory, the repro
+  scripts and run records of its boots, and the tail of every serial log in it.
 * ``qemu_machine_factory``: ``factory(board_or_argv, *, extra=(), name=None, qmp=True)``
   creates and launches a :class:`~bootproof.harness.core.machine.QemuMachine` logging into
   ``boot_log_dir``; at teardown every machine is shut down and the test errors if any QEMU
@@ -197,9 +197,14 @@ def _tail(path: Path, n: int) -> str:
 
 
 def boot_log_summary(log_dir: Path, lines: int = DEFAULT_TAIL_LINES) -> str:
-    """The text added to a failed test's report: the directory, then each serial log's tail
-    and any QEMU stderr output (the boot fixtures' per-boot folders included)."""
+    """The text added to a failed test's report: the directory, the scripts that re-run its
+    boots and their run records, then each serial log's tail and any QEMU stderr output
+    (the boot fixtures' per-boot folders included)."""
     parts = [f"boot logs in {log_dir}"]
+    for script in sorted(log_dir.rglob("*.repro.sh")):
+        parts.append(f"repro script: {script}")
+    for record in sorted(log_dir.rglob("*.run.json")):
+        parts.append(f"run record: {record}")
     for log in sorted(log_dir.rglob("*.serial.log")):
         parts.append(f"--- {log} (last {lines} lines)\n{_tail(log, lines)}")
     for err in sorted(log_dir.rglob("*.stderr.log")):

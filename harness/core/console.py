@@ -28,6 +28,7 @@ import contextlib
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -47,6 +48,18 @@ DEFAULT_TAIL_LINES = 25
 #: How long a bad-pattern report waits for the rest of the offending line.
 _LINE_GRACE = 0.5
 _ECHO_DEADLINE = 10.0
+
+
+@dataclass(frozen=True)
+class TypedInput:
+    """Text written to the guest, and what it answered: ``after`` is the text of the last
+    match before it was typed (empty when nothing was awaited yet), ``seen`` the number of log
+    lines holding ``after`` at that moment. A replay that waits for ``after`` to be on
+    ``seen`` lines before typing types at the same point of the boot."""
+
+    text: str
+    after: str
+    seen: int
 
 
 class Console:
@@ -73,6 +86,10 @@ class Console:
         self.bad_patterns = bad_patterns if bad_patterns is not None else BadPatterns()
         self._exit_status = exit_status
         self._lines = LineBuffer()
+        #: Everything written to the guest through :meth:`send` and :meth:`send_line`, in
+        #: order, each with the console text it followed (the run record's typed input).
+        self.typed: list[TypedInput] = []
+        self._last_match = ""
 
     @classmethod
     def attach(
@@ -185,8 +202,11 @@ class Console:
 
     # -- writing -------------------------------------------------------------------------
 
-    def send(self, text: str) -> None:
-        """Write ``text`` to the guest as it is (no echo check, no line end)."""
+    def send(self, text: str, *, record: bool = True) -> None:
+        """Write ``text`` to the guest as it is (no echo check, no line end). ``record``:
+        keep it in :attr:`typed` (a person's keys during a hand-over are not kept)."""
+        if record:
+            self._note_typed(text)
         self._child.send(text)
 
     def send_line(self, text: str, *, echo_check: bool = True, chunk: int = 16,
@@ -201,6 +221,7 @@ class Console:
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
         dl = deadline if deadline is not None else Deadline(_ECHO_DEADLINE)
+        self._note_typed(text + eol)
         for start in range(0, len(text), chunk):
             piece = text[start:start + chunk]
             self._child.send(piece)
@@ -208,6 +229,31 @@ class Console:
                 echo = re.compile(re.escape(piece.replace("\r", "")))
                 self._wait([(f"echo of {piece!r}", echo)], dl, f"echo of {piece!r}")
         self._child.send(eol)
+
+    def _note_typed(self, text: str) -> None:
+        after = self._last_match.split("\n")[-1].strip() if self._last_match else ""
+        seen = sum(1 for line in self.log_text().split("\n") if after in line) if after else 0
+        self.typed.append(TypedInput(text, after, seen))
+
+    def fileno(self) -> int:
+        """The descriptor the guest's output is read from (for ``select``)."""
+        fd: int = self._child.child_fd
+        return fd
+
+    def read_now(self, timeout: float = 0.0) -> str | None:
+        """Whatever the guest printed within ``timeout`` seconds ("" for nothing), logged
+        but not kept for later waits; None once the console has closed (QEMU exited).
+        Carriage returns are removed, as everywhere."""
+        if self._lines.eof:
+            return None
+        try:
+            text: str = self._child.read_nonblocking(READ_CHUNK, timeout)
+        except pexpect.TIMEOUT:
+            return ""
+        except (pexpect.EOF, OSError, ValueError):
+            self._lines.eof = True
+            return None
+        return text
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -293,6 +339,7 @@ class Console:
                     self._raise_bad(bad[hit.index - len(wanted)][0], hit, waiting_for)
                 self._lines.consume(hit.end)
                 self._sync_log()
+                self._last_match = hit.match.group(0)
                 return hit.index, hit.match
             pos = self._lines.searched(pos, hit)
             if self._lines.eof:

@@ -17,13 +17,16 @@ once whether the *machine* was broken or the *guest* was wrong::
 
 ``exit_code`` is 1 for boot failures (the check failed) and 3 for infrastructure (the
 machine could not run the check). Boot failures carry ``log_path`` (the full serial log) and
-``log_tail`` (its last lines) and print both, so a failing test shows where to look.
+``log_tail`` (its last lines) and print both, so a failing test shows where to look. Once a
+boot flow has written its run record (:mod:`bootproof.harness.core.runrecord`), the error also
+names the files that re-run and describe that boot (:attr:`HarnessError.run_files`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 
 from bootproof.builder.errors import BootproofError, ToolError
 from bootproof.builder.report import hex_dec
@@ -38,10 +41,16 @@ def _lines(text: str) -> list[str]:
     return text.replace("\r", "").rstrip("\n").split("\n") if text.strip() else []
 
 
-def _tail_block(log_path: str | None, log_tail: str) -> str:
+def _files_block(files: Mapping[str, str]) -> str:
+    return "".join(f"\n  {label}: {path}" for label, path in files.items())
+
+
+def _tail_block(log_path: str | None, log_tail: str,
+                files: Mapping[str, str] = MappingProxyType({})) -> str:
     parts = []
     if log_path:
         parts.append(f"\n  serial log: {log_path}")
+    parts.append(_files_block(files))
     lines = _lines(log_tail)
     if lines:
         parts.append("\n  last lines of the serial log:")
@@ -50,9 +59,18 @@ def _tail_block(log_path: str | None, log_tail: str) -> str:
 
 
 class HarnessError(BootproofError):
-    """Base of every error the harness raises on purpose."""
+    """Base of every error the harness raises on purpose.
+
+    ``run_files`` maps a label (``repro script``, ``run record``) to the path of a file that
+    belongs to the failed boot; the message lists them. Empty until :meth:`name_files`.
+    """
 
     exit_code: int = EXIT_BOOT_FAILED
+    run_files: Mapping[str, str] = MappingProxyType({})
+
+    def name_files(self, files: Mapping[str, str | Path]) -> None:
+        """Add ``files`` (label -> path) to the ones this error's message names."""
+        self.run_files = {**self.run_files, **{k: str(v) for k, v in files.items()}}
 
 
 class InfrastructureError(HarnessError, ToolError):
@@ -94,7 +112,7 @@ class InfrastructureError(HarnessError, ToolError):
         out = _lines(self.output.strip())[-20:]
         if out:
             text += "\n  output:" + "".join(f"\n    | {line}" for line in out)
-        return text
+        return text + _files_block(self.run_files)
 
 
 class BootFailure(HarnessError):
@@ -114,7 +132,7 @@ class BootFailure(HarnessError):
         self.log_tail = log_tail
 
     def __str__(self) -> str:
-        return super().__str__() + _tail_block(self.log_path, self.log_tail)
+        return super().__str__() + _tail_block(self.log_path, self.log_tail, self.run_files)
 
 
 class BootTimeout(BootFailure):
@@ -196,7 +214,7 @@ class LayoutMismatch(BootFailure):
     def __str__(self) -> str:
         head = BootproofError.__str__(self)
         body = "".join(f"\n  - {d}" for d in self.differences)
-        return head + body + _tail_block(self.log_path, self.log_tail)
+        return head + body + _tail_block(self.log_path, self.log_tail, self.run_files)
 
 
 def _show(value: object) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import math
 import os
 import select
 import shlex
@@ -53,6 +54,7 @@ from bootproof.harness.core.boards import Board
 from bootproof.harness.core.console import BadPatterns, Console
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import BootTimeout, HarnessError, InfrastructureError
+from bootproof.harness.core.runrecord import RunRecord
 from bootproof.harness.core.toolchain import find_tool
 
 #: Seconds (scaled by the timeout multiplier) QEMU may take to greet on QMP.
@@ -131,7 +133,7 @@ def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
         except subprocess.TimeoutExpired:
             return None
     try:
-        ready, _, _ = select.select([pidfd], [], [], timeout)
+        ready, _, _ = select.select([pidfd], [], [], None if math.isinf(timeout) else timeout)
     finally:
         os.close(pidfd)
     return proc.wait() if ready else proc.poll()
@@ -159,7 +161,10 @@ class QemuMachine:
     ``argv`` is QEMU's command line without console, monitor, QMP or display options (e.g.
     from :meth:`bootproof.harness.core.boards.Board.argv`); ``argv[0]`` is looked up on PATH. Files
     go into ``log_dir``: ``<name>.serial.log`` (the console), ``<name>.stderr.log`` (QEMU's own
-    output) and ``<name>.cmdline`` (the full command line, shell-quoted, to re-run by hand).
+    output), ``<name>.cmdline`` (the full command line, shell-quoted), and the run record's
+    ``<name>.repro.sh`` and ``<name>.run.json`` (:mod:`bootproof.harness.core.runrecord`).
+    ``record`` is the flow's run record; without one the machine keeps its own and writes it
+    at shutdown (verdict ``ended``: nobody judged the boot).
     """
 
     def __init__(
@@ -170,6 +175,7 @@ class QemuMachine:
         name: str = "qemu",
         qmp: bool = True,
         bad_patterns: BadPatterns | None = None,
+        record: RunRecord | None = None,
     ) -> None:
         if not argv:
             raise ValueError("QemuMachine needs a command line")
@@ -187,6 +193,8 @@ class QemuMachine:
         self._qmp_sock: socket.socket | None = None
         self._stderr_file: IO[bytes] | None = None
         self.full_argv: list[str] = []
+        self._own_record = record is None
+        self.record = record if record is not None else RunRecord(self.log_dir, name)
 
     @classmethod
     def from_board(cls, board: Board, *, extra: Sequence[str] = (), log_dir: Path,
@@ -264,6 +272,7 @@ class QemuMachine:
         os.close(in_r)
         if theirs is not None:
             theirs.close()
+        self.record.launched(argv, self._proc.pid)
         self._console = Console.attach(out_r, self.log_path, write_fd=in_w,
                                        bad_patterns=self._bad_patterns,
                                        exit_status=self._exit_status_soon)
@@ -410,7 +419,12 @@ class QemuMachine:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 proc.wait()
+            typed = self._console.typed if self._console is not None else []
             self._close_channels()
+            if proc is not None and self.record.ended is None:
+                self.record.stopped(proc.returncode, typed)
+                if self._own_record:
+                    self.record.write()
         return None if proc is None else proc.returncode
 
     def _reap(self, proc: subprocess.Popen[bytes], timeout: float) -> None:

@@ -41,6 +41,7 @@ APT_PACKAGES: Mapping[str, str] = MappingProxyType({
     "sfdisk": "fdisk",
     "cpio": "cpio",
     "zstd": "zstd",
+    "gdb-multiarch": "gdb-multiarch",
 })
 
 DEFAULT_TOOL_TIMEOUT = 300.0

@@ -22,6 +22,7 @@ from typing import Any
 
 from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import InputError
+from bootproof.harness.core import handover
 from bootproof.harness.core.stages import Stage
 
 
@@ -54,6 +55,7 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
                       help="where the serial log goes (default DIR/bootproof-logs)")
     boot.add_argument("--no-layout-check", action="store_true",
                       help="skip comparing the booted layout with the layout report")
+    handover.add_arguments(boot)
     boot.set_defaults(func=boot_main)
 
     guests = subparsers.add_parser(
@@ -108,7 +110,8 @@ def boot_main(args: argparse.Namespace) -> int:
     print(f"serial log: {log_dir / 'xen-boot.serial.log'}", flush=True)
     report = run_boot(gen, log_dir=log_dir, board=load_board(args.board),
                       expect=args.expect, timeout=args.timeout, on_stage=show,
-                      check_layout_report=not args.no_layout_check, disk=args.disk)
+                      check_layout_report=not args.no_layout_check, disk=args.disk,
+                      handover=handover.from_arguments(args, sys.stdout))
     print(f"boot passed: {len(report.stages)} stages; serial log {report.log_path}")
     return 0
 

@@ -26,7 +26,10 @@ A disk image (``disk``, e.g. made by ``disk_image``) is attached as a virtio-blk
 Bad patterns (Xen or Linux panic, U-Boot TFTP and ``fdt`` errors...) fail the boot at once,
 naming the pattern. The harness stops QEMU itself at the end (a dom0less system has nobody
 to power it off). The flow prints nothing: stages go to the ``on_stage`` callback and into
-the returned :class:`XenBootResult`.
+the returned :class:`XenBootResult`. Beside the serial log it leaves ``xen-boot.repro.sh``
+and ``xen-boot.run.json`` (:mod:`bootproof.harness.core.runrecord`): every file the script
+loads, the versions of U-Boot (from its binary), Xen (its banner) and Linux (from the
+kernel files), the stages and the verdict.
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ from bootproof.harness.core.errors import (
     LayoutMismatch,
     check_layout,
 )
+from bootproof.harness.core.handover import Handover
 from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.runrecord import RunRecord, version_in_file
 from bootproof.harness.core.stages import Stage, StageCallback
 from bootproof.harness.xen.generated import (
     DomainExpectation,
@@ -99,18 +104,47 @@ class XenBootResult:
 
 
 class _Stages:
-    """The stages passed so far, timed from QEMU's start and handed to ``on_stage``."""
+    """The stages passed so far, timed from QEMU's start, handed to ``on_stage`` and kept
+    in the run record."""
 
-    def __init__(self, on_stage: StageCallback | None) -> None:
+    def __init__(self, on_stage: StageCallback | None, record: RunRecord) -> None:
         self.start = time.monotonic()
         self.passed: list[Stage] = []
         self._on_stage = on_stage
+        self._record = record
 
     def __call__(self, name: str, detail: str = "") -> None:
         stage = Stage(name, time.monotonic() - self.start, detail)
         self.passed.append(stage)
+        self._record.add_stage(stage)
         if self._on_stage is not None:
             self._on_stage(stage)
+
+
+#: Version strings in the binaries: U-Boot's banner, Linux's ``linux_banner``.
+UBOOT_VERSION_RE = rb"U-Boot (\d{4}\.\d{2}[^\x00\n]*)"
+LINUX_VERSION_RE = rb"Linux version ([^\x00\n]+)"
+#: Xen's banner with the compiler's identity (``4.17.7 (Debian 4.17.7+13-...)``).
+XEN_VERSION_LINE_RE = re.compile(r"\(XEN\) Xen version (\S+(?: \([^)\n]*\))?)")
+
+
+def run_record(gen: Generated, log_dir: Path, bios: Path = UBOOT_BIOS) -> RunRecord:
+    """A run record for booting ``gen``: the config, the script and every file it loads
+    (from the TFTP directory), U-Boot's version (from ``bios``) and Linux's (from the
+    kernels' banners)."""
+    record = RunRecord(log_dir, "xen-boot")
+    record.add_input("ImageBuilder config", gen.config_path)
+    record.add_input("boot script", gen.directory / gen.load.file)
+    for mod in gen.modules:
+        path = gen.directory / mod.file
+        if path.is_file():
+            record.add_input("board DTB" if mod.role == "dtb" else mod.role, path)
+    record.versions["u-boot"] = version_in_file(bios, UBOOT_VERSION_RE)
+    kernels = {f.path: f.sha256 for f in record.inputs if f.role.endswith("-kernel")}
+    linux = {version_in_file(path, LINUX_VERSION_RE, sha256=sha)
+             for path, sha in kernels.items()} - {None}
+    record.versions["linux"] = " | ".join(sorted(v for v in linux if v)) or None
+    return record
 
 
 def boot_argv(board: Board, tftp_dir: Path, *, bios: Path = UBOOT_BIOS,
@@ -162,6 +196,20 @@ def xen_debug_key(console: Console, key: str, until: Sequence[str], deadline: De
     return console.log_text()[mark:]
 
 
+def symbol_files(gen: Generated) -> list[Path]:
+    """Symbol files for a debugger: Xen's ``xen-syms`` (the ELF with symbols that a source
+    build leaves, kept as ``<XEN>-syms`` or ``xen-syms`` next to the config's Xen image),
+    when there is one."""
+    xen = gen.config.xen
+    if not xen:
+        return []
+    image = gen.directory / xen
+    for cand in (image.with_name(image.name + "-syms"), image.with_name("xen-syms")):
+        if cand.is_file():
+            return [cand]
+    return []
+
+
 def run_boot(
     gen: Generated,
     *,
@@ -173,6 +221,7 @@ def run_boot(
     check_layout_report: bool = True,
     post_checks: Sequence[tuple[str, PostCheck]] = (),
     disk: Path | None = None,
+    handover: Handover | None = None,
 ) -> XenBootResult:
     """Boot ``gen`` under QEMU and verify every stage (see the module docstring).
 
@@ -187,18 +236,28 @@ def run_boot(
     :class:`~bootproof.harness.core.errors.LayoutMismatch` (all with the serial log path and tail)
     when the boot does not do what the config says, and
     :class:`~bootproof.harness.core.errors.InfrastructureError` when QEMU or U-Boot is missing.
+    ``handover``: the console handed to a person after the checks (or at the first failure),
+    or QEMU's gdbstub (:mod:`bootproof.harness.core.handover`; no deadline under gdb).
     """
     board = board or load_board(BOARD)
-    deadline = Deadline(timeout)
-    machine = QemuMachine(boot_argv(board, gen.directory, disk=disk), log_dir=log_dir,
-                          name="xen-boot", bad_patterns=bad_patterns())
+    hands = handover or Handover()
+    deadline = Deadline(hands.timeout(timeout))
+    argv = [*boot_argv(board, gen.directory, disk=disk), *hands.qemu_options()]
+    record = run_record(gen, log_dir)
+    machine = QemuMachine(argv, log_dir=log_dir, name="xen-boot", bad_patterns=bad_patterns(),
+                          record=record)
     layout_items = 0
-    with machine:
+    with record.judging(), machine, hands.at_end(machine):
         console = machine.console
         qemu_pid = machine.pid
-        passed = _Stages(on_stage)
+        if hands.gdb:
+            hands.announce_gdb(machine, symbol_files(gen), "aarch64")
+        passed = _Stages(on_stage, record)
         _load_script(gen, console, deadline, passed, disk=disk is not None)
         xen_version = _boot_started(gen, console, deadline, passed)
+        if xen_version is not None:
+            full = XEN_VERSION_LINE_RE.search(console.log_text())
+            record.versions["xen"] = full.group(1) if full else xen_version
         markers = _await_markers(gen, console, deadline, passed, expect)
         for stage_name, check in post_checks:
             passed(stage_name, check(console, deadline))

@@ -1,7 +1,8 @@
 """Guest directories: the files a test config names, made from the cached assets.
 
 :func:`prepare_guest_set` fills a ``-d`` directory with Xen (Debian's binary or the one
-built from Debian's source with the dom0less fragment), the Debian arm64 kernel (``Image``
+built from Debian's source with the dom0less fragment, with its ``xen-syms`` when the build
+kept it), the Debian arm64 kernel (``Image``
 and a gzip copy Xen unpacks itself), a fresh test initramfs and the board's DTB, dumped by
 QEMU with the board's exact machine options and with the pl061 GPIO disabled. Files come
 from the asset cache as hard links where the file system allows, copies otherwise.
@@ -127,12 +128,17 @@ def prepare_guest_set(
                           field="xen", value=xen_source)
     assets = ensure_guest_assets(cache, offline=offline, progress=progress)
     directory.mkdir(parents=True, exist_ok=True)
+    syms: Path | None = None
     if xen_source == "built":
         built = ensure_built_xen(cache, offline=offline, progress=progress)
-        xen_path, xen_version = built.path, built.source_version
+        xen_path, xen_version, syms = built.path, built.source_version, built.syms
     else:
         xen_path, xen_version = assets.xen, assets.record("xen").version
     link_or_copy(xen_path, directory / "xen")
+    if syms is not None:  # Xen's symbols, which --gdb offers to the debugger
+        link_or_copy(syms, directory / "xen-syms")
+    else:
+        (directory / "xen-syms").unlink(missing_ok=True)
     link_or_copy(assets.kernel, directory / "Image")
     link_or_copy(gzipped(assets.kernel, assets.root / "derived"), directory / "Image.gz")
     write_initramfs(assets.busybox, directory / "initrd")

@@ -9,7 +9,9 @@ header's mtime is 0 too, so the same busybox gives the same bytes.
 
 * ``marker=NAME``: the name printed in the report line (default ``NONAME``);
 * ``poweroff_after=N``: sleep N seconds after the report, then ``poweroff -f``
-  (otherwise it sleeps forever; in a dom0less setup nothing else can stop the machine).
+  (otherwise it sleeps forever; in a dom0less setup nothing else can stop the machine);
+* ``shell=1``: after the report, run a busybox shell on the domain's console (started again
+  when it exits) instead of sleeping, for ``--interactive`` and tests that type commands.
 
 It prints one line, in a single write, of the form::
 
@@ -35,18 +37,23 @@ from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
 MARKER_PREFIX = "=== TESTMARKER"
 
 # Busybox applets /init uses, installed as symlinks so the script reads like plain sh.
-APPLETS = ("sh", "mount", "cat", "echo", "grep", "sed", "sleep", "poweroff", "tr", "wc")
+APPLETS = ("sh", "mount", "cat", "echo", "grep", "sed", "sleep", "poweroff", "tr", "wc",
+           # for the shell=1 console: a controlling terminal (Ctrl-C), and a few commands
+           "setsid", "cttyhack", "ls", "rm", "touch", "uname")
 
 INIT_SCRIPT = """#!/bin/sh
-# bootproof test init: report once, then sleep or power off (see harness/initramfs.py).
+# bootproof test init: report once, then sleep, power off or run a shell
+# (see harness/xen/initramfs.py).
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 marker=NONAME
 poweroff_after=
+shell=
 for word in $(cat /proc/cmdline); do
     case "$word" in
         marker=*) marker="${word#marker=}" ;;
         poweroff_after=*) poweroff_after="${word#poweroff_after=}" ;;
+        shell=*) shell="${word#shell=}" ;;
     esac
 done
 cpus=$(grep -c '^processor' /proc/cpuinfo)
@@ -58,6 +65,9 @@ echo "$line"
 if [ -n "$poweroff_after" ]; then
     sleep "$poweroff_after"
     poweroff -f
+fi
+if [ -n "$shell" ]; then
+    while true; do setsid cttyhack sh; done
 fi
 while true; do sleep 3600; done
 """

@@ -46,6 +46,13 @@ class BuiltXen:
     build_seconds: float
     fetched: bool  # False when reused from the cache
 
+    @property
+    def syms(self) -> Path | None:
+        """``xen-syms``, the hypervisor ELF with symbols (for gdb), when the build kept it
+        (builds made before it was kept have none: ``--refresh`` rebuilds)."""
+        path = self.path.with_name("xen-syms")
+        return path if path.is_file() else None
+
 
 def parse_fragment(path: Path) -> dict[str, str]:
     """Read a Kconfig fragment: ``CONFIG_X=value`` lines, comments and blanks ignored.
@@ -175,6 +182,8 @@ def ensure_built_xen(
             xen = tree / "xen" / "xen"
             out_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(xen, out_dir / "xen")
+            if (tree / "xen" / "xen-syms").is_file():  # the ELF with symbols, for --gdb
+                shutil.copyfile(tree / "xen" / "xen-syms", out_dir / "xen-syms")
             shutil.copyfile(tree / "xen" / ".config", out_dir / "config")
             shutil.copyfile(log, out_dir / "build.log")
             info = {"source_version": version, "fragment_sha256": frag_sha,

@@ -14,6 +14,7 @@ from typing import Any
 from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import FormatError
 from bootproof.builder.xous.layout import XousLayout
+from bootproof.harness.core import handover
 from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
     DEFAULT_BOARD,
@@ -86,7 +87,8 @@ def run_boot(args: argparse.Namespace) -> int:
     result = boot_args(args_bin, log_dir=log_dir, expected_layout=expected,
                        expectations=args.expect, board=args.board, timeout=args.timeout,
                        on_stage=lambda stage: print_stage(stage, out), placement=args.place,
-                       swap_image=Path(args.swap_image) if args.swap_image else None)
+                       swap_image=Path(args.swap_image) if args.swap_image else None,
+                       handover=handover.from_arguments(args, out))
     done = result.stages[-1].seconds
     for text in args.expect:
         print_stage(Stage("expect", done, f"seen: {text!r}"), out)
@@ -115,4 +117,5 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="deadline for the whole boot, before the multiplier (default: "
                         f"{DEFAULT_TIMEOUT:g})")
+    handover.add_arguments(p)
     p.set_defaults(func=run_boot)

@@ -38,9 +38,11 @@ from bootproof.harness.core.boards import Board, load_board
 from bootproof.harness.core.console import BadPatterns
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import LayoutMismatch, UnexpectedExit
+from bootproof.harness.core.handover import Handover
 from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.runrecord import RunRecord
 from bootproof.harness.core.stages import Stage, StageCallback
-from bootproof.harness.guests.build import build_loader
+from bootproof.harness.guests.build import build_kernel, build_loader
 from bootproof.harness.xous.report import (
     JUMP_LINE,
     Jump,
@@ -160,6 +162,21 @@ def _check_args_file(args_bin: Path, board: Board, placement: str) -> None:
                          path=args_bin, field="size", value=size)
 
 
+def symbol_files(args_bin: Path, loader: Path, cache_dir: Path | None = None) -> list[Path]:
+    """The ELF files a debugger can use for this boot: the loader model, and bootproof's test
+    kernel when ``args_bin`` carries its code (its ``.text`` bytes are in the image)."""
+    from elftools.elf.elffile import ELFFile
+
+    out = [loader]
+    kernel = build_kernel(cache_dir)
+    with kernel.open("rb") as f:
+        text = ELFFile(f).get_section_by_name(".text")
+        code = b"" if text is None else text.data()
+    if code and code in args_bin.read_bytes():
+        out.append(kernel)
+    return out
+
+
 def boot_args(
     args_bin: Path,
     *,
@@ -172,6 +189,7 @@ def boot_args(
     on_stage: StageCallback | None = None,
     placement: str = "flash",
     swap_image: Path | None = None,
+    handover: Handover | None = None,
 ) -> XousBootResult:
     """Boot ``args_bin`` under the loader model and check every stage (module docstring).
 
@@ -181,7 +199,10 @@ def boot_args(
     (pflash bank 0) or ``"ram"`` (the board's ``args_ram`` range; IniF programs then have no
     flash to run from). ``swap_image``: a swap image put into the flash at the Swap tag's
     ``flash_offset``, where the loader model looks for it. The serial log is kept in
-    ``log_dir``.
+    ``log_dir``, with the run record and the script that re-runs the boot (``xous-boot.run.json``,
+    ``xous-boot.repro.sh``: see :mod:`bootproof.harness.core.runrecord`), which a failure's message
+    names. ``handover``: the console handed to a person at the end, or QEMU's gdbstub
+    (:mod:`bootproof.harness.core.handover`; the deadline is lifted under gdb).
 
     Raises InputError for an unreadable or oversized file or a bad placement,
     InfrastructureError when QEMU or the cross compiler is missing, BadPattern on a
@@ -196,21 +217,30 @@ def boot_args(
     extra = [] if swap_image is None else [
         (swap_image, swap_image_address(swap_image, args_bin, expected_layout, brd))]
     loader = build_loader(cache_dir)
-    deadline = Deadline(timeout)
+    hands = handover or Handover()
+    deadline = Deadline(hands.timeout(timeout))
     stages: list[Stage] = []
+
+    record = RunRecord(log_dir, "xous-boot")
+    record.add_input("args.bin", args_bin)
+    record.add_input("loader model ELF", loader)
 
     def passed(name: str, detail: str) -> None:
         stage = Stage(name, time.monotonic() - start, detail)
         stages.append(stage)
+        record.add_stage(stage)
         if on_stage is not None:
             on_stage(stage)
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = flash_argv(brd, loader, args_bin, placement, extra)
+    argv = [*flash_argv(brd, loader, args_bin, placement, extra), *hands.qemu_options()]
     start = time.monotonic()  # Stage.seconds count from QEMU's start
-    with QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=False,
-                     bad_patterns=BadPatterns(BAD_PATTERNS)) as machine:
+    with record.judging(), QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=hands.gdb,
+                                       bad_patterns=BadPatterns(BAD_PATTERNS),
+                                       record=record) as machine, hands.at_end(machine):
         con = machine.console
+        if hands.gdb:
+            hands.announce_gdb(machine, symbol_files(args_bin, loader, cache_dir), "riscv:rv32")
 
         def fail_exit(status: int | None, what: str, missing: Sequence[str] = ()) -> NoReturn:
             raise UnexpectedExit(f"QEMU exited with status {status} {what}", exitcode=status,

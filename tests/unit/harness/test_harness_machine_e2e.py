@@ -6,8 +6,12 @@ so expectations below come from those sources, not from the harness.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -54,6 +58,30 @@ def test_pass_guest_prints_and_exits_zero(guest_dir: Path, tmp_path: Path) -> No
     log = (tmp_path / "qemu.serial.log").read_bytes()
     assert log.startswith(b"GUEST BOOT\r\nhello from rv32\r\n")
     assert (tmp_path / "qemu.cmdline").read_text().startswith("/")
+
+
+def test_every_boot_leaves_a_repro_script_and_a_run_record(guest_dir: Path,
+                                                          tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    with _machine("pass", guest_dir, logs) as m:
+        m.console.expect("GUEST DONE", Deadline(30))
+        assert m.wait(30) == 0
+    record = json.loads((logs / "qemu.run.json").read_text())
+    assert record["verdict"] == "ended"  # a machine used directly: nobody judged the boot
+    assert record["qemu"]["exit_status"] == 0
+    assert record["qemu"]["argv"][0] == shutil.which(QEMU)
+    elf = guest_dir / "pass.elf"
+    assert record["inputs"] == [{"role": "-kernel", "path": str(elf),
+                                 "sha256": hashlib.sha256(elf.read_bytes()).hexdigest(),
+                                 "size": elf.stat().st_size}]
+    version = subprocess.run([QEMU, "--version"], capture_output=True, text=True,
+                             check=True).stdout.split("\n")[0]
+    assert version.endswith(record["versions"]["qemu"])
+    # the script re-runs the boot without Python, from another directory: same console output
+    r = subprocess.run(["sh", str(logs / "qemu.repro.sh")], cwd="/", stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (logs / "qemu.serial.log").read_bytes()
 
 
 def test_guest_exit_status_is_reported(guest_dir: Path, tmp_path: Path) -> None:

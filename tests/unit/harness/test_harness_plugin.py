@@ -80,6 +80,9 @@ def test_plugin_fixtures_and_failure_report(guest_dir: Path, tmp_path: Path) -> 
         assert "boot logs in" in out and "qemu.serial.log (last 25 lines)" in out
         assert "waiting forever" in out
         assert "timed out after 0.5 s waiting for 'GUEST DONE'" in out
+        # ...and the script that re-runs that boot, and its run record
+        assert "repro script: " in out and "/qemu.repro.sh" in out
+        assert "run record: " in out and "/qemu.run.json" in out
         # the factory's PID check catches a machine that was not shut down
         assert f"QEMU process(es) still alive after the test: [{leaky}]" in out
     finally:

@@ -242,3 +242,18 @@ def test_a_guest_report_is_checked_against_the_config() -> None:
     small = DomainExpectation("domU0", "DOMU1", cpus=2, memory_kb=128 * 1024)
     (diff,) = domain_problems(small, rep)
     assert "has 262144 KiB of RAM, config asks 131072 KiB" in diff
+
+
+def test_gdb_symbol_files_are_xen_syms_next_to_xen(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from bootproof.harness.xen.flow import symbol_files
+
+    gen = SimpleNamespace(config=SimpleNamespace(xen="hyp/xen"), directory=tmp_path)
+    (tmp_path / "hyp").mkdir()
+    (tmp_path / "hyp" / "xen").write_bytes(b"image")
+    assert symbol_files(gen) == []  # type: ignore[arg-type]  # Debian's Xen: no symbols
+    (tmp_path / "hyp" / "xen-syms").write_bytes(b"elf")
+    assert symbol_files(gen) == [tmp_path / "hyp" / "xen-syms"]  # type: ignore[arg-type]
+    gen = SimpleNamespace(config=SimpleNamespace(xen=None), directory=tmp_path)
+    assert symbol_files(gen) == []  # type: ignore[arg-type]  # Linux only
