@@ -2,7 +2,9 @@
 
 Modules, from data to I/O:
 
-* :mod:`bootproof.builder.xous.layout`  the shared layout model (frozen dataclasses, JSON, table);
+* :mod:`bootproof.builder.xous.layout`  the shared layout model (frozen dataclasses, JSON, table),
+  its parts in :mod:`~bootproof.builder.xous.layout_parts` (tags, sections, programs, kernel)
+  and :mod:`~bootproof.builder.xous.swap_space` (the Swap tag's address space);
 * :mod:`bootproof.builder.xous.regions` csr.csv / soc.svd / ``--ram`` -> main RAM and MREx regions;
 * :mod:`bootproof.builder.xous.tagblock` the tag header and block, the Tag base type, the
   draft of a layout the tags describe themselves into;

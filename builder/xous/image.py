@@ -34,7 +34,8 @@ from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
 from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
 from bootproof.builder.layout import NamedRange, align_up
 from bootproof.builder.xous.inspect import loader_warnings
-from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, XousLayout
+from bootproof.builder.xous.layout import LAYOUTS, XousLayout
+from bootproof.builder.xous.layout_parts import FLAG_NOCOPY, Kernel
 from bootproof.builder.xous.programs import (
     KernelProgram,
     MiniElf,

@@ -30,7 +30,8 @@ from typing import ClassVar, NamedTuple, Self, TypeVar
 
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.layout import Kernel, Program, SwapSpace, place_sections
+from bootproof.builder.xous.layout_parts import Kernel, Program, place_sections
+from bootproof.builder.xous.swap_space import SwapSpace
 from bootproof.builder.xous.tagblock import (
     HEADER_LEN,
     U32,

@@ -33,7 +33,8 @@ from typing import Any
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.layout import Kernel, Program, TagInfo, XousLayout
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.layout_parts import Kernel, Program, TagInfo
 from bootproof.builder.xous.tagblock import Tag, fourcc_text
 from bootproof.builder.xous.tags import (
     Bflg,
