@@ -9,7 +9,8 @@ Modules, from data to I/O:
 * :mod:`bootproof.builder.xous.tagblock` the tag header and block, the Tag base type, the
   draft of a layout the tags describe themselves into;
 * :mod:`bootproof.builder.xous.tags`    one type per tag kind (XArg, MREx, Bflg, IniE, IniF,
-  XKrn, PNam): encode, decode and describe together, and their registry;
+  XKrn, PNam): encode, decode and describe together, and their registry; the program kinds
+  in :mod:`~bootproof.builder.xous.program_tags`;
 * :mod:`bootproof.builder.xous.programs` ELF -> kernel and MiniELF program descriptions;
 * :mod:`bootproof.builder.xous.image`   place tags and payloads (aligned or legacy), stream the
   file;

@@ -36,6 +36,7 @@ from bootproof.builder.layout import NamedRange, align_up
 from bootproof.builder.xous.inspect import loader_warnings
 from bootproof.builder.xous.layout import LAYOUTS, XousLayout
 from bootproof.builder.xous.layout_parts import FLAG_NOCOPY, Kernel
+from bootproof.builder.xous.program_tags import ProgramTag, SectionRecord, program_tag
 from bootproof.builder.xous.programs import (
     KernelProgram,
     MiniElf,
@@ -46,18 +47,7 @@ from bootproof.builder.xous.programs import (
 from bootproof.builder.xous.regions import MemoryMap
 from bootproof.builder.xous.swap_args import SwapProgram, plan_swap_args
 from bootproof.builder.xous.tagblock import HEADER_LEN, Tag, check_tag_words, encode_block
-from bootproof.builder.xous.tags import (
-    Bflg,
-    MREx,
-    PNam,
-    ProgramTag,
-    SectionRecord,
-    Swap,
-    XArg,
-    XKrn,
-    describe_all,
-    program_tag,
-)
+from bootproof.builder.xous.tags import Bflg, MREx, PNam, Swap, XArg, XKrn, describe_all
 
 if TYPE_CHECKING:
     from bootproof.builder.xous.semver import SemVer
