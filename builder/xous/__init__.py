@@ -14,6 +14,8 @@ Modules, from data to I/O:
 * :mod:`bootproof.builder.xous.programs` ELF -> kernel and MiniELF program descriptions;
 * :mod:`bootproof.builder.xous.image`   place tags and payloads (aligned or legacy), stream the
   file;
+* :mod:`bootproof.builder.xous.build`   ELFs -> args.bin, ``--map`` and the swap outputs, all
+  written or none;
 * :mod:`bootproof.builder.xous.inspect` decode an args.bin, with the loader's checks as warnings;
 * :mod:`bootproof.builder.xous.cli`     ``create-image`` and ``bootproof xous build|inspect``.
 """

@@ -36,7 +36,7 @@ from bootproof.builder.xous.swap_args import PLATFORMS, SWAP_NAME, ram_below_swa
 from bootproof.builder.xous.tagblock import fourcc_bytes
 
 if TYPE_CHECKING:
-    from bootproof.builder.xous.image import SwapOutputs
+    from bootproof.builder.xous.build import SwapOutputs
 
 BUILD_DESCRIPTION = """\
 Build a Xous args.bin: a tag block (XArg, Swap, MREx, Bflg, IniE/IniF, XKrn, PNam) followed
@@ -231,7 +231,7 @@ def swap_from_args(args: argparse.Namespace, memory: MemoryMap) -> SwapChoice:
 def swap_outputs_from_args(args: argparse.Namespace) -> tuple[SwapOutputs, str, str]:
     """The swap files and their sealing inputs (key, nonce, version, anti-rollback), with
     the key's description and the commit hash used, for the report."""
-    from bootproof.builder.xous.image import SwapOutputs
+    from bootproof.builder.xous.build import SwapOutputs
     from bootproof.builder.xous.signing_inputs import (
         anti_rollback,
         commit_hash,
@@ -260,7 +260,7 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
     # Imported here: the image writer (ELF reader, planner) costs `inspect` and `--help`
     # 7 ms they do not need (python -X importtime).
-    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.build import build_image
 
     memory = memory_from_args(args)
     choice = swap_from_args(args, memory)
