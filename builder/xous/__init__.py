@@ -17,5 +17,6 @@ Modules, from data to I/O:
 * :mod:`bootproof.builder.xous.build`   ELFs -> args.bin, ``--map`` and the swap outputs, all
   written or none;
 * :mod:`bootproof.builder.xous.inspect` decode an args.bin, with the loader's checks as warnings;
-* :mod:`bootproof.builder.xous.cli`     ``create-image`` and ``bootproof xous build|inspect``.
+* :mod:`bootproof.builder.xous.cli`     ``create-image`` and ``bootproof xous build``, the group;
+  ``inspect`` and ``read-tags`` in :mod:`~bootproof.builder.xous.inspect_cli`.
 """
