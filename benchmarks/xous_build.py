@@ -108,7 +108,7 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bootproof.builder.layout import AddressRange, NamedRange
-    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.build import build_image
     from bootproof.builder.xous.regions import MemoryMap
 
     script = Path(sys.executable).parent / "create-image"

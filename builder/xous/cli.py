@@ -1,4 +1,6 @@
-"""Command lines: ``create-image`` (reference-compatible) and ``bootproof xous build|inspect``.
+"""Command lines: ``create-image`` (reference-compatible) and ``bootproof xous build``; the
+``bootproof xous`` group (``inspect`` and ``read-tags`` from
+:mod:`bootproof.builder.xous.inspect_cli`, ``sign`` from :mod:`bootproof.builder.xous.sign_cli`).
 
 ``create-image`` and ``bootproof xous build`` are the same code: they take the reference
 tool's long and short option names, build args.bin, print the layout report and the
@@ -14,13 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bootproof.builder.cliutil import EXIT_FAILED, EXIT_USAGE, HelpFormatter, run_main
+from bootproof.builder.cliutil import HelpFormatter, run_main
 from bootproof.builder.errors import InputError
-from bootproof.builder.fileio import read_input
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.numbers import parse_size
+from bootproof.builder.xous.inspect_cli import register_inspect
 from bootproof.builder.xous.layout import LAYOUTS, XousLayout
-from bootproof.builder.xous.read_tags import read_tags_bytes
 from bootproof.builder.xous.regions import (
     DEFAULT_RAM_NAME,
     MemoryMap,
@@ -36,7 +36,7 @@ from bootproof.builder.xous.swap_args import PLATFORMS, SWAP_NAME, ram_below_swa
 from bootproof.builder.xous.tagblock import fourcc_bytes
 
 if TYPE_CHECKING:
-    from bootproof.builder.xous.image import SwapOutputs
+    from bootproof.builder.xous.build import SwapOutputs
 
 BUILD_DESCRIPTION = """\
 Build a Xous args.bin: a tag block (XArg, Swap, MREx, Bflg, IniE/IniF, XKrn, PNam) followed
@@ -57,34 +57,6 @@ example:
   bootproof xous build args.bin -k kernel.elf -f xip-app.elf -r 0x40000000:0x1000000
   create-image args.bin -k kernel.elf -i init.elf --inis a.elf --inis b.elf -c csr.csv \\
       --swap 0x80c00000:4M --swap-name swap.img --git-rev $(git rev-parse HEAD)
-"""
-
-INSPECT_DESCRIPTION = """\
-Decode a Xous file: an args.bin (page-aligned or 2020 legacy layout: every tag with its
-CRC-16/X-25, memory regions, swap, programs and their sections, payload ranges, and
-warnings for anything the Xous loader would reject); a signed Precursor xous.img (v2,
-Ed25519ph) or loader.bin (v1, Ed25519) or a bao1x image (every field of the signature
-block, the signature checked, the args.bin inside decoded); a swap image (encrypted,
-signed or not, or the plaintext debug copy: header, signature, pages decrypted, swap args
-decoded) or a swap args block; a UF2 file of any of these.
-
-Signatures are checked against --key, else against every known public key (bao1, bao2,
-beta, the developer key, the testing key). A signature by the developer or testing key is
-flagged loudly: their secrets are published, so anyone can make such an image.
-
-exit status: 0 when the signature (if any) matches, every page decrypts, every CRC matches
-and nothing would be rejected; 1 otherwise (the full decode is printed either way); 2 when
-the file cannot be decoded at all.
-
-JSON (--json): an args.bin prints its layout (format "xous-args", as --map writes it);
-every other kind prints format "xous-inspect" with its signature, verification, swap
-header, decryption, and the args/swap args inside.
-
-example:
-  bootproof xous inspect args.bin
-  bootproof xous inspect args.bin --json > args.json
-  bootproof xous inspect xous.img --key signing.pub
-  bootproof xous inspect swap.img --decrypt-key 00..00
 """
 
 
@@ -231,7 +203,7 @@ def swap_from_args(args: argparse.Namespace, memory: MemoryMap) -> SwapChoice:
 def swap_outputs_from_args(args: argparse.Namespace) -> tuple[SwapOutputs, str, str]:
     """The swap files and their sealing inputs (key, nonce, version, anti-rollback), with
     the key's description and the commit hash used, for the report."""
-    from bootproof.builder.xous.image import SwapOutputs
+    from bootproof.builder.xous.build import SwapOutputs
     from bootproof.builder.xous.signing_inputs import (
         anti_rollback,
         commit_hash,
@@ -260,7 +232,7 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     """Build from parsed options; returns 0 or raises the project's errors."""
     # Imported here: the image writer (ELF reader, planner) costs `inspect` and `--help`
     # 7 ms they do not need (python -X importtime).
-    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.build import build_image
 
     memory = memory_from_args(args)
     choice = swap_from_args(args, memory)
@@ -304,63 +276,6 @@ def _print_build_report(layout: XousLayout, choice: SwapChoice, args: argparse.N
     print(f"Image created in file {args.output}")
 
 
-def run_inspect(args: argparse.Namespace) -> int:
-    """Decode and print a Xous file (table or JSON); raises FormatError on garbage.
-
-    Returns 1 when a signature does not match, a page does not decrypt, a tag's CRC does
-    not match or the loader would reject the image."""
-    # Imported here: examine and signing_inputs load cryptography and PyCryptodome (65 ms
-    # by `python -X importtime`), json 1.6 ms more; building an image needs none of them.
-    import json
-
-    from bootproof.builder.xous.examine import args_layout_file, examine
-    from bootproof.builder.xous.signing_inputs import aes_key, public_key
-
-    keys = [public_key(k) for k in args.key] or None
-    header_len = (parse_size(args.sig_length, field="--sig-length")
-                  if args.sig_length is not None else None)
-    owner = args_layout_file(args.args) if args.args else None
-    found = examine(read_input(args.file), path=args.file, keys=keys,
-                    decrypt_key=aes_key(args.decrypt_key), header_len=header_len, args=owner)
-    if args.json:
-        data = found.args.to_json() if found.kind == "args" and found.args else found.to_json()
-        print(json.dumps(data, indent=2))
-    elif found.kind == "args" and found.args is not None:
-        print(found.args.to_table())
-    else:
-        print(found.to_text())
-    problems = found.problems()
-    if problems:
-        print(f"{args.file}: {len(problems)} problem(s): " + "; ".join(problems),
-              file=sys.stderr)
-        return EXIT_FAILED
-    return 0
-
-
-READ_TAGS_DESCRIPTION = """\
-Print the tags of FILE exactly as xous-read-tags does (spec: xous-addendum §4), line for
-line, for scripts that parse that output: a 'Found Xous Args Size' line for an XArg, then
-per tag its fourcc, size, stored CRC, body words and 'CRC: OK' or 'CRC: FAIL (calc: ..)'.
-Like the tool, it walks from byte 0 and skips no signature header: give it args.bin (or a
-debug swap image without its first 4096 bytes). Where the tool panics (the walk passes the
-tag block's end, the file ends inside a tag) the lines before are printed, then the reason
-on stderr, and the exit status is 2.
-
-example:
-  bootproof xous read-tags args.bin
-"""
-
-
-def run_read_tags(args: argparse.Namespace) -> int:
-    """Body of ``bootproof xous read-tags``; 2 where the tool panics."""
-    out = read_tags_bytes(read_input(args.file))
-    sys.stdout.write(out.text)
-    if out.error is not None:
-        print(f"{args.file}: {out.error}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0
-
-
 def register(subparsers: Any) -> None:  # argparse._SubParsersAction
     """Add ``build``, ``inspect``, ``read-tags`` and ``sign`` to the ``bootproof xous``
     subcommands."""
@@ -371,31 +286,7 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
                                   description=BUILD_DESCRIPTION, formatter_class=HelpFormatter)
     add_build_arguments(build)
     build.set_defaults(func=lambda a: run_build(a, prog="bootproof xous build"))
-    insp = subparsers.add_parser("inspect", help="decode an args.bin, a signed image, a swap "
-                                 "image or a UF2 of them", description=INSPECT_DESCRIPTION,
-                                 formatter_class=HelpFormatter)
-    insp.add_argument("file", metavar="FILE", help="the file to decode")
-    insp.add_argument("--json", action="store_true", help="print the result as JSON")
-    insp.add_argument("--key", action="append", default=[], metavar="KEY",
-                      help="public key to verify against: 64 hex digits, or a file (PEM "
-                           "PUBLIC KEY or PRIVATE KEY, or 32 raw bytes); repeatable "
-                           "(default: every known key)")
-    insp.add_argument("--decrypt-key", metavar="KEY",
-                      help="AES-256 key of a swap image: 64 hex digits or a 32-byte file "
-                           "(default: the zero key create-image encrypts with)")
-    insp.add_argument("--args", metavar="ARGS.bin",
-                      help="the args.bin (or signed image) a swap image belongs to: its "
-                           "IniS programs get their PIDs and names, and the Swap tag and "
-                           "PNam are checked against the swap args")
-    insp.add_argument("--sig-length", metavar="N",
-                      help="header length of a Precursor image signed with --sig-length and "
-                           "no jump (default 4096; a jump records its own)")
-    insp.set_defaults(func=run_inspect)
-    tags = subparsers.add_parser("read-tags", help="print the tags as xous-read-tags does",
-                                 description=READ_TAGS_DESCRIPTION,
-                                 formatter_class=HelpFormatter)
-    tags.add_argument("file", metavar="FILE", help="args.bin (xous_presign.img) to read")
-    tags.set_defaults(func=run_read_tags)
+    register_inspect(subparsers)
     register_sign(subparsers)
 
 

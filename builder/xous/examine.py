@@ -34,7 +34,8 @@ from bootproof.builder.xous import signed, signed_bao1x, signed_precursor, swap_
 from bootproof.builder.xous.identify import identify
 from bootproof.builder.xous.inspect import decode
 from bootproof.builder.xous.keys import Verified, describe_key
-from bootproof.builder.xous.layout import XousLayout, program_lines, tag_table
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.layout_parts import program_lines, tag_table
 from bootproof.builder.xous.swap_args import SwapArgs, decode_swap_args
 
 JSON_FORMAT = "xous-inspect"

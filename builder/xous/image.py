@@ -16,8 +16,9 @@ Two layouts:
 With swap (:class:`SwapSetup`, spec addendum §1) args.bin gains a ``Swap`` tag right after
 XArg and PNam names the ``--inis`` programs after the IniE/IniF ones; the programs
 themselves go into the swap args block (:mod:`bootproof.builder.xous.swap_args`), which
-:func:`build_image` also writes as the encrypted swap image, its UF2 and, on request, the
-plaintext debug image (:class:`SwapOutputs`).
+:func:`~bootproof.builder.xous.build.build_image` also writes as the encrypted swap image,
+its UF2 and, on request, the plaintext debug image
+(:class:`~bootproof.builder.xous.build.SwapOutputs`).
 """
 
 from __future__ import annotations
@@ -27,39 +28,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, InputError, OverflowError_
-from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
 from bootproof.builder.layout import NamedRange, align_up
 from bootproof.builder.xous.inspect import loader_warnings
-from bootproof.builder.xous.layout import FLAG_NOCOPY, LAYOUTS, Kernel, XousLayout
-from bootproof.builder.xous.programs import (
-    KernelProgram,
-    MiniElf,
-    Piece,
-    kernel_from_elf,
-    minielf_from_elf,
-)
+from bootproof.builder.xous.layout import LAYOUTS, XousLayout
+from bootproof.builder.xous.layout_parts import FLAG_NOCOPY, Kernel
+from bootproof.builder.xous.program_tags import ProgramTag, SectionRecord, program_tag
+from bootproof.builder.xous.programs import KernelProgram, MiniElf, Piece
 from bootproof.builder.xous.regions import MemoryMap
 from bootproof.builder.xous.swap_args import SwapProgram, plan_swap_args
 from bootproof.builder.xous.tagblock import HEADER_LEN, Tag, check_tag_words, encode_block
-from bootproof.builder.xous.tags import (
-    Bflg,
-    MREx,
-    PNam,
-    ProgramTag,
-    SectionRecord,
-    Swap,
-    XArg,
-    XKrn,
-    describe_all,
-    program_tag,
-)
-
-if TYPE_CHECKING:
-    from bootproof.builder.xous.semver import SemVer
+from bootproof.builder.xous.tags import Bflg, MREx, PNam, Swap, XArg, XKrn, describe_all
 
 PAGE = 4096
 _CHUNK = 1 << 20
@@ -307,35 +288,6 @@ def _kernel_copy(src: BinaryIO, out: BinaryIO, offset: int, size: int) -> int:
     return done
 
 
-@dataclass(frozen=True)
-class SwapOutputs:
-    """The swap files to write and how to seal them: the encrypted image ``image``
-    (``--swap-name``; its UF2 beside it, named by
-    :func:`~bootproof.builder.xous.signed.uf2_name`), the plaintext ``debug`` image
-    (``--swap-debug-name``), the signing ``seed`` (``--swap-key``), the partial nonce
-    (from ``--git-rev``), the version record (``--git-describe``) and the anti-rollback
-    value of the signature block."""
-
-    image: Path
-    seed: bytes
-    partial_nonce: int
-    semver: SemVer
-    anti_rollback: int
-    debug: Path | None = None
-
-    @property
-    def uf2(self) -> Path:
-        # Imported here, as in _write_swap: `signed` loads the Ed25519 libraries.
-        from bootproof.builder.xous.signed import uf2_name
-
-        return Path(uf2_name(str(self.image)))
-
-    def paths(self) -> list[tuple[str, Path]]:
-        """Every file written, with the option that names it."""
-        out = [("--swap-name", self.image), ("--swap-name (UF2)", self.uf2)]
-        return out + ([("--swap-debug-name", self.debug)] if self.debug is not None else [])
-
-
 def swap_program(prog: MiniElf) -> SwapProgram:
     """An ``--inis`` program with its payload read. InputError if its file cannot be read
     or became shorter."""
@@ -345,74 +297,3 @@ def swap_program(prog: MiniElf) -> SwapProgram:
     return SwapProgram(prog.name, prog.entry,
                        tuple((s.virt, s.size, s.flags) for s in prog.sections),
                        buf.getvalue())
-
-
-def build_image(
-    output: str | Path,
-    kernel: str | Path,
-    inits: Sequence[tuple[str, str | Path]],
-    memory: MemoryMap,
-    *,
-    debug: bool = False,
-    layout: str = "aligned",
-    map_path: str | Path | None = None,
-    sources: Sequence[str | Path] = (),
-    swap: NamedRange | None = None,
-    inis: Sequence[str | Path] = (),
-    swap_outputs: SwapOutputs | None = None,
-) -> XousLayout:
-    """Read the ELFs, plan the image and write it atomically to ``output``.
-
-    ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. With ``map_path``
-    the layout JSON is written there too. ``swap`` (the swap RAM) with ``inis`` (the
-    ``--inis`` ELFs) adds swap (:func:`plan_image`); ``swap_outputs`` then says where the
-    swap images go (required with ``swap``: the reference writes them whenever swap is
-    active). ``sources`` are the other files read (the memory descriptions): no output may
-    replace an input, and no two outputs may be the same file. Every file appears, or none.
-    Returns the layout of what was written. On any error nothing is written (an existing
-    ``output`` is left untouched) and the project's error is raised; the inputs are only read.
-    """
-    out_path = Path(output)
-    inputs = [Path(kernel), *(Path(p) for _, p in inits), *(Path(p) for p in inis),
-              *(Path(s) for s in sources)]
-    outputs = [("output", out_path)] + ([("--map", Path(map_path))] if map_path else [])
-    if swap is not None:
-        if swap_outputs is None:
-            raise InputError("swap is active: the swap image needs a file name",
-                             field="--swap-name", value=None)
-        outputs += swap_outputs.paths()
-    elif inis:
-        raise InputError("--inis programs need --swap", field="--inis", value=str(inis[0]))
-    check_outputs(outputs, inputs)
-    legacy = layout == "legacy"
-    kern = kernel_from_elf(read_elf(kernel))
-    progs = [InitProgram(kind, minielf_from_elf(read_elf(p), padded=not legacy))
-             for kind, p in inits]
-    setup = None if swap is None else SwapSetup(
-        swap, tuple(swap_program(minielf_from_elf(read_elf(p))) for p in inis))
-    plan = plan_image(kern, progs, memory, debug=debug, layout=layout, swap=setup)
-    with OutputSet() as others:
-        if map_path is not None:
-            import json  # here: only --map needs it (1.6 ms of start-up, -X importtime)
-
-            others.write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
-        if plan.swap_args is not None and swap_outputs is not None:
-            _write_swap(others, plan.swap_args, swap_outputs)
-        with atomic_output(out_path) as fh:
-            write_image(plan, fh)
-    return plan.layout
-
-
-def _write_swap(out: OutputSet, block: bytes, files: SwapOutputs) -> None:
-    # Imported here: sealing loads cryptography and PyCryptodome (65 ms of create-image's
-    # start-up by `python -X importtime`), which an image without swap never uses.
-    from bootproof.builder.xous import swap_image
-
-    image = swap_image.build_swap_image(block, seed=files.seed,
-                                        partial_nonce=files.partial_nonce,
-                                        semver=files.semver, anti_rollback=files.anti_rollback)
-    out.write(files.image, image)
-    out.write(files.uf2, swap_image.swap_uf2(image))
-    if files.debug is not None:
-        out.write(files.debug, swap_image.build_swap_debug_image(
-            block, partial_nonce=files.partial_nonce))

@@ -7,257 +7,38 @@ reports. It is plain data: it prints as a table and round-trips through JSON.
 All offsets are byte offsets from the start of args.bin (the ``XArg`` tag, which is the
 args base the loader adds ``load_offset`` values to), except those of the swap programs
 (:class:`SwapSpace`), which count from the first byte of the swap args block.
+
+Its parts (tags, sections, programs, kernel) are in :mod:`bootproof.builder.xous.layout_parts`,
+the swap address space in :mod:`bootproof.builder.xous.swap_space`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bootproof.builder.errors import FormatError, InputError
-from bootproof.builder.layout import AddressRange, NamedRange
+from bootproof.builder.layout import NamedRange
 from bootproof.builder.report import hexa, size_text, table
+from bootproof.builder.xous.layout_parts import (
+    KERNEL_KEYS,
+    Kernel,
+    Program,
+    TagInfo,
+    json_int,
+    json_program,
+    json_region,
+    json_str,
+    program_lines,
+    tag_table,
+)
+from bootproof.builder.xous.swap_space import SwapSpace
 
 JSON_FORMAT = "xous-args"
 #: The payload layouts of :attr:`XousLayout.layout`.
 LAYOUTS = ("aligned", "legacy")
-
-FLAG_WRITE = 0x01
-FLAG_NOCOPY = 0x02
-FLAG_EXECUTE = 0x04
-FLAG_EH_FRAME = 0x08
-FLAG_EH_HEADER = 0x10
-
-_FLAG_NAMES = (
-    (FLAG_WRITE, "WRITE"),
-    (FLAG_NOCOPY, "NOCOPY"),
-    (FLAG_EXECUTE, "EXECUTE"),
-    (FLAG_EH_FRAME, "EH_FRAME"),
-    (FLAG_EH_HEADER, "EH_HEADER"),
-)
-
-
-def flag_names(flags: int) -> tuple[str, ...]:
-    """Names of the MiniELF section flag bits set in ``flags`` (unknown bits as hex)."""
-    names = [name for bit, name in _FLAG_NAMES if flags & bit]
-    unknown = flags & ~0x1F
-    if unknown:
-        names.append(f"0x{unknown:x}")
-    return tuple(names)
-
-
-@dataclass(frozen=True)
-class TagInfo:
-    """One tag of the tag block.
-
-    ``index`` is its position (0 = XArg), ``offset`` its byte offset in the file,
-    ``size_words`` its body length in 32-bit words (header excluded), ``crc16`` the stored
-    CRC-16/X-25 of the body and ``crc_ok`` whether it matches the body.
-    """
-
-    index: int
-    tag: str
-    offset: int
-    size_words: int
-    crc16: int
-    crc_ok: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "tag": self.tag,
-            "offset": self.offset,
-            "size_words": self.size_words,
-            "crc16": self.crc16,
-            "crc_ok": self.crc_ok,
-        }
-
-
-@dataclass(frozen=True)
-class Section:
-    """A MiniELF section as recorded in an IniE/IniF tag.
-
-    ``size`` is the 24-bit size as recorded (it includes inter-section padding);
-    ``file_offset`` is the absolute offset in args.bin of its bytes, None for NOCOPY.
-    """
-
-    vaddr: int
-    size: int
-    flags: int
-    file_offset: int | None
-
-    @property
-    def flag_names(self) -> tuple[str, ...]:
-        return flag_names(self.flags)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "vaddr": self.vaddr,
-            "size": self.size,
-            "flags": self.flags,
-            "flag_names": list(self.flag_names),
-            "file_offset": self.file_offset,
-        }
-
-
-def place_sections(
-    load_offset: int, sections: Iterable[tuple[int, int, int]]
-) -> tuple[tuple[Section, ...], int]:
-    """Where a program's sections (VA, size, flags) sit in args.bin, as the loader copies them.
-
-    Each section but the NOCOPY ones takes the next ``size`` payload bytes from
-    ``load_offset``. Returns the sections and the payload size.
-    """
-    placed = []
-    pos = load_offset
-    for vaddr, size, flags in sections:
-        if flags & FLAG_NOCOPY:
-            placed.append(Section(vaddr, size, flags, None))
-        else:
-            placed.append(Section(vaddr, size, flags, pos))
-            pos += size
-    return tuple(placed), pos - load_offset
-
-
-@dataclass(frozen=True)
-class Program:
-    """An initial process (``IniE`` copied to RAM, ``IniF`` executed in place, ``IniS``
-    paged in from swap).
-
-    ``payload_size`` is the number of payload bytes its sections occupy in args.bin (the
-    swap args block for IniS): the sum of the recorded sizes of its non-NOCOPY sections,
-    starting at ``load_offset``.
-    """
-
-    kind: str
-    pid: int
-    name: str
-    load_offset: int
-    entrypoint: int
-    payload_size: int
-    sections: tuple[Section, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "pid": self.pid,
-            "name": self.name,
-            "load_offset": self.load_offset,
-            "entrypoint": self.entrypoint,
-            "payload_size": self.payload_size,
-            "sections": [s.to_json() for s in self.sections],
-        }
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """The ``XKrn`` tag: payload = ``text_size`` bytes of text then ``data_size`` of data."""
-
-    load_offset: int
-    text_offset: int
-    text_size: int
-    data_offset: int
-    data_size: int
-    bss_size: int
-    entrypoint: int
-
-    @property
-    def payload_size(self) -> int:
-        return self.text_size + self.data_size
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "load_offset": self.load_offset,
-            "text_offset": self.text_offset,
-            "text_size": self.text_size,
-            "data_offset": self.data_offset,
-            "data_size": self.data_size,
-            "bss_size": self.bss_size,
-            "entrypoint": self.entrypoint,
-        }
-
-
-SWAP_PAGE = 4096
-SWAP_MAC_LEN = 16
-
-
-@dataclass(frozen=True)
-class SwapSpace:
-    """The swap address space (spec addendum §1): the ``Swap`` tag of args.bin and, when
-    the swap args block was read too (by create-image, or from a swap image), the
-    ``IniS`` programs it holds.
-
-    ``region`` is the swap RAM (its name from the tag, ``Swap`` as create-image writes it);
-    ``flash_offset`` where a Precursor loader reads the swap image (create-image writes
-    0x21200000 on every platform); ``key_zero`` whether the tag's 32-byte key is all zero
-    (as create-image writes it: the image is encrypted with the zero key).
-    ``args_size`` is the length of the swap args block, None when it was not read;
-    ``programs`` the IniS programs (empty when not read), their PIDs following args.bin's
-    IniE/IniF programs, their ``load_offset`` and section ``file_offset`` counted from the
-    first byte of the swap args block.
-    """
-
-    region: NamedRange
-    flash_offset: int
-    key_zero: bool
-    args_size: int | None = None
-    programs: tuple[Program, ...] = ()
-
-    @property
-    def pages(self) -> int:
-        """Pages of swap RAM the runtime tracks: ``size / 4096`` (the reference's
-        ``Runtime will also require N bytes to track swap``)."""
-        return self.region.size // SWAP_PAGE
-
-    @property
-    def usable(self) -> int:
-        """Bytes of swap RAM left for pages once the MAC area (16 bytes per page, rounded
-        up to pages) is taken (spec addendum §1.9 step 7)."""
-        macs = -(-(self.pages * SWAP_MAC_LEN) // SWAP_PAGE) * SWAP_PAGE
-        return (self.region.size & ~(SWAP_PAGE - 1)) - macs
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.region.to_json(),
-            "flash_offset": self.flash_offset,
-            "key_zero": self.key_zero,
-            "pages": self.pages,
-            "usable": self.usable,
-            "args_size": self.args_size,
-            "programs": [p.to_json() for p in self.programs],
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> SwapSpace:
-        """Rebuild from :meth:`to_json` (``pages`` and ``usable`` are derived, not read)."""
-        size = d.get("args_size")
-        return cls(
-            region=_region(d),
-            flash_offset=_int(d["flash_offset"]),
-            key_zero=bool(d["key_zero"]),
-            args_size=None if size is None else _int(size),
-            programs=tuple(_program(p) for p in d.get("programs", [])),
-        )
-
-    def to_table(self) -> list[str]:
-        """The report's swap section (lines)."""
-        r = self.region
-        out = [
-            f"Swap {r.name!r}: {hexa(r.start)} - {hexa(r.end)} ({size_text(r.size)}), "
-            f"{self.pages} pages, {size_text(self.usable)} usable after the MAC area; "
-            f"flash_offset {hexa(self.flash_offset)}; key "
-            + ("zero" if self.key_zero else "set (not zero)"),
-        ]
-        if self.args_size is None:
-            out.append("  swap args not read (they are in the swap image)")
-        else:
-            out.append(f"  swap args block: {size_text(self.args_size)}, "
-                       f"{len(self.programs)} IniS program(s); offsets below count from "
-                       "its first byte")
-        out.extend(program_lines(self.programs))
-        return out
 
 
 @dataclass(frozen=True)
@@ -331,29 +112,29 @@ class XousLayout:
             raise FormatError("not a xous-args layout JSON", field="format",
                               value=data.get("format") if isinstance(data, Mapping) else None)
         try:
-            ram = _region(data["ram"])
+            ram = json_region(data["ram"])
             return cls(
-                layout=_str(data["layout"]),
-                arg_size_words=_int(data["arg_size_words"]),
-                file_size=_int(data["file_size"]),
+                layout=json_str(data["layout"]),
+                arg_size_words=json_int(data["arg_size_words"]),
+                file_size=json_int(data["file_size"]),
                 ram=ram,
-                regions=tuple(_region(r) for r in data["regions"]),
+                regions=tuple(json_region(r) for r in data["regions"]),
                 tags=tuple(
                     TagInfo(
-                        index=_int(t["index"]),
-                        tag=_str(t["tag"]),
-                        offset=_int(t["offset"]),
-                        size_words=_int(t["size_words"]),
-                        crc16=_int(t["crc16"]),
+                        index=json_int(t["index"]),
+                        tag=json_str(t["tag"]),
+                        offset=json_int(t["offset"]),
+                        size_words=json_int(t["size_words"]),
+                        crc16=json_int(t["crc16"]),
                         crc_ok=bool(t["crc_ok"]),
                     )
                     for t in data["tags"]
                 ),
-                programs=tuple(_program(p) for p in data["programs"]),
-                kernel=Kernel(**{k: _int(data["kernel"][k]) for k in _KERNEL_KEYS}),
+                programs=tuple(json_program(p) for p in data["programs"]),
+                kernel=Kernel(**{k: json_int(data["kernel"][k]) for k in KERNEL_KEYS}),
                 debug=bool(data["debug"]),
-                names={int(k): _str(v) for k, v in data.get("names", {}).items()},
-                warnings=tuple(_str(w) for w in data.get("warnings", [])),
+                names={int(k): json_str(v) for k, v in data.get("names", {}).items()},
+                warnings=tuple(json_str(w) for w in data.get("warnings", [])),
                 swap=None if data.get("swap") is None else SwapSpace.from_json(data["swap"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -434,75 +215,3 @@ class XousLayout:
             out.extend(f"  {w}" for w in self.warnings)
         return "\n".join(out)
 
-
-def tag_table(tags: Iterable[TagInfo]) -> str:
-    """The report's table of tags: index, fourcc, offset, words, stored CRC, OK/FAIL."""
-    return table(["#", "tag", "offset", "words", "crc16", "crc"],
-                 [[t.index, t.tag, hexa(t.offset), t.size_words, f"0x{t.crc16:04x}",
-                   "OK" if t.crc_ok else "FAIL"] for t in tags])
-
-
-def program_lines(programs: Iterable[Program]) -> list[str]:
-    """Report lines for ``programs``: a heading and a section table each (a program whose
-    PID is not known, 0, is shown by its place instead)."""
-    out: list[str] = []
-    for n, p in enumerate(programs, start=1):
-        who = f"PID {p.pid} {p.name!r}" if p.pid else f"#{n} (PID unknown)"
-        out.append("")
-        out.append(
-            f"{p.kind} {who}: payload {hexa(p.load_offset)} + "
-            f"{size_text(p.payload_size)}, entry {hexa(p.entrypoint)}"
-        )
-        out.append(
-            table(
-                ["vaddr", "size", "flags", "file offset"],
-                [
-                    [hexa(s.vaddr), size_text(s.size), "|".join(s.flag_names) or "-",
-                     "-" if s.file_offset is None else hexa(s.file_offset)]
-                    for s in p.sections
-                ],
-            )
-        )
-    return out
-
-
-_KERNEL_KEYS = (
-    "load_offset", "text_offset", "text_size", "data_offset", "data_size", "bss_size",
-    "entrypoint",
-)
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"expected an integer, got {v!r}")
-    return v
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise TypeError(f"expected a string, got {v!r}")
-    return v
-
-
-def _region(d: Mapping[str, Any]) -> NamedRange:
-    return NamedRange(_str(d["name"]), AddressRange(_int(d["start"]), _int(d["size"])))
-
-
-def _program(d: Mapping[str, Any]) -> Program:
-    return Program(
-        kind=_str(d["kind"]),
-        pid=_int(d["pid"]),
-        name=_str(d["name"]),
-        load_offset=_int(d["load_offset"]),
-        entrypoint=_int(d["entrypoint"]),
-        payload_size=_int(d["payload_size"]),
-        sections=tuple(
-            Section(
-                vaddr=_int(s["vaddr"]),
-                size=_int(s["size"]),
-                flags=_int(s["flags"]),
-                file_offset=None if s["file_offset"] is None else _int(s["file_offset"]),
-            )
-            for s in d["sections"]
-        ),
-    )

@@ -14,7 +14,7 @@ from pathlib import Path
 from bootproof.builder.elf import ElfImage, ElfSection
 from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
 from bootproof.builder.report import hexa
-from bootproof.builder.xous.layout import (
+from bootproof.builder.xous.layout_parts import (
     FLAG_EH_FRAME,
     FLAG_EH_HEADER,
     FLAG_EXECUTE,

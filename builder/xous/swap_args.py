@@ -24,9 +24,10 @@ from typing import Any
 from bootproof.builder.errors import InputError, OverflowError_
 from bootproof.builder.layout import AddressRange, NamedRange, align_up
 from bootproof.builder.report import hexa
-from bootproof.builder.xous.layout import Program, TagInfo
+from bootproof.builder.xous.layout_parts import Program, TagInfo
+from bootproof.builder.xous.program_tags import IniS, SectionRecord
 from bootproof.builder.xous.tagblock import HEADER_LEN, LayoutDraft, Tag, encode_block, read_block
-from bootproof.builder.xous.tags import IniS, SectionRecord, XArg, read_header
+from bootproof.builder.xous.tags import XArg, read_header
 
 PAGE = 4096
 SWAP_NAME = "Swap"

@@ -19,14 +19,10 @@ from typing import ClassVar, Self
 from bootproof.builder.errors import FormatError, OverflowError_
 from bootproof.builder.formats.crc16 import crc16_x25
 from bootproof.builder.layout import NamedRange
-from bootproof.builder.xous.layout import (
-    Kernel,
-    Program,
-    SwapSpace,
-    TagInfo,
-    XousLayout,
-)
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.layout_parts import Kernel, Program, TagInfo
 from bootproof.builder.xous.rawtags import scan_tags
+from bootproof.builder.xous.swap_space import SwapSpace
 
 HEADER_LEN = 8
 TAG_WORDS_LIMIT = 0xFFFF

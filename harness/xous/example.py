@@ -13,7 +13,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from bootproof.builder.xous.image import build_image
+from bootproof.builder.xous.build import build_image
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.builder.xous.regions import read_csr_csv, read_svd, reduce_regions
 from bootproof.harness.core.boards import CONFIGS_DIR

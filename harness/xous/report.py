@@ -33,19 +33,11 @@ from typing import Any
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.layout import Kernel, Program, TagInfo, XousLayout
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.layout_parts import Kernel, Program, TagInfo
+from bootproof.builder.xous.program_tags import SectionRecord, program_tag
 from bootproof.builder.xous.tagblock import Tag, fourcc_text
-from bootproof.builder.xous.tags import (
-    Bflg,
-    MREx,
-    PNam,
-    SectionRecord,
-    Swap,
-    XArg,
-    XKrn,
-    describe_all,
-    program_tag,
-)
+from bootproof.builder.xous.tags import Bflg, MREx, PNam, Swap, XArg, XKrn, describe_all
 from bootproof.harness.core.errors import layout_differences
 
 _H = "([0-9a-f]{8})"

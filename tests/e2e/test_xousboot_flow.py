@@ -157,7 +157,7 @@ def test_debug_flag_reaches_the_loader(tmp_path: Path, guest_cache: Path) -> Non
 def test_legacy_build_boots_and_matches_its_map(tmp_path: Path, guest_cache: Path) -> None:
     # The 2020 layout (payloads packed after the tag block, no PNam): the loader model reads
     # no process names, and the builder's --map must say the same.
-    from bootproof.builder.xous.image import build_image
+    from bootproof.builder.xous.build import build_image
     from bootproof.builder.xous.regions import MemoryMap
 
     example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)

@@ -9,7 +9,7 @@ import pytest
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.layout import Section
+from bootproof.builder.xous.layout_parts import Section
 from bootproof.harness.xous.report import (
     SignedFlash,
     compare_layouts,

@@ -200,7 +200,8 @@ def test_command_line_start_up_leaves_the_build_code_unloaded() -> None:
         "import sys, bootproof.harness.cli, bootproof.builder.xous.cli; "
         "bootproof.harness.cli.build_parser(); "
         "print(' '.join(m for m in ('elftools', 'bootproof.builder.elf', "
-        "'bootproof.builder.xous.image', 'bootproof.builder.disk.image') if m in sys.modules))"
+        "'bootproof.builder.xous.image', 'bootproof.builder.xous.build', "
+        "'bootproof.builder.disk.image') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)

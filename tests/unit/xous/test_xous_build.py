@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 from xousargs_helpers import XOUS_FIXTURES, xous_elfs
 
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.image import build_image
+from bootproof.builder.xous.build import build_image
 from bootproof.builder.xous.inspect import inspect_file
 from bootproof.builder.xous.layout import XousLayout
 from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, read_svd, reduce_regions

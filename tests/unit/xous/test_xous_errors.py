@@ -12,7 +12,7 @@ from xousargs_helpers import SynSection, write_elf32, xous_elfs
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import AlignmentError, FormatError, InputError, OverflowError_
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.image import build_image
+from bootproof.builder.xous.build import build_image
 from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap, read_csr_csv, reduce_regions
 

@@ -9,7 +9,7 @@ from xousargs_helpers import XOUS_FIXTURES
 
 from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous.inspect import decode, inspect_file
-from bootproof.builder.xous.layout import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel
+from bootproof.builder.xous.layout_parts import FLAG_EXECUTE, FLAG_NOCOPY, FLAG_WRITE, Kernel
 
 MREX_2020 = (
     NamedRange("Audi", AddressRange(0xE0000000, 0x1000)),

@@ -9,7 +9,8 @@ from xousargs_helpers import XOUS_FIXTURES
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.xous.inspect import inspect_file
-from bootproof.builder.xous.layout import FLAG_NOCOPY, Section, XousLayout, place_sections
+from bootproof.builder.xous.layout import XousLayout
+from bootproof.builder.xous.layout_parts import FLAG_NOCOPY, Section, place_sections
 
 
 def test_flag_names() -> None:

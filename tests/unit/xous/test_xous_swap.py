@@ -15,9 +15,9 @@ from bootproof.builder.formats import uf2
 from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.xous import signed, swap_args, swap_image
 from bootproof.builder.xous.keys import DEVELOPER_KEY_PEM
-from bootproof.builder.xous.layout import SwapSpace
 from bootproof.builder.xous.semver import SemVer
 from bootproof.builder.xous.swap_args import SwapProgram
+from bootproof.builder.xous.swap_space import SwapSpace
 from bootproof.builder.xous.tags import Swap
 
 DEV_SEED = ed25519.seed_from_pem(DEVELOPER_KEY_PEM)

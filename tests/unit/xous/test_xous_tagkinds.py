@@ -14,22 +14,19 @@ from xousargs_helpers import XOUS_FIXTURES
 
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.layout import Kernel, Section, SwapSpace
+from bootproof.builder.xous.layout_parts import Kernel, Section
+from bootproof.builder.xous.program_tags import IniE, IniF, IniS, SectionRecord, program_tag
+from bootproof.builder.xous.swap_space import SwapSpace
 from bootproof.builder.xous.tagblock import LayoutDraft, Tag, encode_block, read_block
 from bootproof.builder.xous.tags import (
     TAG_KINDS,
     Bflg,
-    IniE,
-    IniF,
-    IniS,
     MREx,
     PNam,
-    SectionRecord,
     Swap,
     XArg,
     XKrn,
     describe_all,
-    program_tag,
     tag_kind,
 )
 

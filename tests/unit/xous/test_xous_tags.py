@@ -11,12 +11,8 @@ from xousargs_helpers import SynSection, write_elf32
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.layout import AddressRange, NamedRange
-from bootproof.builder.xous.image import (
-    InitProgram,
-    build_image,
-    plan_image,
-    write_image,
-)
+from bootproof.builder.xous.build import build_image
+from bootproof.builder.xous.image import InitProgram, plan_image, write_image
 from bootproof.builder.xous.inspect import inspect_file
 from bootproof.builder.xous.programs import kernel_from_elf, minielf_from_elf
 from bootproof.builder.xous.regions import MemoryMap
