@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
-from bootproof.builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.steps import GenerateOptions
 
 DTS = """/dts-v1/;
 / {

@@ -51,7 +51,8 @@ from bootproof.harness.boot_fixtures import (
 from bootproof.harness.core.boards import Board, load_board
 from bootproof.harness.core.console import DEFAULT_TAIL_LINES
 from bootproof.harness.core.deadline import MULTIPLIER_ENV, parse_multiplier, timeout_multiplier
-from bootproof.harness.core.machine import QemuMachine, pid_alive
+from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.processes import pid_alive
 
 __all__ = ["boot_log_dir", "bootproof_assets", "qemu_machine_factory", "xen_boot", "xous_boot"]
 

@@ -17,7 +17,9 @@ checks), :mod:`~bootproof.builder.xen.plan` (pure address planning),
 :mod:`~bootproof.builder.xen.script` (boot.source text, the load line),
 :mod:`~bootproof.builder.xen.host_dtb` (the DTB loaded, overlays, the offline copy),
 :mod:`~bootproof.builder.xen.fit_image` (FIT mode), :mod:`~bootproof.builder.xen.generator`
-(the pipeline: I/O and outputs), :mod:`~bootproof.builder.xen.cli`.
+(the pipeline), :mod:`~bootproof.builder.xen.steps` (what its steps take and hand on),
+:mod:`~bootproof.builder.xen.outputs` (the outputs' bytes, written all or none),
+:mod:`~bootproof.builder.xen.cli`.
 
 The public names load on first use (PEP 562): a program that needs one submodule does not
 import the generator, the planner and the device-tree code with it. Measured as whole
@@ -35,17 +37,18 @@ if TYPE_CHECKING:  # what the names are, for type checkers and readers
     from bootproof.builder.xen.config import load_config
     from bootproof.builder.xen.config.model import ImageBuilderConfig
     from bootproof.builder.xen.config.overrides import with_overrides
-    from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
+    from bootproof.builder.xen.generator import generate
     from bootproof.builder.xen.plan import Module, XenLayout
     from bootproof.builder.xen.script import LoadLine
+    from bootproof.builder.xen.steps import GenerateOptions, GenerateResult
 
 #: Each public name and the module it comes from.
 _HOMES = {
     "load_config": "bootproof.builder.xen.config",
     "ImageBuilderConfig": "bootproof.builder.xen.config.model",
     "with_overrides": "bootproof.builder.xen.config.overrides",
-    "GenerateOptions": "bootproof.builder.xen.generator",
-    "GenerateResult": "bootproof.builder.xen.generator",
+    "GenerateOptions": "bootproof.builder.xen.steps",
+    "GenerateResult": "bootproof.builder.xen.steps",
     "generate": "bootproof.builder.xen.generator",
     "Module": "bootproof.builder.xen.plan",
     "XenLayout": "bootproof.builder.xen.plan",

@@ -17,7 +17,8 @@ from bootproof.builder.cliutil import HelpFormatter, run_main
 from bootproof.builder.errors import InputError
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
-from bootproof.builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.steps import GenerateOptions
 
 PROG = "uboot-script-gen"
 DESCRIPTION = """\

@@ -1,8 +1,10 @@
 """Generate a dom0less boot: the I/O around the pure planner and renderers.
 
 :func:`generate` is the Python API behind ``uboot-script-gen``. It runs one pipeline of
-named steps; each is a function of this module that can be called and tested alone, and
-each takes what the steps before it returned:
+named steps; each is a function (of this module, or of
+:mod:`~bootproof.builder.xen.outputs` for the outputs) that can be called and tested alone,
+and each takes what the steps before it returned (the records of
+:mod:`~bootproof.builder.xen.steps`):
 
 1. :func:`check_config` -- read and validate: the settings every run needs are set, the
    FIT signing options agree, the ``-p`` prefix is safe in a U-Boot line;
@@ -16,10 +18,11 @@ each takes what the steps before it returned:
    offline copy (``FDTEDIT``, the FIT's DTB) with
    :func:`~bootproof.builder.xen.host_dtb.edited_dtb`;
 5. :func:`script_text` -- the ``boot.source`` text;
-6. :func:`build_outputs` -- every output's bytes (``boot.source``, ``boot.scr`` or the FIT and
-   its ``.its``, ``xen.ub`` for bootm, the FDTEDIT copy, the merged DTB), then
-   :func:`write_outputs` -- refuse to overwrite an input, write them and the ``--map``
-   layout through one :class:`~bootproof.builder.fileio.OutputSet`;
+6. :func:`~bootproof.builder.xen.outputs.build_outputs` -- every output's bytes
+   (``boot.source``, ``boot.scr`` or the FIT and its ``.its``, ``xen.ub`` for bootm, the
+   FDTEDIT copy, the merged DTB), then :func:`~bootproof.builder.xen.outputs.write_outputs`
+   -- refuse to overwrite an input, write them and the ``--map`` layout through one
+   :class:`~bootproof.builder.fileio.OutputSet`;
 7. :func:`load_line` and :func:`hints` -- the line to type at U-Boot's prompt, as data, and
    the reference's hint text around it.
 
@@ -30,20 +33,18 @@ subprocess runs on the default path; ``fdtoverlay`` runs only to merge overlays 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from bootproof.builder.errors import ConfigError, LayoutError
-from bootproof.builder.fileio import OutputSet
 from bootproof.builder.formats import executable, uimage
-from bootproof.builder.reproducible import source_date_epoch
 from bootproof.builder.xen import fdtcmd
 from bootproof.builder.xen.config.files import check_files, check_script_path
 from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.dt_edits import build_edits
-from bootproof.builder.xen.fit_image import build_fit
 from bootproof.builder.xen.host_dtb import HostDtb, edited_dtb, load_host_dtb
+from bootproof.builder.xen.outputs import build_outputs, write_outputs, xen_load_name
 from bootproof.builder.xen.passthrough import build_partial_dtbs
 from bootproof.builder.xen.plan import FileInfo, XenLayout, plan
 from bootproof.builder.xen.script import (
@@ -53,61 +54,8 @@ from bootproof.builder.xen.script import (
     render_script,
     resize_bytes,
 )
-from bootproof.builder.xen.support import TARGET_XEN, xen_notes
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    """Options beyond the config. ``merge_overlays`` None means the config's
-    ``DT_OVERLAY_MODE`` (default: apply at boot, as the reference does). ``calc`` is
-    ``-s``: U-Boot computes load addresses and sizes at boot. ``target_xen`` is the Xen
-    release the notes about properties it ignores are written for."""
-
-    prefix: str | None = None
-    map_file: Path | None = None
-    merge_overlays: bool | None = None
-    env: Mapping[str, str] | None = None
-    mkimage: str = "mkimage"
-    fdtoverlay: str = "fdtoverlay"
-    calc: bool = False
-    target_xen: str = TARGET_XEN
-
-
-@dataclass(frozen=True)
-class GenerateResult:
-    """What was generated: the layout, the script text, the edits, the files written, the
-    line to type at U-Boot's prompt (``load_line``) and the messages for the user."""
-
-    layout: XenLayout
-    source: str
-    edits: tuple[fdtcmd.Edit, ...]
-    written: tuple[Path, ...]
-    load_line: LoadLine
-    hints: tuple[str, ...]
-    notes: tuple[str, ...]
-    warnings: tuple[str, ...]
-    xen_notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Required:
-    """Step 1: the settings every run needs, known to be set. ``load_cmd`` loads the
-    script (``LOAD_CMD``, else ``XEN_LOAD``); ``device_tree`` is None with ``-s`` when
-    U-Boot's own control DTB is edited."""
-
-    load_cmd: str
-    uboot_source: str
-    uboot_script: str
-    device_tree: str | None
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Step 4: the settled layout, its DT edits and the offline copy with them applied."""
-
-    layout: XenLayout
-    edits: tuple[fdtcmd.Edit, ...]
-    edited_dtb: bytes | None
+from bootproof.builder.xen.steps import GenerateOptions, GenerateResult, Placement, Required
+from bootproof.builder.xen.support import xen_notes
 
 
 def _header_image_size(path: Path) -> int:
@@ -226,12 +174,6 @@ def check_inputs(cfg: ImageBuilderConfig, root: Path,
             for rel, size in checked.sizes.items()}
 
 
-def xen_load_name(cfg: ImageBuilderConfig) -> str | None:
-    """The Xen file the script loads: ``XEN.ub`` (a uImage made here) for ``bootm``."""
-    if cfg.xen_mode and cfg.boot_cmd == "bootm" and cfg.xen is not None:
-        return f"{cfg.xen}.ub"
-    return cfg.xen
-
 
 def place(cfg: ImageBuilderConfig, files: Mapping[str, FileInfo], base: HostDtb | None,
           calc: bool = False) -> Placement:
@@ -294,99 +236,6 @@ def script_text(cfg: ImageBuilderConfig, root: Path, req: Required, placed: Plac
     return render_script(placed.layout, placed.edits, sopts,
                          control_dtb=req.device_tree is None)
 
-
-def _add_output(outputs: dict[str, bytes], cfg: ImageBuilderConfig, name: str | None,
-                data: bytes) -> None:
-    """Add output ``name``; two outputs under one name would silently lose one of them."""
-    assert name is not None
-    if name in outputs:
-        raise ConfigError("two outputs would be the same file: choose different names",
-                          path=cfg.path, field="output", value=name)
-    outputs[name] = data
-
-
-def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: HostDtb | None,
-                  placed: Placement, source: str, opts: GenerateOptions) -> dict[str, bytes]:
-    """Step 6: every output's bytes by name (relative to ``root``, or absolute): the merged
-    DTB, ``boot.source``, ``xen.ub`` for bootm, the FDTEDIT copy, then ``boot.scr`` (a
-    uImage script) or the FIT and its ``.its``.
-
-    Raises :class:`ConfigError` when two outputs share a name, :class:`~bootproof.builder.
-    errors.InputError` for a bad ``-k`` and :class:`~bootproof.builder.errors.ToolError`
-    when mkimage fails.
-    """
-    layout = placed.layout
-    timestamp = source_date_epoch(opts.env)
-    outputs: dict[str, bytes] = dict(base.outputs) if base is not None else {}
-    _add_output(outputs, cfg, req.uboot_source, source.encode())
-    xen_file = xen_load_name(cfg)
-    if xen_file is not None and xen_file != cfg.xen:
-        xm = layout.find("xen")
-        assert xm is not None and cfg.xen is not None
-        xen_data = (root / cfg.xen).read_bytes()
-        # upstream 2025-04: arm64 when `file` says ARM64/Aarch64 (the Image magic or an
-        # arm64 PE), arm otherwise
-        arm64 = executable.is_arm64_image(xen_data) or \
-            executable.pe_machine(xen_data) == executable.PE_MACHINE_ARM64
-        arch = uimage.ARCH_ARM64 if arm64 else uimage.ARCH_ARM
-        outputs[xen_file] = uimage.encode(xen_data, load=xm.addr, entry=xm.addr,
-                                          image_type=uimage.TYPE_KERNEL, arch=arch,
-                                          timestamp=timestamp)
-    if cfg.fdtedit and placed.edited_dtb is not None:
-        outputs[cfg.fdtedit] = placed.edited_dtb
-    if cfg.fit is not None:
-        for name, data in build_fit(cfg, layout, root, outputs, mkimage=opts.mkimage,
-                                    timestamp=timestamp).items():
-            _add_output(outputs, cfg, name, data)
-    else:
-        _add_output(outputs, cfg, req.uboot_script,
-                    uimage.script_image(source.encode(), addr=layout.script_addr,
-                                        timestamp=timestamp))
-    return outputs
-
-
-def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
-                               outputs: Mapping[str, bytes], map_file: Path | None) -> None:
-    """Raise :class:`ConfigError` if an output would replace an input (the config, a file it
-    names, the APPEND_EXTRA_CMDS text). The ``-u`` DTB is the one input meant to change."""
-    def key(p: Path) -> Path:
-        return p.resolve()
-
-    taken = {key(root / rel): rel for rel in inputs}
-    taken[key(Path(cfg.path))] = cfg.path
-    if cfg.append_extra_cmds:
-        taken[key(root / cfg.append_extra_cmds)] = cfg.append_extra_cmds
-    targets = [(rel, root / rel) for rel in outputs if rel != cfg.fit_enc_ub_dtb]
-    if map_file is not None:
-        targets.append((str(map_file), map_file))
-    seen: set[Path] = set()
-    for rel, path in targets:
-        if key(path) in taken:
-            raise ConfigError("an output would overwrite an input file: choose another name",
-                              path=cfg.path, field="output", value=rel)
-        if key(path) in seen:
-            raise ConfigError("two outputs would be the same file: choose different names",
-                              path=cfg.path, field="output", value=rel)
-        seen.add(key(path))
-
-
-def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
-                  outputs: Mapping[str, bytes], layout: XenLayout,
-                  map_file: Path | None) -> tuple[Path, ...]:
-    """Step 6, writing: refuse an output that would replace one of ``inputs`` (or the
-    config), then write every output and the ``--map`` layout (JSON) together: all of them
-    or, on any error, none. Returns the paths written. Raises :class:`ConfigError`."""
-    _refuse_overwriting_inputs(cfg, root, inputs, outputs, map_file)
-    written: list[Path] = []
-    with OutputSet() as out:
-        for rel, data in outputs.items():
-            p = Path(rel)
-            p = p if p.is_absolute() else root / p
-            p.parent.mkdir(parents=True, exist_ok=True)  # partial-dtbs/
-            written.append(out.write(p, data))
-        if map_file is not None:
-            written.append(out.write(map_file, layout.to_json()))
-    return tuple(written)
 
 
 def load_line(cfg: ImageBuilderConfig, req: Required, layout: XenLayout,

@@ -31,29 +31,25 @@ the kernel kills QEMU too.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ctypes
-import math
 import os
 import select
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar
-
-from qemu.qmp import QMPClient, QMPError
+from typing import IO, Any
 
 from bootproof.harness.core.boards import Board
 from bootproof.harness.core.console import BadPatterns, Console
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import BootTimeout, HarnessError, InfrastructureError
+from bootproof.harness.core.processes import die_with_parent, wait_exit
+from bootproof.harness.core.qmpsession import QMP_FAILURES, QmpSession
 from bootproof.harness.core.runrecord import RunRecord
 from bootproof.harness.core.toolchain import find_tool
 
@@ -62,97 +58,6 @@ STARTUP_TIMEOUT = 30.0
 #: Seconds a QMP command may take.
 QMP_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-
-# What qemu.qmp raises when the peer goes away: its own errors, socket errors, EOF, timeouts;
-# and, when QEMU exits in the middle of the capabilities negotiation, an AssertionError on its
-# run state (seen with qemu.qmp 0.0.6 and guests that stop QEMU within milliseconds).
-_QMP_FAILURES: tuple[type[BaseException], ...] = (
-    QMPError, OSError, EOFError, TimeoutError, AssertionError, RuntimeError,
-)
-
-_PR_SET_PDEATHSIG = 1
-_T = TypeVar("_T")
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class _QmpSession:
-    """A synchronous QMP session over a connected socket, every call bounded by a timeout.
-
-    qemu.qmp's own synchronous shim cannot bound the capabilities negotiation, and a wedged
-    QEMU must not wedge the shutdown that is meant to end it.
-    """
-
-    def __init__(self, sock: socket.socket, timeout: float) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = QMPClient("bootproof")
-        self.timeout = timeout
-        try:
-            self._run(self._client.connect(sock))
-        except BaseException:
-            self.close()
-            raise
-
-    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        return self._loop.run_until_complete(asyncio.wait_for(coro, self.timeout))
-
-    def cmd(self, name: str, **args: Any) -> Any:
-        """Run ``name`` and return its result (raises qemu.qmp errors, TimeoutError)."""
-        return self._run(self._client.execute(name, args or None))
-
-    def close(self) -> None:
-        """Disconnect (errors from a peer that is already gone are ignored); idempotent."""
-        if self._loop.is_closed():
-            return
-        try:
-            with contextlib.suppress(*_QMP_FAILURES):
-                self._run(self._client.disconnect())
-        finally:
-            self._loop.close()
-
-
-def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """Reap ``proc`` if it exits within ``timeout`` seconds; return its status or None.
-
-    Waits on a pidfd where the kernel has them: ``Popen.wait(timeout)`` polls with sleeps
-    that grow to 50 ms, which would add that much to every boot that ends by itself.
-    """
-    status = proc.poll()
-    if status is not None:
-        return status
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # no pidfd support: fall back to polling
-        try:
-            return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-    try:
-        ready, _, _ = select.select([pidfd], [], [], None if math.isinf(timeout) else timeout)
-    finally:
-        os.close(pidfd)
-    return proc.wait() if ready else proc.poll()
-
-
-def pid_alive(pid: int) -> bool:
-    """True while a process with this PID exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    # the state is the first field after the parenthesised command name
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 class QemuMachine:
@@ -189,7 +94,7 @@ class QemuMachine:
         self.cmdline_path = self.log_dir / f"{name}.cmdline"
         self._proc: subprocess.Popen[bytes] | None = None
         self._console: Console | None = None
-        self._qmp: _QmpSession | None = None
+        self._qmp: QmpSession | None = None
         self._qmp_sock: socket.socket | None = None
         self._stderr_file: IO[bytes] | None = None
         self.full_argv: list[str] = []
@@ -257,7 +162,7 @@ class QemuMachine:
             else:
                 self._proc = subprocess.Popen(
                     argv, stdin=in_r, stdout=out_w, stderr=self._stderr_file,
-                    pass_fds=pass_fds, start_new_session=True, preexec_fn=_die_with_parent,
+                    pass_fds=pass_fds, start_new_session=True, preexec_fn=die_with_parent,
                 )
         except OSError as exc:
             for fd in (out_r, out_w, in_r, in_w):
@@ -305,7 +210,7 @@ class QemuMachine:
                 output=self._stderr_text(), returncode=self._exit_status_soon(),
             )
 
-    def _client(self, timeout: float | None = None) -> _QmpSession | None:
+    def _client(self, timeout: float | None = None) -> QmpSession | None:
         """The negotiated QMP session; None when QMP is off or QEMU has already exited.
 
         Raises :class:`~bootproof.harness.core.errors.InfrastructureError` when QEMU is running but
@@ -315,9 +220,9 @@ class QemuMachine:
             return self._qmp
         sock, self._qmp_sock = self._qmp_sock, None
         try:
-            qmp = _QmpSession(sock, timeout if timeout is not None
+            qmp = QmpSession(sock, timeout if timeout is not None
                               else Deadline(QMP_TIMEOUT).seconds)
-        except _QMP_FAILURES as exc:
+        except QMP_FAILURES as exc:
             sock.close()
             if self._proc is not None and self._proc.poll() is not None:
                 return None  # the guest stopped QEMU already (e.g. a test finisher)
@@ -366,7 +271,7 @@ class QemuMachine:
                                       program=self._argv[0])
         try:
             return client.cmd(cmd, **args)
-        except _QMP_FAILURES as exc:
+        except QMP_FAILURES as exc:
             raise InfrastructureError(f"QMP command {cmd!r} failed: {exc}",
                                       program=self._argv[0]) from exc
 
@@ -382,7 +287,7 @@ class QemuMachine:
         deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
         proc = self._running_proc()
         self.console.wait_for_exit(deadline)
-        status = _wait_exit(proc, max(deadline.remaining(), 1.0))
+        status = wait_exit(proc, max(deadline.remaining(), 1.0))
         if status is not None:
             return status
         raise BootTimeout(
@@ -402,7 +307,7 @@ class QemuMachine:
                 with contextlib.suppress(InfrastructureError):
                     client = self._client(timeout)
                     if client is not None:
-                        with contextlib.suppress(*_QMP_FAILURES):
+                        with contextlib.suppress(*QMP_FAILURES):
                             client.timeout = timeout
                             client.cmd("quit")
                         self._reap(proc, timeout)
@@ -428,11 +333,11 @@ class QemuMachine:
         return None if proc is None else proc.returncode
 
     def _reap(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
-        _wait_exit(proc, timeout)
+        wait_exit(proc, timeout)
 
     def _close_channels(self) -> None:
         if self._qmp is not None:
-            with contextlib.suppress(*_QMP_FAILURES):
+            with contextlib.suppress(*QMP_FAILURES):
                 self._qmp.close()
             self._qmp = None
         if self._qmp_sock is not None:
@@ -458,7 +363,7 @@ class QemuMachine:
         """QEMU's exit status, waiting up to 2 s for it: called when its console closed."""
         if self._proc is None:
             return None
-        return _wait_exit(self._proc, 2.0)
+        return wait_exit(self._proc, 2.0)
 
     def _stderr_text(self) -> str:
         if self._stderr_file is not None and not self._stderr_file.closed:

@@ -27,22 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import functools
-import gzip
-import hashlib
 import json
 import os
-import re
 import shlex
-import subprocess
 import sys
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from bootproof.harness.core.cache import cache_root
 from bootproof.harness.core.console import TypedInput
 from bootproof.harness.core.errors import (
     BadPattern,
@@ -53,7 +45,10 @@ from bootproof.harness.core.errors import (
     LayoutMismatch,
     UnexpectedExit,
 )
+from bootproof.harness.core.inputfiles import InputFile, argv_inputs
+from bootproof.harness.core.reproscript import replay_argv, repro_script
 from bootproof.harness.core.stages import Stage
+from bootproof.harness.core.versions import bootproof_version, qemu_version
 
 FORMAT = "bootproof-run-record/1"
 
@@ -62,12 +57,6 @@ FORMAT = "bootproof-run-record/1"
 #: changed how the harness judged the boot. The script exports those QEMU can see.
 ENV_PREFIXES = ("QEMU_", "BOOTPROOF_")
 ENV_NAMES = ("TMPDIR", "LANG", "LC_ALL", "TZ", "SOURCE_DATE_EPOCH")
-_FOR_QEMU = ("QEMU_", "TMPDIR", "LANG", "LC_ALL", "TZ")
-
-#: QEMU options whose value is a file the boot reads, and the ``key=`` inside option values
-#: that name one (``-device loader,file=X``, ``-drive file=X``, ``-netdev user,tftp=DIR``).
-_FILE_OPTIONS = ("-kernel", "-bios", "-initrd", "-dtb", "-pflash")
-_FILE_KEYS = ("file", "tftp", "romfile")
 
 #: Failure classes (after LAVA's taxonomy): the error type decides which.
 _FAILURE_KINDS: tuple[tuple[type[BaseException], str], ...] = (
@@ -101,179 +90,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks (raises OSError)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """One file a boot read: what it is for, its absolute path, SHA-256 and size (both None
-    for a directory or a file that could not be read)."""
-
-    role: str
-    path: Path
-    sha256: str | None
-    size: int | None
-
-    @classmethod
-    def of(cls, role: str, path: Path) -> InputFile:
-        """Describe ``path`` as it is now."""
-        full = path.absolute()
-        try:
-            if full.is_file():
-                return cls(role, full, sha256_of(full), full.stat().st_size)
-        except OSError:
-            pass
-        return cls(role, full, None, None)
-
-    def to_json(self) -> dict[str, object]:
-        return {"role": self.role, "path": str(self.path), "sha256": self.sha256,
-                "size": self.size}
-
-
-def argv_inputs(argv: Sequence[str]) -> list[tuple[str, str]]:
-    """The files (and TFTP directories) a QEMU command line names, as (role, path) pairs in
-    command-line order: the values of ``-kernel``, ``-bios``, ``-initrd``, ``-dtb`` and
-    ``-pflash``, and the ``file=``, ``tftp=`` and ``romfile=`` keys of option values. Only
-    paths that exist count (``-bios none`` and ``romfile=`` name no file)."""
-    out: list[tuple[str, str]] = []
-    for i, arg in enumerate(argv[1:], start=1):
-        prev = argv[i - 1]
-        if prev in _FILE_OPTIONS:
-            if os.path.exists(arg):
-                out.append((prev, arg))
-            continue
-        if not prev.startswith("-") or "=" not in arg:
-            continue
-        # QEMU option syntax: key=value pairs split at commas, a doubled comma is literal
-        for part in re.split(r"(?<!,),(?!,)", arg):
-            key, sep, value = part.partition("=")
-            value = value.replace(",,", ",")
-            if sep and key in _FILE_KEYS and value and os.path.exists(value):
-                out.append((f"{prev} {key}=", value))
-    return out
-
-
-# -- versions ----------------------------------------------------------------------------------
-
-
-def _facts_dir() -> Path:
-    return cache_root() / "facts"
-
-
-def _cached_fact(key: str, compute: Any) -> str | None:
-    """A fact about a file, kept in the cache under ``key`` (which must identify the file's
-    content); ``compute()`` runs when it is not there. Cache trouble only costs the lookup."""
-    path = _facts_dir() / key
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        return path.read_text(encoding="utf-8").strip() or None
-    value = compute()
-    if value:
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(value + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-    return value if value else None
-
-
-@functools.lru_cache(maxsize=8)
-def _qemu_version(binary: str, mtime_ns: int, size: int) -> str | None:
-    def ask() -> str | None:
-        try:
-            r = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                               timeout=30, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        m = re.search(r"version (\S+(?: \([^)]*\))?)", r.stdout)
-        return m.group(1) if m else None
-
-    key = hashlib.sha256(f"{binary}\0{mtime_ns}\0{size}".encode()).hexdigest()[:32]
-    return _cached_fact(f"qemu-version-{key}", ask)
-
-
-def qemu_version(binary: str | Path) -> str | None:
-    """What ``binary --version`` says (e.g. ``7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)``);
-    None when it cannot be run. Kept in the cache per binary, size and modification time."""
-    try:
-        st = Path(binary).stat()
-    except OSError:
-        return None
-    return _qemu_version(str(binary), st.st_mtime_ns, st.st_size)
-
-
-def version_in_file(path: Path, regex: bytes, *, sha256: str | None = None) -> str | None:
-    """The first match of ``regex`` (its group 1) in the bytes of ``path``, gunzipped first
-    when the file is gzip; None when there is no match or the file cannot be read. Kept in
-    the cache by content (``sha256``, computed when not given).
-
-    Used for version strings that binaries carry: U-Boot's ``U-Boot 2023.01...`` banner,
-    Linux's ``Linux version ...``.
-    """
-    pattern = re.compile(regex)
-
-    def scan() -> str | None:
-        try:
-            with path.open("rb") as f:
-                gz = f.read(2) == b"\x1f\x8b"
-            tail = b""
-            with gzip.open(path, "rb") if gz else path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    buf = tail + chunk
-                    m = pattern.search(buf)
-                    if m is not None and m.end() < len(buf):
-                        return m.group(1).decode("ascii", "replace")
-                    tail = buf[-512:]
-                m = pattern.search(tail)
-                return m.group(1).decode("ascii", "replace") if m else None
-        except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
-            return None
-
-    try:
-        digest = sha256 or sha256_of(path)
-    except OSError:
-        return None
-    key = hashlib.sha256(regex + b"\0" + digest.encode()).hexdigest()[:32]
-    return _cached_fact(f"version-{key}", scan)
-
-
-@functools.lru_cache(maxsize=1)
-def bootproof_version() -> str:
-    """The installed bootproof version, plus the git commit when running from a checkout."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        text = version("bootproof")
-    except PackageNotFoundError:
-        text = "unknown"
-    commit = _git_commit(Path(__file__).resolve().parents[2])
-    return f"{text} (git {commit})" if commit else text
-
-
-def _git_commit(repo: Path) -> str | None:
-    """HEAD's commit of a git checkout, read from ``.git`` (no git process); None otherwise."""
-    git = repo / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head[:12] or None
-        ref = head[5:]
-        loose = git / ref
-        if loose.is_file():
-            return loose.read_text().strip()[:12]
-        for line in (git / "packed-refs").read_text().splitlines():
-            if line.endswith(" " + ref):
-                return line.split()[0][:12]
-    except OSError:
-        return None
-    return None
-
-
 def invocation() -> str:
     """How this process was started, for the script's comment: the bootproof command line
     (``bootproof xous boot ...``), or the pytest test running now, or Python's argv."""
@@ -291,172 +107,6 @@ def relevant_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
     env = os.environ if environ is None else environ
     return {k: v for k, v in sorted(env.items())
             if k in ENV_NAMES or k.startswith(ENV_PREFIXES)}
-
-
-# -- the script --------------------------------------------------------------------------------
-
-_CONSOLE_SIGNAL_RE = re.compile(r"^(stdio,id=bpcon(?:,.*)?),signal=off((?:,.*)?)$")
-
-
-def replay_argv(full_argv: Sequence[str]) -> list[str]:
-    """The command line ``repro.sh`` runs: the harness's, minus the QMP channel (a
-    socket descriptor the harness owned: ``-chardev socket,id=bpqmp,fd=N`` and its ``-mon``),
-    with the console's ``signal=off`` turned on (Ctrl-C stops QEMU)."""
-    out: list[str] = []
-    i = 0
-    while i < len(full_argv):
-        arg = full_argv[i]
-        nxt = full_argv[i + 1] if i + 1 < len(full_argv) else ""
-        if arg == "-chardev" and nxt.startswith("socket,id=bpqmp,"):
-            i += 2
-            continue
-        if arg == "-mon" and nxt.startswith("chardev=bpqmp,"):
-            i += 2
-            continue
-        if arg == "-chardev":
-            m = _CONSOLE_SIGNAL_RE.match(nxt)
-            if m:
-                out += [arg, f"{m.group(1)},signal=on{m.group(2)}"]
-                i += 2
-                continue
-        out.append(arg)
-        i += 1
-    return out
-
-
-def printf_format(text: str) -> str:
-    """``text`` as a shell-quoted ``printf`` format that prints exactly its UTF-8 bytes."""
-    out = []
-    for i, byte in enumerate(text.encode("utf-8")):
-        ch = chr(byte)
-        # a leading "-" would be read as an option
-        if byte < 0x20 or byte >= 0x7F or ch in "\\%'" or (i == 0 and ch == "-"):
-            out.append(f"\\{byte:03o}")
-        else:
-            out.append(ch)
-    return "'" + "".join(out) + "'"
-
-
-def _argv_lines(argv: Sequence[str]) -> str:
-    """``argv`` shell-quoted, one option (with its value) per continued line."""
-    groups: list[list[str]] = [[argv[0]]]
-    for arg in argv[1:]:
-        if arg.startswith("-") or len(groups[-1]) > 1 or len(groups) == 1:
-            groups.append([arg])
-        else:
-            groups[-1].append(arg)
-    return " \\\n    ".join(" ".join(shlex.quote(a) for a in g) for g in groups)
-
-
-def _comment(text: str) -> str:
-    return " ".join(text.split()).replace("\n", " ")
-
-
-def repro_script(
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    inputs: Sequence[InputFile],
-    typed: Sequence[TypedInput],
-    command: str,
-    environment: Mapping[str, str],
-    qemu_version: str | None,
-    record_name: str,
-) -> str:
-    """The text of ``repro.sh`` (see the module docstring). ``argv`` is what QEMU runs
-    (:func:`replay_argv`), ``typed`` what the harness wrote to the console, in order, each
-    typed once the console has shown what the harness saw before typing it."""
-    q = shlex.quote
-    lines = [
-        "#!/bin/sh",
-        "# Re-runs one boot exactly as bootproof ran it, without Python.",
-        f"# Made by:   {_comment(command)}",
-        f"# Record:    {record_name} (inputs with SHA-256, versions, stages, verdict)",
-        f"# QEMU:      {argv[0]} {qemu_version or '(version unknown)'}",
-        "#",
-        "# The guest's serial console is this script's standard input and output. QEMU's",
-        "# command line is the harness's, without its QMP socket and with Ctrl-C enabled.",
-    ]
-    if inputs:
-        lines += ["#", "# Files it needs (the SHA-256 check below fails if one changed;",
-                  "# BOOTPROOF_REPRO_NOCHECK=1 skips it):"]
-        width = max(len(f.role) for f in inputs)
-        lines += [f"#   {f.role:<{width}}  {f.path}" + ("/" if f.sha256 is None else "")
-                  for f in inputs]
-    if typed:
-        lines += ["#", "# What bootproof typed on the console, in order, each once the console",
-                  "# showed the text after which the harness typed it; then your own input",
-                  "# follows, a line at a time (after QEMU exits, press Enter to end the",
-                  "# script). `--no-type` runs QEMU on your terminal and types nothing:"]
-        lines += [f"#   {t.text!r}" + (f" after {t.after!r}" if t.after else "")
-                  for t in typed]
-    lines += ["", "set -eu", f"cd {q(str(cwd))}"]
-    lines += [f"export {k}={q(v)}" for k, v in environment.items() if k.startswith(_FOR_QEMU)]
-    checked = [f for f in inputs if f.sha256 is not None]
-    if checked:
-        lines += [
-            'if [ -z "${BOOTPROOF_REPRO_NOCHECK:-}" ]; then',
-            "    if ! sha256sum --quiet --check <<'EOF'",
-            *[f"{f.sha256}  {f.path}" for f in checked],
-            "EOF",
-            "    then",
-            '        echo "repro.sh: an input differs from the recorded boot'
-            ' (BOOTPROOF_REPRO_NOCHECK=1 runs anyway)" >&2',
-            "        exit 2",
-            "    fi",
-            "fi",
-        ]
-    if qemu_version:
-        lines += [
-            f"case \"$({q(argv[0])} --version 2>/dev/null | head -n 1)\" in",
-            f"    *{q(qemu_version)}*) ;;",
-            f"    *) echo \"repro.sh: note: the boot was recorded with QEMU {qemu_version}\""
-            " >&2 ;;",
-            "esac",
-        ]
-    qemu = _argv_lines(argv)
-    if not typed:
-        lines.append(f"exec {qemu}")
-        return "\n".join(lines) + "\n"
-    lines += [
-        'if [ "${1:-}" = --no-type ]; then',
-        "    exec " + qemu.replace("\n", "\n    "),
-        "fi",
-        'log=$(mktemp "${TMPDIR:-/tmp}/repro-console.XXXXXX")',
-        'status=$(mktemp "${TMPDIR:-/tmp}/repro-status.XXXXXX")',
-        'trap \'rm -f "$log" "$status"\' EXIT',
-        "trap 'exit 130' INT",
-        "trap 'exit 143' TERM HUP",
-        "# wait_for N TEXT: until TEXT is on N lines of the console (at most 10 minutes)",
-        "wait_for() {",
-        "    tries=0",
-        '    while [ "$(grep -caF -- "$2" "$log" || true)" -lt "$1" ]; do',
-        "        tries=$((tries + 1))",
-        '        if [ "$tries" -gt 3000 ]; then',
-        '            echo "repro.sh: the console never showed $2; not typing the rest" >&2',
-        "            exec cat",
-        "        fi",
-        "        sleep 0.2",
-        "    done",
-        "}",
-        "{",
-    ]
-    for t in typed:
-        if t.after:
-            lines.append(f"    wait_for {t.seen} {q(t.after)}")
-        lines.append(f"    printf {printf_format(t.text)}")
-    lines += [
-        "    exec cat",
-        "} | {",
-        "    if " + qemu.replace("\n", "\n    ") + "; then",
-        '        echo 0 > "$status"',
-        "    else",
-        '        echo "$?" > "$status"',
-        "    fi",
-        '} | tee "$log"',
-        'exit "$(cat "$status")"',
-    ]
-    return "\n".join(lines) + "\n"
 
 
 # -- the record --------------------------------------------------------------------------------

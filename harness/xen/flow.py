@@ -53,8 +53,9 @@ from bootproof.harness.core.errors import (
 )
 from bootproof.harness.core.handover import Handover
 from bootproof.harness.core.machine import QemuMachine
-from bootproof.harness.core.runrecord import RunRecord, version_in_file
+from bootproof.harness.core.runrecord import RunRecord
 from bootproof.harness.core.stages import Stage, StageCallback
+from bootproof.harness.core.versions import version_in_file
 from bootproof.harness.xen.generated import (
     DomainExpectation,
     Generated,

@@ -13,7 +13,7 @@ from conftest import require_tool
 
 from bootproof.harness.core.deadline import timeout_multiplier
 from bootproof.harness.core.handover import ESCAPE
-from bootproof.harness.core.machine import pid_alive
+from bootproof.harness.core.processes import pid_alive
 from bootproof.harness.xen.guests import GuestSet, prepare_guest_set
 from bootproof.harness.xen.scenarios import (
     DOM0_CMD,

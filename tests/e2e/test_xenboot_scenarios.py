@@ -23,7 +23,7 @@ from bootproof.builder.errors import LayoutError
 from bootproof.harness.core.console import Console
 from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import BadPattern
-from bootproof.harness.core.machine import pid_alive
+from bootproof.harness.core.processes import pid_alive
 from bootproof.harness.xen.flow import run_boot, xen_debug_key
 from bootproof.harness.xen.generated import generate
 from bootproof.harness.xen.guests import GuestSet, prepare_guest_set

@@ -16,7 +16,7 @@ from conftest import require_tool
 from harness_testlib import CC, QEMU, TEST_BOARD, build_guest, guest_dir
 
 from bootproof.harness.core.handover import ESCAPE, gdb_command
-from bootproof.harness.core.machine import pid_alive
+from bootproof.harness.core.processes import pid_alive
 
 __all__ = ["guest_dir"]
 

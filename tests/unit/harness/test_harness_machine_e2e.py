@@ -30,7 +30,8 @@ from bootproof.harness.core.errors import (
     UnexpectedExit,
     check_layout,
 )
-from bootproof.harness.core.machine import QemuMachine, pid_alive
+from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.processes import pid_alive
 from bootproof.harness.pytest_plugin import MachineFactory
 
 __all__ = ["guest_dir"]  # the fixture, imported for pytest

@@ -1,4 +1,5 @@
-"""Run records and repro scripts (harness/core/runrecord.py), without QEMU.
+"""Run records and repro scripts (harness/core/runrecord.py, reproscript.py, inputfiles.py,
+versions.py), without QEMU.
 
 The scripts are run for real by /bin/sh here, against a stand-in for QEMU: a small shell
 script that prints U-Boot's autoboot line and prompt and reads what is typed, so the test
@@ -24,18 +25,11 @@ from bootproof.harness.core.errors import (
     LayoutMismatch,
     UnexpectedExit,
 )
-from bootproof.harness.core.runrecord import (
-    FORMAT,
-    InputFile,
-    RunRecord,
-    argv_inputs,
-    failure_kind,
-    printf_format,
-    replay_argv,
-    repro_script,
-    version_in_file,
-)
+from bootproof.harness.core.inputfiles import InputFile, argv_inputs
+from bootproof.harness.core.reproscript import printf_format, replay_argv, repro_script
+from bootproof.harness.core.runrecord import FORMAT, RunRecord, failure_kind
 from bootproof.harness.core.stages import Stage
+from bootproof.harness.core.versions import version_in_file
 
 HARNESS_TAIL = ["-nographic", "-monitor", "none", "-chardev", "stdio,id=bpcon,signal=off",
                 "-serial", "chardev:bpcon", "-chardev", "socket,id=bpqmp,fd=7",

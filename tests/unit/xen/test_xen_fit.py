@@ -29,7 +29,8 @@ from xen_testlib import (
 from bootproof.builder.errors import InputError, LayoutError
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
-from bootproof.builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.steps import GenerateOptions
 
 __all__ = ["gen", "host_dtb", "work"]
 

@@ -37,7 +37,8 @@ from bootproof.builder.formats import uimage
 from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.xen import fdtcmd
 from bootproof.builder.xen.config import load_config
-from bootproof.builder.xen.generator import GenerateOptions, generate
+from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.steps import GenerateOptions
 
 __all__ = ["gen", "host_dtb", "work"]
 

@@ -14,9 +14,9 @@ import bootproof.builder.xen as xen
 from bootproof.builder.xen import GenerateOptions, LoadLine, generate, load_config, with_overrides
 from bootproof.builder.xen.config import load_config as home_load_config
 from bootproof.builder.xen.config.overrides import with_overrides as home_with_overrides
-from bootproof.builder.xen.generator import GenerateOptions as HomeOptions
 from bootproof.builder.xen.generator import generate as home_generate
 from bootproof.builder.xen.script import LoadLine as HomeLoadLine
+from bootproof.builder.xen.steps import GenerateOptions as HomeOptions
 
 
 def test_public_names_are_the_home_modules_objects() -> None:

@@ -15,7 +15,8 @@ from xen_testlib import DOM0, EPOCH, HEAD, booted, fdtget_cells, fdtget_strings,
 
 from bootproof.builder.errors import BootproofError, InputError, ToolError
 from bootproof.builder.xen.config import load_config
-from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
+from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.steps import GenerateOptions, GenerateResult
 
 __all__ = ["host_dtb", "work"]
 

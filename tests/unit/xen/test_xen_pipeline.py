@@ -28,15 +28,10 @@ from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.dt_edits import build_edits
-from bootproof.builder.xen.generator import (
-    GenerateOptions,
-    check_config,
-    check_inputs,
-    generate,
-    place,
-)
+from bootproof.builder.xen.generator import check_config, check_inputs, generate, place
 from bootproof.builder.xen.host_dtb import edited_dtb, load_host_dtb
 from bootproof.builder.xen.script import LoadLine
+from bootproof.builder.xen.steps import GenerateOptions
 
 __all__ = ["gen", "host_dtb", "work"]
 

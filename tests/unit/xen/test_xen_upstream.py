@@ -38,8 +38,9 @@ from bootproof.builder.errors import ConfigError, InputError
 from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
-from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
+from bootproof.builder.xen.generator import generate
 from bootproof.builder.xen.plan import FileInfo, plan
+from bootproof.builder.xen.steps import GenerateOptions, GenerateResult
 
 __all__ = ["gen", "host_dtb", "work"]
 

@@ -19,7 +19,8 @@ from conftest import require_tool
 
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
-from bootproof.builder.xen.generator import GenerateOptions, GenerateResult, generate
+from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.steps import GenerateOptions, GenerateResult
 
 DATA = Path(__file__).parent / "data"
 
