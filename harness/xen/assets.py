@@ -26,11 +26,11 @@ from typing import TextIO
 from bootproof.builder.errors import FormatError, ToolError
 from bootproof.builder.fileio import atomic_write
 from bootproof.harness.core.cache import cache_lock, cache_root
+from bootproof.harness.core.inputfiles import sha256_of
 from bootproof.harness.xen.debian import (
     AptState,
     PackageRecord,
     download,
-    sha256_file,
     unpack_deb,
 )
 
@@ -102,7 +102,7 @@ def cache_is_valid(root: Path, manifest: Manifest) -> bool:
     """True when every package in ``manifest`` is cached with the recorded SHA-256 and unpacked."""
     for rec in manifest.packages:
         deb = root / "debs" / rec.filename
-        if not deb.is_file() or deb.stat().st_size != rec.size or sha256_file(deb) != rec.sha256:
+        if not deb.is_file() or deb.stat().st_size != rec.size or sha256_of(deb) != rec.sha256:
             return False
         if not _unpacked_dir(root, rec).is_dir():
             return False
@@ -168,7 +168,7 @@ def _ensure_locked(
     recs = apt.binary_uris(names)
     for rec in recs:
         deb = root / "debs" / rec.filename
-        if not (deb.is_file() and sha256_file(deb) == rec.sha256):
+        if not (deb.is_file() and sha256_of(deb) == rec.sha256):
             download(rec, root / "debs", progress)
         elif progress is not None:
             print(f"assets: {rec.filename}: cached", file=progress, flush=True)

@@ -76,15 +76,6 @@ class PackageRecord:
         )
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 APT_TIMEOUT = 900.0  # seconds for one apt-get call (an index update or a download)
 
 

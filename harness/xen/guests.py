@@ -22,9 +22,9 @@ from bootproof.builder.fileio import atomic_write
 from bootproof.builder.formats.fdt import DeviceTree
 from bootproof.builder.xen.fdtcmd import SetProp, Strings, apply
 from bootproof.harness.core.boards import Board, load_board
+from bootproof.harness.core.inputfiles import sha256_of
 from bootproof.harness.core.toolchain import run_tool
 from bootproof.harness.xen.assets import ensure_guest_assets
-from bootproof.harness.xen.debian import sha256_file
 from bootproof.harness.xen.flow import BOARD
 from bootproof.harness.xen.initramfs import write_initramfs
 from bootproof.harness.xen.xen_build import ensure_built_xen
@@ -87,7 +87,7 @@ def dump_board_dtb(board: Board, dest: Path) -> Path:
 
 def gzipped(path: Path, cache_dir: Path) -> Path:
     """A gzip copy of ``path`` (level 6, mtime 0) kept in ``cache_dir``, keyed by content."""
-    dest = cache_dir / f"{path.name}-{sha256_file(path)[:16]}.gz"
+    dest = cache_dir / f"{path.name}-{sha256_of(path)[:16]}.gz"
     if not dest.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(dest, gzip.compress(path.read_bytes(), compresslevel=6, mtime=0))

@@ -27,8 +27,9 @@ from bootproof.builder.fileio import atomic_write
 from bootproof.builder.tools import run_tool
 from bootproof.harness.core.boards import CONFIGS_DIR
 from bootproof.harness.core.cache import cache_lock, cache_root
+from bootproof.harness.core.inputfiles import sha256_of
 from bootproof.harness.core.toolchain import find_tool
-from bootproof.harness.xen.debian import AptState, download, sha256_file
+from bootproof.harness.xen.debian import AptState, download
 
 SOURCE_PACKAGE = "xen"
 CROSS_COMPILE = "aarch64-linux-gnu-"
@@ -98,7 +99,7 @@ def _cached(build_root: Path, frag_sha: str) -> BuiltXen | None:
         xen = info_path.parent / "xen"
         if info.get("fragment_sha256") != frag_sha or not xen.is_file():
             continue
-        if sha256_file(xen) != info.get("xen_sha256"):
+        if sha256_of(xen) != info.get("xen_sha256"):
             continue
         built = BuiltXen(path=xen, config=info_path.parent / "config",
                          source_version=str(info.get("source_version")),
@@ -132,7 +133,7 @@ def ensure_built_xen(
     """
     root = cache_root() if root is None else root
     options = parse_fragment(fragment)
-    frag_sha = sha256_file(fragment)
+    frag_sha = sha256_of(fragment)
     build_root = root / "xen-build"
     build_root.mkdir(parents=True, exist_ok=True)
     with cache_lock(root, "xen-build"):
@@ -150,7 +151,7 @@ def ensure_built_xen(
         src_dir = root / "xen-src"
         for rec in files:
             path = src_dir / rec.filename
-            if not (path.is_file() and sha256_file(path) == rec.sha256):
+            if not (path.is_file() and sha256_of(path) == rec.sha256):
                 download(rec, src_dir, progress)
         dsc = next(r for r in files if r.filename.endswith(".dsc"))
         version = dsc.version
@@ -187,7 +188,7 @@ def ensure_built_xen(
             shutil.copyfile(tree / "xen" / ".config", out_dir / "config")
             shutil.copyfile(log, out_dir / "build.log")
             info = {"source_version": version, "fragment_sha256": frag_sha,
-                    "xen_sha256": sha256_file(out_dir / "xen"), "build_seconds": seconds,
+                    "xen_sha256": sha256_of(out_dir / "xen"), "build_seconds": seconds,
                     "source_files": [r.to_json() for r in files]}
             atomic_write(out_dir / "build.json", json.dumps(info, indent=2) + "\n")
             if progress is not None:
