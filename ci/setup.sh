@@ -12,6 +12,8 @@ APT_PACKAGES=(
   u-boot-qemu u-boot-tools device-tree-compiler
   mtools dosfstools e2fsprogs fdisk cpio gzip zstd xz-utils bzip2 fakeroot attr file openssl
   gcc-aarch64-linux-gnu make bison flex dpkg-dev
+  # PASSTHROUGH_DTS_REPO: a git URL is cloned, partial DTs go through the C preprocessor
+  git cpp
   # --gdb: the debugger that attaches to QEMU's gdbstub (riscv32 and aarch64 guests)
   gdb-multiarch
   # pylibfdt is published as source only: pip compiles it (SWIG comes from PyPI)
