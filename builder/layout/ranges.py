@@ -1,9 +1,5 @@
 """Address arithmetic every layout shares: plain data, no I/O.
 
-The home of the layout model the builders produce and the harness compares with a booted
-guest. It holds only values and pure functions, so byte formats (``builder.formats``) may
-use it as freely as the planners do.
-
 * :class:`AddressRange` ``[start, start + size)`` in one address space (bytes of RAM or
   flash, sectors of a disk): its end, overlap and containment, its hex description.
 * :class:`NamedRange` a range with a name (a Xous region's fourcc, a board's memory-map
