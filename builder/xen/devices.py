@@ -19,15 +19,17 @@ _DISK_HINT = "want e.g. 'load mmc 0:1', 'load virtio 0:1' or 'load scsi 0:1'"
 
 
 def _disk(load_cmd: str | None, field: str) -> tuple[str, int, int | None]:
-    """``(interface, device, partition or None)`` from a load command's ``IFACE DEV[:PART]``.
-    Raises :class:`ConfigError` when the command names no disk."""
+    """``(interface, device, partition or None)`` from a load command's ``IFACE DEV[:PART]``,
+    both numbers hex as U-Boot reads them. Raises :class:`ConfigError` when the command names no disk."""
     words = (load_cmd or "").split()
     iface = next((w for w in words if w in _DEV_PREFIX), None)
-    m = re.fullmatch(r"(\d+)(?::(\d+))?", words[-1]) if words else None
+    # U-Boot reads both numbers as hex (blk_get_device_part_str): ``0:a`` is partition 10
+    m = re.fullmatch(r"([0-9a-fA-F]+)(?::([0-9a-fA-F]+))?", words[-1]) if words else None
     if iface is None or m is None:
         raise ConfigError(f"cannot tell the disk from the load command ({_DISK_HINT})",
                           field=field, value=load_cmd)
-    return iface, int(m.group(1)), None if m.group(2) is None else int(m.group(2))
+    part = m.group(2)
+    return iface, int(m.group(1), 16), None if part is None else int(part, 16)
 
 
 def partition_device(load_cmd: str, number: int, *, field: str = "LOAD_CMD") -> str:

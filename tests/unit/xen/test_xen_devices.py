@@ -16,6 +16,12 @@ from bootproof.builder.xen.dt_edits import root_device
         ("load scsi 0:1", 1, "/dev/sda2"),
         ("load virtio 0:1", 1, "/dev/vda2"),
         ("load virtio 1:1", 2, "/dev/vdb3"),
+        # U-Boot reads DEV:PART as hex (blk_get_device_part_str: simple_strtoul(..., 16)):
+        # partition 0xa is Linux's 10, 0x10 its 16, device 0xa the eleventh disk
+        ("load mmc 0:a", 1, "/dev/mmcblk0p11"),
+        ("load mmc 0:10", 1, "/dev/mmcblk0p17"),
+        ("load mmc 1:F", 1, "/dev/mmcblk1p16"),
+        ("load virtio a:1", 1, "/dev/vdk2"),
     ],
 )
 def test_root_device_follows_the_load_command(load_cmd: str, offset: int, device: str) -> None:
