@@ -20,7 +20,8 @@ _DISK_HINT = "want e.g. 'load mmc 0:1', 'load virtio 0:1' or 'load scsi 0:1'"
 
 def _disk(load_cmd: str | None, field: str) -> tuple[str, int, int | None]:
     """``(interface, device, partition or None)`` from a load command's ``IFACE DEV[:PART]``,
-    both numbers hex as U-Boot reads them. Raises :class:`ConfigError` when the command names no disk."""
+    both numbers hex as U-Boot reads them. Raises :class:`ConfigError` when the command
+    names no disk."""
     words = (load_cmd or "").split()
     iface = next((w for w in words if w in _DEV_PREFIX), None)
     # U-Boot reads both numbers as hex (blk_get_device_part_str): ``0:a`` is partition 10

@@ -68,8 +68,9 @@ class WordScanner:
         return ""
 
     def index_key(self, raw: str, line: int, name: str = "") -> str:
-        """The key ``NAME[raw]`` stands for. An indexed array's index is arithmetic (``N,M``:
-        each part, as the two-level keys of indexed arrays are written); the key of an
+        """The key ``NAME[raw]`` stands for. An indexed array's index is arithmetic, where
+        ``N,M`` is bash's comma operator: every part is evaluated and the last one is the
+        index (Xen's CI writes ``DOMU_SHARED_MEM[0,1]``, which is index 1); the key of an
         associative array (``name`` in ``associative``, as after bash's ``declare -A``) is
         its text after expansion, taken literally: ``[0,1]``, ``[00,1]`` and ``[0, 1]``
         are three different keys, as in bash."""
@@ -87,7 +88,7 @@ class WordScanner:
             if value < 0:  # bash counts from the end of the array: never what a config means
                 self.error("negative array index is not supported", f"[{raw}]", line)
             keys.append(str(value))
-        return ",".join(keys)
+        return keys[-1]
 
     def value_word(self) -> str:
         """Read one assignment value (no word splitting, as bash does for assignments)."""

@@ -343,7 +343,7 @@ def ignored_domu_values(sv: ShellVars, num_domus: int) -> list[str]:
                     continue
                 first = pair[0]
             else:
-                first = int(key.split(",")[0])
+                first = int(key)
             if first >= num_domus:
                 out.append(f"{line}: NUM_DOMUS is {num_domus}")
     return out

@@ -377,3 +377,19 @@ def test_domu_table_gives_each_field_a_known_variable_and_a_reader_of_its_type()
         assert typing.get_type_hints(read)["return"] == hints[attr], attr
     computed = {"index", "mem_mb", "enhanced", "vcpu_affinity"}
     assert sorted(a for a, _, _ in FIELDS) == sorted(set(hints) - computed)
+
+
+def test_comma_index_of_an_indexed_array_is_bash_arithmetic(tmp_path: Path) -> None:
+    """Xen's CI writes ``DOMU_SHARED_MEM[0,1]=...`` (static-shared-mem test). bash reads an
+    indexed array's subscript as arithmetic, where ``0,1`` (comma operator) is 1: upstream
+    ImageBuilder gives the shared memory to domU 1, so must we (not drop it silently)."""
+    cfg = load_config(cfg_file(tmp_path, BASE + """\
+NUM_DOMUS=2
+DOMU_KERNEL[0]=Image
+DOMU_KERNEL[1]=Image
+DOMU_SHARED_MEM[0,1]="my-shared-mem-0 0x50000000 0x4000000 0x10000000"
+"""), env={})
+    d0, d1 = cfg.domus
+    assert d0.shared_mem == ()
+    assert [(s.shm_id, s.host_addr, s.guest_addr, s.size) for s in d1.shared_mem] == [
+        ("my-shared-mem-0", 0x50000000, 0x4000000, 0x10000000)]
