@@ -10,6 +10,12 @@ language, and the first word with what follows decides what the tests do with it
   (``tests/e2e/test_docs_boot.py``), after the document's ``sh`` blocks before them.
 * ```` ```sh norun ````: commands not run by the doc tests: the README's first block, which
   is the test command itself (CI runs it as ``.ci/run``).
+* ```` ```sh pty ````: one ``--interactive`` boot command, run by the e2e doc test in a
+  pseudo-terminal as a person would: it waits for the console hand-over, types
+  ``echo $((6 * 7))``, reads ``42`` back, leaves with Ctrl-] and wants exit status 0.
+* ```` ```sh gdb ````: one ``--gdb`` boot command, run by the e2e doc test: it reads the
+  ``gdb-multiarch`` command line bootproof prints, runs it in batch mode (read the PC,
+  detach, so that the guest runs on) and wants the boot's exit status 0.
 * ```` ```LANG excerpt=PATH ````: an excerpt of PATH (relative to the directory the blocks
   run in, where ``examples/`` and ``qemu_configs/`` are the repository's, and files the
   blocks before it generated are found). Every line that is not blank, ``...`` or a
@@ -36,7 +42,9 @@ LANGUAGES = ("sh", "text", "console", "python", "json", "toml", "yaml")
 #: What the documents' sh blocks use (the e2e ones also need QEMU for riscv32 and mkimage).
 TOOLS = ("riscv64-unknown-elf-gcc", "qemu-system-aarch64", "mkfs.vfat", "mcopy", "mmd",
          "mke2fs", "debugfs")
-SH_FLAGS = ("e2e", "norun")
+SH_FLAGS = ("e2e", "norun", "pty", "gdb")
+#: The kinds the e2e doc test runs (after the plain ``sh`` blocks before them).
+BOOT_KINDS = ("e2e", "pty", "gdb")
 
 
 def documents() -> list[Path]:
@@ -77,7 +85,7 @@ class Block:
 
     @property
     def kind(self) -> str:
-        """``run``, ``e2e``, ``norun``, ``excerpt`` or ``shown``."""
+        """``run``, ``e2e``, ``pty``, ``gdb``, ``norun``, ``excerpt`` or ``shown``."""
         if self.excerpt_of is not None:
             return "excerpt"
         if self.lang == "sh":
@@ -98,6 +106,8 @@ class Block:
         elif self.lang == "sh" and len(extra) == 1 and extra[0] in SH_FLAGS:
             extra = []
         out = [f"{self.where}: unknown word {w!r} after the language" for w in extra]
+        if self.kind in ("pty", "gdb") and len(self.text.strip().splitlines()) != 1:
+            out.append(f"{self.where}: a {self.kind} block holds exactly one command")
         if self.kind in ("run", "e2e") and ("&&" in self.text or "||" in self.text):
             # bash -e stops at a failed command, but not inside an && or || list
             out.append(f"{self.where}: one command per line in a block that is run "
@@ -164,11 +174,16 @@ def workdir(tmp: Path) -> Path:
     return tmp
 
 
+def _env() -> dict[str, str]:
+    """The environment blocks run in: the project's commands first on PATH."""
+    bindir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+
+
 def run_block(block: Block, cwd: Path, *, timeout: float) -> str:
     """Run a ``sh`` block with the project's commands first on PATH; return a failure
     message (command text, exit status, output), or "" when it exits 0."""
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    env = _env()
     try:
         r = subprocess.run(["bash", "-euo", "pipefail", "-c", block.text], cwd=cwd, env=env,
                            capture_output=True, text=True, check=False, timeout=timeout)
@@ -189,6 +204,11 @@ def run_document(doc: Path, tmp: Path, *, with_e2e: bool) -> list[Block]:
         if block.kind == "run" or (with_e2e and block.kind == "e2e"):
             failure = run_block(block, cwd, timeout=900 if block.kind == "e2e" else 300)
             assert not failure, failure
+            done.append(block)
+        elif with_e2e and block.kind in ("pty", "gdb"):
+            from docboots import run_gdb_block, run_pty_block
+
+            (run_pty_block if block.kind == "pty" else run_gdb_block)(block, cwd, _env())
             done.append(block)
         elif block.kind == "excerpt":
             problems = excerpt_problems(block, cwd)
