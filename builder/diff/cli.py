@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from bootproof.builder.layout.compare import compare, violations
 
     rules = [parse_rule(r) for r in args.fail_on]
-    old = load(Source(Path(args.old), _dir(args.old_dir)))
-    new = load(Source(Path(args.new), _dir(args.new_dir)))
+    old = load(Source(Path(args.old), _dir(args.old_dir), "--old-dir"))
+    new = load(Source(Path(args.new), _dir(args.new_dir), "--new-dir"))
     diff = compare(old, new)
     broken = violations(diff, rules)
     text = render(diff, args.format, args.old, args.new, broken)

@@ -42,6 +42,7 @@ class Source:
 
     path: Path
     directory: Path | None = None
+    option: str = "--old-dir"
 
 
 def _head(path: Path) -> bytes:
@@ -80,7 +81,7 @@ def load(source: Source) -> Layout:
     kind = sniff(path, head)
     if kind != "xen-config" and source.directory is not None:
         raise InputError(f"a directory applies to an ImageBuilder config only; this file "
-                         f"is a {kind}", path=path, field="--old-dir/--new-dir",
+                         f"is a {kind}", path=path, field=source.option,
                          value=str(source.directory))
     if kind == "layout":
         return load_json(path)
@@ -88,7 +89,7 @@ def load(source: Source) -> Layout:
         return load_args(path)
     if kind == "disk":
         return load_disk(path)
-    return load_xen(path, source.directory)
+    return load_xen(path, source.directory, source.option)
 
 
 def load_json(path: Path) -> Layout:
@@ -132,7 +133,7 @@ def load_args(path: Path) -> Layout:
     return _model(decode(path.read_bytes(), path=str(path)), path)
 
 
-def load_xen(config: Path, directory: Path | None) -> Layout:
+def load_xen(config: Path, directory: Path | None, option: str = "--old-dir") -> Layout:
     """Plan the config against ``directory`` (default: the config's own directory) as
     ``bootproof xen script -c CONFIG -d DIRECTORY`` would, writing nothing."""
     # Imported here: the Xen planner and its config reader cost more start-up than the
@@ -150,7 +151,7 @@ def load_xen(config: Path, directory: Path | None) -> Layout:
 
     root = (directory if directory is not None else config.parent).absolute()
     if not root.is_dir():
-        raise InputError("is not a directory", path=config, field="--old-dir/--new-dir",
+        raise InputError("is not a directory", path=config, field=option,
                          value=str(directory))
     cfg = load_config(config)
     opts = GenerateOptions()

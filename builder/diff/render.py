@@ -62,11 +62,11 @@ def address(value: int, unit: str) -> str:
 
 
 def place(item: Item, unit: str) -> str:
-    """Where an item lies and how big it is: ``0x40200000 +0x1000 (4 KiB)``."""
+    """Where an item lies and how big it is: ``0x40200000, 0x1000 (4 KiB)``."""
     size = size_text(item.size * unit_bytes(unit))
     if item.start is None:
         return size
-    return f"{address(item.start, unit)} {size}"
+    return f"{address(item.start, unit)}, {size}"
 
 
 def _align(item: Item | None) -> str:
