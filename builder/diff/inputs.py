@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,10 @@ def _old_document(data: dict[str, Any], path: Path) -> Layout:
                       "'xous-args')", path=path, field="format", value=fmt)
 
 
-def _model(target: Any, path: Path) -> Layout:
-    """``target.to_model()``, the converter each target's layout offers."""
+def _model(target: Any, path: Path, **kwargs: Any) -> Layout:
+    """``target.to_model(**kwargs)``, the converter each target's layout offers."""
     try:
-        layout: Layout = target.to_model()
+        layout: Layout = target.to_model(**kwargs)
     except FormatError as exc:
         exc.path = exc.path or str(path)
         raise
@@ -130,7 +131,8 @@ def _model(target: Any, path: Path) -> Layout:
 def load_args(path: Path) -> Layout:
     from bootproof.builder.xous.inspect import decode
 
-    return _model(decode(path.read_bytes(), path=str(path)), path)
+    data = path.read_bytes()
+    return _model(decode(data, path=str(path)), path, data=data, source=str(path))
 
 
 def load_xen(config: Path, directory: Path | None, option: str = "--old-dir") -> Layout:
@@ -161,7 +163,33 @@ def load_xen(config: Path, directory: Path | None, option: str = "--old-dir") ->
     base = None if dtb_made_later(cfg, root, opts) else load_host_dtb(
         cfg, root, merge_overlays=opts.merge_overlays, fdtoverlay=opts.fdtoverlay)
     placed = place(cfg, files, base, opts.calc)
-    return _model(placed.layout, config)
+    return _model(placed.layout, config, outputs=_Files(root))
+
+
+class _Files(Mapping[str, bytes]):
+    """The files of an ImageBuilder directory by the names the config gives them, read
+    when the layout asks for one (for its sha256), each at most once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache: dict[str, bytes | None] = {}
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self.cache:
+            try:
+                self.cache[name] = (self.root / name).read_bytes()
+            except OSError:
+                self.cache[name] = None
+        data = self.cache[name]
+        if data is None:
+            raise KeyError(name)
+        return data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(k for k, v in self.cache.items() if v is not None)
+
+    def __len__(self) -> int:
+        return sum(v is not None for v in self.cache.values())
 
 
 def load_disk(path: Path) -> Layout:
