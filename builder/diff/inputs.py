@@ -194,17 +194,62 @@ class _Files(Mapping[str, bytes]):
 
 def load_disk(path: Path) -> Layout:
     """The partition table, FAT file lists and ext superblocks of a disk image (metadata
-    only; see :func:`read_disk`)."""
-    return _model(read_disk(path), path)
+    only; see :func:`read_disk`), in the terms ``disk_image --json`` uses."""
+    from bootproof.builder.disk.layout_model import disk_model
+
+    return disk_model(read_disk(path))
 
 
-def read_disk(path: Path) -> Any:
-    """A :class:`~bootproof.builder.disk.image.DiskLayout` read back from an image: the
-    label, each partition's filesystem (``vfat12/16/32`` with its files, ``ext4`` with its
-    label, UUID and used bytes as ``content_bytes``, else ``unknown``); the role is
-    ``boot`` for a FAT partition and ``rootfs`` otherwise (an image does not say which
-    domain a rootfs is for)."""
-    from bootproof.builder.disk.image import DiskLayout, PartitionLayout
+@dataclass(frozen=True)
+class ImagePartition:
+    """One partition of a disk image read back (what
+    :class:`~bootproof.builder.disk.image.PartitionLayout` holds, without importing the
+    disk builder: that import alone costs more than the whole diff of two images)."""
+
+    number: int
+    role: str
+    fs: str
+    start_lba: int
+    sectors: int
+    label: str
+    fs_id: str
+    content_bytes: int
+    files: tuple[tuple[str, int], ...] = ()
+    device: str | None = None
+    source: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self.sectors * 512
+
+
+@dataclass(frozen=True)
+class ImageDisk:
+    """A disk image read back, as :class:`~bootproof.builder.disk.image.DiskLayout`."""
+
+    image: str
+    scheme: str
+    size_bytes: int
+    disk_id: str
+    partitions: tuple[ImagePartition, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``disk_image --json`` shape (offsets and sizes in bytes too)."""
+        return {"image": self.image, "scheme": self.scheme, "size_bytes": self.size_bytes,
+                "disk_id": self.disk_id, "partitions": [
+                    {"number": p.number, "role": p.role, "fs": p.fs,
+                     "start_lba": p.start_lba, "sectors": p.sectors, "label": p.label,
+                     "fs_id": p.fs_id, "device": p.device, "content_bytes": p.content_bytes,
+                     "source": p.source, "offset": p.start_lba * 512, "size": p.size,
+                     "files": [{"path": f, "size": n} for f, n in p.files]}
+                    for p in self.partitions]}
+
+
+def read_disk(path: Path) -> ImageDisk:
+    """A disk image read back from its metadata: the label, each partition's filesystem
+    (``vfat12/16/32`` with its files, ``ext4`` with its label, UUID and used bytes as
+    ``content_bytes``, else ``unknown``); the role is ``boot`` for a FAT partition and
+    ``rootfs`` otherwise (an image does not say which domain a rootfs is for)."""
     from bootproof.builder.formats.extfs import read_superblock
     from bootproof.builder.formats.fatdir import read_fat
     from bootproof.builder.formats.partread import SECTOR, read_table
@@ -227,15 +272,15 @@ def read_disk(path: Path) -> Any:
             head = at(0, 512)
             ext = read_superblock(at)
             if ext is not None:
-                parts.append(PartitionLayout(p.number, "rootfs", "ext4", p.start, p.sectors,
-                                             ext.label, ext.uuid, None, ext.used_bytes))
+                parts.append(ImagePartition(p.number, "rootfs", "ext4", p.start, p.sectors,
+                                           ext.label, ext.uuid, ext.used_bytes))
             elif head[510:512] == b"\x55\xaa" and head[0] in (0xEB, 0xE9):
                 vol = read_fat(at, path=f"{path} partition {p.number}")
-                parts.append(PartitionLayout(
+                parts.append(ImagePartition(
                     p.number, "boot", f"vfat{vol.bits}", p.start, p.sectors, vol.label,
-                    vol.volume_id, None, sum(f.size for f in vol.files),
-                    files=tuple((f.path, f.size) for f in vol.files)))
+                    vol.volume_id, sum(f.size for f in vol.files),
+                    tuple((f.path, f.size) for f in vol.files)))
             else:
-                parts.append(PartitionLayout(p.number, "unknown", "unknown", p.start,
-                                             p.sectors, p.name, p.guid or "", None, 0))
-    return DiskLayout(str(path), table.scheme, size, table.disk_id, tuple(parts))
+                parts.append(ImagePartition(p.number, "unknown", "unknown", p.start,
+                                           p.sectors, p.name, p.guid or "", 0))
+    return ImageDisk(str(path), table.scheme, size, table.disk_id, tuple(parts))
