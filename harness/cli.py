@@ -55,6 +55,12 @@ def _xen_boot(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cli.register(commands)
 
 
+def _diff(parser: argparse.ArgumentParser) -> None:
+    from bootproof.builder.diff import cli  # lazy: see the note above
+
+    cli.configure(parser)
+
+
 def _demo(parser: argparse.ArgumentParser) -> None:
     from bootproof.harness import demo  # lazy: see the note above
 
@@ -112,6 +118,8 @@ AREAS: Mapping[str, Area] = MappingProxyType({
         Commands(["disk"], _xen_disk),
         Commands(["boot", "guests", "assets"], _xen_boot),
     ]),
+    "diff": Area("compare two layouts: moved, resized, added, overlaps, headroom",
+                 configure=_diff),
     "demo": Area("build and boot the bundled Xous and Xen examples", configure=_demo),
 })
 
@@ -128,6 +136,7 @@ def build_parser(words: Sequence[str] | None = None) -> argparse.ArgumentParser:
             "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V); also\n"
             "                 read-tags|sign       xous-read-tags, xous-sign-image\n"
             "  bootproof xen script|disk|boot      Xen dom0less scripts, disk images (arm64)\n"
+            "  bootproof diff OLD NEW              what moved, grew or overlaps between layouts\n"
             "  bootproof demo                      build and boot the bundled examples"
         ),
     )

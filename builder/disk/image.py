@@ -32,7 +32,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from typing import Any
 from bootproof.builder.disk import fs
 from bootproof.builder.disk.archive import DEFAULT_MAX_BYTES, add_file, extract_archive
 from bootproof.builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
+from bootproof.builder.disk.layout_model import disk_model
 from bootproof.builder.disk.plan import (
     DEFAULT_SLACK_MIB,
     MIB,
@@ -52,6 +53,7 @@ from bootproof.builder.disk.xlcfg import render_xl
 from bootproof.builder.errors import InputError, OverflowError_
 from bootproof.builder.fileio import OutputSet, atomic_output
 from bootproof.builder.formats import partitions as pt
+from bootproof.builder.layout.model import Layout
 from bootproof.builder.report import size_text, table
 from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.devices import partition_device
@@ -108,6 +110,11 @@ class DiskLayout:
             part["size"] = src.size
             part["files"] = [{"path": p, "size": s} for p, s in src.files]
         return data
+
+    def to_model(self, sha256: Mapping[str, str] | None = None) -> Layout:
+        """This disk in the one layout model (spaces ``disk`` and ``partitionN``; see
+        :mod:`bootproof.builder.disk.layout_model`); ``sha256``: boot files' digests."""
+        return disk_model(self, sha256=sha256)
 
     def report(self) -> str:
         """The human layout report: partitions, then the boot files, then the xl configs."""

@@ -21,7 +21,9 @@ from typing import Any
 
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout import NamedRange
+from bootproof.builder.layout.model import Layout
 from bootproof.builder.report import hexa, size_text, table
+from bootproof.builder.xous.layout_model import xous_model
 from bootproof.builder.xous.layout_parts import (
     KERNEL_KEYS,
     Kernel,
@@ -101,6 +103,13 @@ class XousLayout:
         if self.swap is not None:
             out["swap"] = self.swap.to_json()
         return out
+
+    def to_model(self, *, data: bytes | None = None, source: str | None = None,
+                 flash_size: int | None = None) -> Layout:
+        """This layout in the one layout model (spaces ``args.bin``, ``memory`` and, with a
+        read swap args block, ``swap args``; see :mod:`bootproof.builder.xous.layout_model`).
+        ``data`` (the args.bin bytes) gives each item its sha256."""
+        return xous_model(self, data=data, source=source, flash_size=flash_size)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> XousLayout:

@@ -1,0 +1,175 @@
+"""``bootproof diff`` on layout JSON files: the three report formats, --fail-on exit codes
+and bad input. Expected numbers are worked out by hand in each test from the layouts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bootproof.builder.layout.model import Item, Layout, Space
+from bootproof.harness.cli import main
+
+MIB = 1 << 20
+BASE = 0x40000000
+
+
+def _layout(kernel_size: int, ramdisk_start: int, *, extra: tuple[Item, ...] = (),
+            ram_size: int = 64 * MIB) -> Layout:
+    items = (Item("module", "dom0/kernel", BASE + 0x200000, kernel_size, 0x200000,
+                  sha256="aa" * 32),
+             Item("module", "dom0/ramdisk", ramdisk_start, 0x100000, 0x200000), *extra)
+    return Layout("xen", (Space("ram", "byte", BASE, ram_size, items),))
+
+
+def _write(tmp: Path, name: str, layout: Layout) -> Path:
+    path = tmp / name
+    path.write_text(json.dumps(layout.to_json()))
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """The kernel grows from 1.5 MiB to 2.5 MiB; the ramdisk moves up by 2 MiB."""
+    old = _write(tmp_path, "old.json", _layout(0x180000, BASE + 0x400000))
+    new = _write(tmp_path, "new.json", _layout(0x280000, BASE + 0x600000))
+    return old, new
+
+
+def test_json_report_deltas(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = pair
+    assert main(["diff", str(old), str(new), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["format"] == "bootproof-diff" and doc["version"] == 1
+    got = {(c["name"], c["what"]): c for c in doc["changes"]}
+    assert set(got) == {("dom0/kernel", "resized"), ("dom0/ramdisk", "moved")}
+    assert got["dom0/kernel", "resized"]["delta_bytes"] == 0x280000 - 0x180000
+    assert got["dom0/ramdisk", "moved"]["delta"] == 2 * MIB
+    assert got["dom0/ramdisk", "moved"]["old"]["start"] == BASE + 0x400000
+    # old highest end: ramdisk 0x40400000 + 1 MiB; new: 0x40600000 + 1 MiB; RAM ends 64 MiB up
+    (space,) = doc["spaces"]
+    assert space["old_headroom"] == BASE + 64 * MIB - (BASE + 0x500000)
+    assert space["new_headroom"] == BASE + 64 * MIB - (BASE + 0x700000)
+    assert space["headroom_delta_bytes"] == -2 * MIB
+    assert doc["overlaps"] == [] and doc["violations"] == []
+
+
+def test_text_report_names_sizes_and_signed_deltas(pair: tuple[Path, Path],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = pair
+    assert main(["diff", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "2 change(s)" in out
+    kernel = next(line for line in out.splitlines() if "dom0/kernel" in line)
+    assert "0x180000 (1.5 MiB)" in kernel and "0x280000 (2.5 MiB)" in kernel
+    assert "+0x100000 (+1 MiB)" in kernel
+    ramdisk = next(line for line in out.splitlines() if "dom0/ramdisk" in line)
+    assert "0x40400000" in ramdisk and "0x40600000" in ramdisk and "+0x200000 (+2 MiB)" in ramdisk
+    assert "-0x200000 (-2 MiB)" in next(line for line in out.splitlines() if "headroom" in line)
+
+
+def test_markdown_is_a_table_per_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flash = Space("flash", "byte", 0, 0x100000, (Item("image", "loader", 0, 0x8000),))
+    flash2 = Space("flash", "byte", 0, 0x100000, (Item("image", "loader", 0, 0x9000),))
+    old_l = _layout(0x180000, BASE + 0x400000)
+    new_l = _layout(0x180000, BASE + 0x600000)
+    old = _write(tmp_path, "a.json", Layout("xen", (*old_l.spaces, flash)))
+    new = _write(tmp_path, "b.json", Layout("xen", (*new_l.spaces, flash2)))
+    assert main(["diff", str(old), str(new), "--format", "markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    headings = [n for n, line in enumerate(lines) if line.startswith("### ")]
+    assert [lines[n] for n in headings] == ["### ram [byte]", "### flash [byte]"]
+    for n in headings:
+        assert lines[n + 2] == "| change | item | old | new | delta |"
+        assert lines[n + 3] == "|---|---|---|---|---|"
+        row = lines[n + 4].split(" | ")
+        assert len(lines[n + 4].strip("|").split("|")) == 5, row
+    assert lines[headings[1] + 4].startswith("| resized | `loader` | 0x8000 (32 KiB) | "
+                                             "0x9000 (36 KiB) | +0x1000 (+4 KiB) |")
+
+
+def test_new_overlap_and_fail_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = _write(tmp_path, "old.json", _layout(0x180000, BASE + 0x400000))
+    # the kernel grows to 2.5 MiB: it ends at 0x40480000, past the ramdisk at 0x40400000
+    new = _write(tmp_path, "new.json", _layout(0x280000, BASE + 0x400000))
+    assert main(["diff", str(old), str(new), "--fail-on", "move"]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(old), str(new), "--fail-on", "overlap", "--fail-on", "grow"]) == 1
+    captured = capsys.readouterr()
+    assert "NEW overlap: dom0/kernel" in captured.out
+    assert "overlap: dom0/kernel and dom0/ramdisk in ram" in captured.err
+    assert "grow: dom0/kernel in ram by +0x100000" in captured.err
+    assert main(["diff", str(old), str(old), "--fail-on", "any"]) == 0
+    assert main(["diff", str(old), str(new), "--fail-on", "any"]) == 1
+
+
+def test_headroom_below(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = pair
+    room = BASE + 64 * MIB - (BASE + 0x700000)  # 57 MiB free in NEW
+    assert main(["diff", str(old), str(new), "--fail-on", "headroom-below=57M"]) == 0
+    assert main(["diff", str(old), str(new), "--fail-on", f"headroom-below={room + 1}"]) == 1
+    assert f"has {room} bytes free" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv_tail", "words"), [
+    (["--fail-on", "shrink"], ["--fail-on", "'shrink'"]),
+    (["--fail-on", "headroom-below=lots"], ["--fail-on headroom-below", "'lots'"]),
+    (["--fail-on", "headroom-below"], ["--fail-on", "needs a size"]),
+])
+def test_bad_rule_exits_2(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+                          argv_tail: list[str], words: list[str]) -> None:
+    old, new = pair
+    assert main(["diff", str(old), str(new), *argv_tail]) == 2
+    err = capsys.readouterr().err
+    assert all(w in err for w in words), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_layout_field_names_file_field_value(pair: tuple[Path, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = pair
+    doc = json.loads(old.read_text())
+    doc["spaces"][0]["items"][1]["size"] = "big"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["diff", str(old), str(bad), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert str(bad) in captured.err and "spaces[0].items[1].size" in captured.err
+    assert "'big'" in captured.err
+
+
+@pytest.mark.parametrize(("content", "field", "value"), [
+    (b"\x7fELF\x01\x01\x01" + bytes(100), "first bytes", "\\x7fELF"),
+    (b"{not json", "line", "1"),
+    (b'{"format": "bootproof-layout", "version": 9, "spaces": []}', "version", "9"),
+    (b'{"format": "something-else"}', "format", "'something-else'"),
+])
+def test_unknown_or_broken_input_exits_2(pair: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str], content: bytes,
+                                         field: str, value: str) -> None:
+    old, _ = pair
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(content)
+    assert main(["diff", str(bad), str(old)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and field in err and value in err, err
+
+
+def test_missing_file_and_directory(pair: tuple[Path, Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = pair
+    assert main(["diff", str(old), str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err
+    assert main(["diff", str(old), str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["diff", str(old), str(old), "--new-dir", str(tmp_path)]) == 2
+    assert "--new-dir" in capsys.readouterr().err
+
+
+def test_output_file_written_whole(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = pair
+    out = tmp_path / "review.md"
+    assert main(["diff", str(old), str(new), "--format", "markdown", "-o", str(out)]) == 0
+    assert out.read_text().startswith("**Layout diff**")
