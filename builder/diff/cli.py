@@ -14,6 +14,7 @@ from typing import Any
 
 from bootproof.builder.cliutil import EXIT_FAILED, HelpFormatter
 from bootproof.builder.errors import InputError
+from bootproof.builder.fileio import OutputSet, check_outputs
 
 DESCRIPTION = """\
 Compare two layouts and show every item moved, resized, added or removed (hex and human
@@ -43,6 +44,7 @@ example:
   bootproof diff old.json new.json --format markdown --fail-on overlap
   bootproof diff config config --old-dir base/binaries --new-dir binaries
   bootproof diff base.img disk.img --fail-on headroom-below=64M --format json
+  bootproof diff old.json new.json --svg diff.svg
 """
 
 
@@ -72,17 +74,23 @@ def run(args: argparse.Namespace) -> int:
     from bootproof.builder.layout.compare import compare, violations
 
     rules = [parse_rule(r) for r in args.fail_on]
+    outputs = [(flag, Path(v)) for flag, v in (("--output", args.output), ("--svg", args.svg))
+               if v is not None]
+    check_outputs(outputs, [Path(args.old), Path(args.new)])
     old = load(Source(Path(args.old), _dir(args.old_dir), "--old-dir"))
     new = load(Source(Path(args.new), _dir(args.new_dir), "--new-dir"))
     diff = compare(old, new)
     broken = violations(diff, rules)
     text = render(diff, args.format, args.old, args.new, broken)
-    if args.output is not None:
-        from bootproof.builder.fileio import atomic_output
+    with OutputSet() as out:  # the report and the picture: both or neither
+        if args.output is not None:
+            out.write(args.output, text)
+        if args.svg is not None:
+            from bootproof.builder.layout.svg_diff import render_diff
 
-        with atomic_output(Path(args.output)) as fh:
-            fh.write(text.encode("utf-8"))
-    else:
+            out.write(args.svg, render_diff(old, new, diff, old_title=args.old,
+                                            new_title=args.new))
+    if args.output is None:
         sys.stdout.write(text)
     for line in broken:
         print(f"bootproof diff: fail-on {line}", file=sys.stderr)
@@ -112,4 +120,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the same for NEW")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the report to FILE instead of standard output")
+    parser.add_argument("--svg", metavar="FILE.svg",
+                        help="also draw the two layouts side by side as SVG, each space's "
+                             "old and new columns with moved items joined")
     parser.set_defaults(func=run)
