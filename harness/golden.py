@@ -8,8 +8,10 @@ shrank, appeared or vanished, new overlaps, headroom) rather than a text diff of
         build_image(tmp_path)                      # writes tmp_path / "args.json" (--map)
         assert_layout(tmp_path / "args.json", "golden/args.json")
 
-``layout`` is a :class:`~bootproof.builder.layout.model.Layout`, or the path of a layout
-JSON file (what ``--map``/``--json`` write). A relative golden path is relative to the test
+``layout`` is a :class:`~bootproof.builder.layout.model.Layout`, or a path that
+``bootproof diff`` reads: a layout JSON file (what ``--map``/``--json`` write), an
+args.bin, a disk image or an ImageBuilder config. The failure shows ``bootproof diff``'s
+text report from the golden to this build. A relative golden path is relative to the test
 file's directory. Equal means :func:`~bootproof.builder.layout.compare.compare` finds no
 change (source paths and ``detail`` are not compared), the target and every space's start,
 size and unit are the same; ``ignore=("content",)`` leaves out change kinds (here: a file
@@ -35,14 +37,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bootproof.builder.errors import BootproofError
-from bootproof.builder.layout.compare import CHANGE_KINDS, Change, LayoutDiff, compare
-from bootproof.builder.layout.model import Layout, Space
-from bootproof.builder.report import hexa, size_text
+from bootproof.builder.layout.compare import CHANGE_KINDS, SpaceChange, compare
+from bootproof.builder.layout.model import Layout
+from bootproof.builder.report import hexa
 
 #: The option that rewrites goldens.
 UPDATE_OPTION = "--bootproof-update-golden"
@@ -51,17 +53,13 @@ AssertLayout = Callable[..., None]
 
 
 def load_layout(source: LayoutLike) -> Layout:
-    """A :class:`Layout` as given, or read from a layout JSON file."""
+    """A :class:`Layout` as given, or read as ``bootproof diff`` reads a side: a layout JSON
+    (an older Xous map too), an args.bin, a disk image or an ImageBuilder config."""
     if isinstance(source, Layout):
         return source
-    path = Path(source)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BootproofError(f"cannot read the layout: {exc.strerror}", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BootproofError(f"not a layout JSON file: {exc}", path=path) from None
-    return Layout.from_json(data, path=str(path))
+    from bootproof.builder.diff.inputs import Source, load
+
+    return load(Source(Path(source)))
 
 
 def layout_text(layout: Layout) -> str:
@@ -69,80 +67,35 @@ def layout_text(layout: Layout) -> str:
     return json.dumps(layout.to_json(), indent=2, sort_keys=True) + "\n"
 
 
-def _span(item_start: int | None, size: int) -> str:
-    if item_start is None:
-        return f"size {hexa(size)} ({size_text(size)})"
-    return f"[{hexa(item_start)}, {hexa(item_start + size)}) {size_text(size)}"
-
-
-def _change_line(c: Change) -> str:
-    old, new = c.old, c.new
-    if c.what == "removed" and old is not None:
-        return f"removed  {c.name}: {_span(old.start, old.size)}"
-    if c.what == "added" and new is not None:
-        return f"added    {c.name}: {_span(new.start, new.size)}"
-    assert old is not None and new is not None
-    d = c.delta
-    if c.what == "moved":
-        return (f"moved    {c.name}: {hexa(old.start or 0)} -> {hexa(new.start or 0)} "
-                f"({d:+#x})")
-    if c.what == "resized":
-        assert d is not None
-        sign = "+" if d >= 0 else "-"
-        return (f"resized  {c.name}: {hexa(old.size)} -> {hexa(new.size)} "
-                f"({sign}{size_text(abs(d))})")
-    if c.what == "realigned":
-        return f"realigned {c.name}: align {hexa(old.align or 1)} -> {hexa(new.align or 1)}"
-    if c.what == "content":
-        return f"content  {c.name}: sha256 {(old.sha256 or '')[:12]} -> {(new.sha256 or '')[:12]}"
-    return f"kind     {c.name}: {old.kind} -> {new.kind}"
-
-
-def _space_bounds(old: Space | None, new: Space | None) -> str | None:
-    if old is None or new is None:
+def _bounds(s: SpaceChange) -> str | None:
+    old, new = s.old, s.new
+    if old is None or new is None or (old.start, old.size, old.unit) == (
+            new.start, new.size, new.unit):
         return None
-    if (old.start, old.size, old.unit) == (new.start, new.size, new.unit):
-        return None
-    return (f"bounds   start {hexa(old.start)} -> {hexa(new.start)}, size "
+    return (f"space {s.name}: start {hexa(old.start)} -> {hexa(new.start)}, size "
             f"{'-' if old.size is None else hexa(old.size)} -> "
             f"{'-' if new.size is None else hexa(new.size)}, unit {old.unit} -> {new.unit}")
 
 
-def render_diff(diff: LayoutDiff, golden: Layout, actual: Layout,
-                ignore: Collection[str] = ()) -> list[str]:
-    """The lines a failing ``assert_layout`` shows, per space (empty when they match)."""
-    lines: list[str] = []
-    if golden.target != actual.target:
-        lines.append(f"target: {golden.target} -> {actual.target}")
-    for s in diff.spaces:
-        body = [_change_line(c) for c in diff.changes if c.space == s.name
-                and c.what not in ignore]
-        bounds = _space_bounds(s.old, s.new)
-        if bounds:
-            body.insert(0, bounds)
-        body += [f"overlap  {o.a.name} {_span(o.a.start, o.a.size)} and {o.b.name} "
-                 f"{_span(o.b.start, o.b.size)}" for o in diff.new_overlaps
-                 if o.space == s.name]
-        if s.old is None or s.new is None:
-            body.insert(0, "space added" if s.old is None else "space removed")
-        if not body:
-            continue
-        lines.append(f"space {s.name}:")
-        lines += [f"  {line}" for line in body]
-        delta = s.headroom_delta
-        if delta:
-            lines.append(f"  headroom {hexa(s.old_headroom or 0)} -> {hexa(s.new_headroom or 0)}"
-                         f" ({delta:+#x})")
-    return lines
-
-
-def check_layout(actual: Layout, golden: Layout, ignore: Collection[str] = ()) -> list[str]:
-    """The differences that make ``actual`` not match ``golden`` (empty: they match)."""
+def check_layout(actual: Layout, golden: Layout, ignore: Collection[str] = (),
+                 golden_name: str = "golden", actual_name: str = "this build") -> str:
+    """Why ``actual`` does not match ``golden``: ``bootproof diff``'s text report (changes
+    of the kinds in ``ignore`` left out) plus target and space-bound changes; "" when they
+    match."""
     unknown = set(ignore) - set(CHANGE_KINDS)
     if unknown:
         raise ValueError(f"ignore: unknown change kind(s) {sorted(unknown)}; "
                          f"known: {', '.join(CHANGE_KINDS)}")
-    return render_diff(compare(golden, actual), golden, actual, ignore)
+    diff = compare(golden, actual)
+    diff = replace(diff, changes=tuple(c for c in diff.changes if c.what not in ignore))
+    extra = [line for line in (_bounds(s) for s in diff.spaces) if line]
+    if golden.target != actual.target:
+        extra.insert(0, f"target: {golden.target} -> {actual.target}")
+    if not diff and not extra:
+        return ""
+    from bootproof.builder.diff.render import text
+
+    return text(diff, golden_name, actual_name) + "".join(f"{line}\n" for line in extra)
 
 
 class LayoutGolden:
@@ -176,11 +129,11 @@ class LayoutGolden:
 
         def same_layout(obtained: Path, expected: Path) -> None:
             __tracebackhide__ = True
-            problems = check_layout(load_layout(obtained), load_layout(expected), ignore)
+            problems = check_layout(load_layout(obtained), load_layout(expected), ignore,
+                                    golden_name=str(path), actual_name=str(obtained))
             if problems:
-                raise AssertionError(
-                    f"layout differs from the golden {expected} (obtained: {obtained}); "
-                    f"{UPDATE_OPTION} rewrites it\n" + "\n".join(problems))
+                raise AssertionError(f"layout differs from the golden; {UPDATE_OPTION} "
+                                     f"rewrites it\n{problems}")
 
         self.count += 1
         tmp = self.request.getfixturevalue("tmp_path")
