@@ -9,7 +9,8 @@ language, and the first word with what follows decides what the tests do with it
 * ```` ```sh e2e ````: commands that boot QEMU. Run by the e2e doc test only
   (``tests/e2e/test_docs_boot.py``), after the document's ``sh`` blocks before them.
 * ```` ```sh norun ````: commands not run by the doc tests: the README's first block, which
-  is the test command itself (CI runs it as ``.ci/run``).
+  is the test command itself (CI runs it as ``.ci/run``), and docs/layout-review.md's CI
+  commands (``tests/unit/docs/test_layout_review.py`` runs them in a sample repository).
 * ```` ```LANG excerpt=PATH ````: an excerpt of PATH (relative to the directory the blocks
   run in, where ``examples/`` and ``qemu_configs/`` are the repository's, and files the
   blocks before it generated are found). Every line that is not blank, ``...`` or a

@@ -33,6 +33,8 @@ from elftools.elf.elffile import ELFFile
 
 DOC = REPO / "docs" / "layout-review.md"
 GUESTS = REPO / "tests" / "unit" / "xous" / "guests"
+TEMPLATES = {name: REPO / "ci" / "templates" / name
+             for name in ("github-layout-review.yml", "gitlab-layout-review.yml")}
 PAGE = 0x1000
 MIB = 1 << 20
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
@@ -49,9 +51,16 @@ def gate_block() -> list[str]:
     return doc_blocks("norun")[0].text.splitlines()
 
 
+def yaml_text(name: str) -> str:
+    """The page's YAML block that is the template ``ci/templates/NAME`` (its first line
+    names the file it is installed as; the template's is the same)."""
+    first = TEMPLATES[name].read_text(encoding="utf-8").splitlines()[0]
+    (block,) = [b for b in doc_blocks("yaml") if b.text.splitlines()[0] == first]
+    return block.text
+
+
 def yaml_block(name: str) -> dict[str, Any]:
-    (block,) = [b for b in doc_blocks("yaml") if b.excerpt_of == f"examples/ci/{name}"]
-    data: dict[str, Any] = yaml.safe_load(block.text)
+    data: dict[str, Any] = yaml.safe_load(yaml_text(name))
     return data
 
 
@@ -86,10 +95,9 @@ def test_both_snippets_run_the_page_gate() -> None:
     assert gh_env["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert gl_env["BASE_SHA"] == "$CI_MERGE_REQUEST_DIFF_BASE_SHA"
     assert "--fail-on overlap" in gh[-1] and "--svg layout/diff.svg" in gh[-1]
-    # the files the snippets are excerpts of are whole: same text as the page's blocks
-    for name in ("github-layout-review.yml", "gitlab-layout-review.yml"):
-        (block,) = [b for b in doc_blocks("yaml") if b.excerpt_of == f"examples/ci/{name}"]
-        assert block.text == (REPO / "examples" / "ci" / name).read_text(encoding="utf-8")
+    # the templates are the page's blocks, whole
+    for name, path in TEMPLATES.items():
+        assert yaml_text(name) == path.read_text(encoding="utf-8"), name
 
 
 # -- the sample repositories ------------------------------------------------------------
