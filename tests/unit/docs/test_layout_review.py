@@ -164,6 +164,16 @@ def md_row(markdown: str, what: str, item: str) -> list[str]:
     raise AssertionError(f"no '{what}' row for {item} in\n{markdown}")
 
 
+def md_rows(markdown: str, what: str) -> set[str]:
+    """The items of the report's rows of change ``what``."""
+    out = set()
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] == what:
+            out.add(cells[1].strip("`"))
+    return out
+
+
 def delta_text(delta: int) -> str:
     """``+0x1000 (+4 KiB)``, written here from the number."""
     size = abs(delta)
@@ -217,6 +227,8 @@ def test_gate_on_a_linker_script_change(tmp_path: Path) -> None:
     assert md_row(report, "resized", "app")[4] == delta_text(growth)
     # payloads are page-aligned one after another: the kernel's follows the program's
     assert md_row(report, "moved", "kernel")[4] == delta_text(PAGE)
+    assert md_rows(report, "moved") == {"kernel"}
+    assert md_rows(report, "resized") == {"app"}
     assert "0 new overlap(s)" in report and "**new overlap**" not in report
     strict_fails(repo, base, "move: kernel in args.bin by +0x1000")
 
@@ -275,8 +287,11 @@ def test_gate_on_a_xen_config_change(tmp_path: Path) -> None:
     assert step == 2 * MIB
     assert md_row(report, "resized", "domU0-kernel")[4] == delta_text(NEW_DOMU - OLD_DOMU)
     # every module placed after domU 0's kernel moves up by the step
-    for item in ("domU0-ramdisk", "domU1-kernel", "domU1-ramdisk", "xen", "dtb"):
+    after = {"domU0-ramdisk", "domU1-kernel", "domU1-ramdisk", "xen", "dtb"}
+    for item in after:
         assert md_row(report, "moved", item)[4] == delta_text(step), item
+    assert md_rows(report, "moved") == after  # what lies before the kernel stays
+    assert md_rows(report, "resized") == {"domU0-kernel"}
     assert re.search(r"Headroom: .* \(" + re.escape(delta_text(-step)) + r"\)", report)
     assert "0 new overlap(s)" in report and "**new overlap**" not in report
     strict_fails(repo, base, "move: domU0-ramdisk in ram by +0x200000")
