@@ -31,6 +31,8 @@ from conftest import require_tool
 from docblocks import REPO, Block, blocks
 from elftools.elf.elffile import ELFFile
 
+from bootproof.harness.golden import check_layout, load_layout
+
 DOC = REPO / "docs" / "layout-review.md"
 GUESTS = REPO / "tests" / "unit" / "xous" / "guests"
 TEMPLATES = {name: REPO / "ci" / "templates" / name
@@ -229,6 +231,10 @@ def test_gate_on_a_linker_script_change(tmp_path: Path) -> None:
     assert md_row(report, "moved", "kernel")[4] == delta_text(PAGE)
     assert md_rows(report, "moved") == {"kernel"}
     assert md_rows(report, "resized") == {"app"}
+    # assert_layout (and the gate) may compare the args.bin itself: the same layout as its map
+    change = out / "change"
+    assert check_layout(load_layout(change / "args.bin"), load_layout(change / "layout.json")) \
+        == ""
     assert "0 new overlap(s)" in report and "**new overlap**" not in report
     strict_fails(repo, base, "move: kernel in args.bin by +0x1000")
 
