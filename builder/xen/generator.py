@@ -291,6 +291,7 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     outputs = {**made, **build_outputs(cfg, root, req, base, placed, source, opts)}
     inputs = [f for f in files if f not in made]
     written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file,
+                            script=None if cfg.fit else req.uboot_script,
                             svg_file=opts.svg_file)
     line = load_line(cfg, req, placed.layout, opts.prefix)
     notes = base.notes if base is not None else ()

@@ -5,6 +5,7 @@ over an input."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -104,12 +105,12 @@ def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequ
 
 def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
                   outputs: Mapping[str, bytes], layout: XenLayout,
-                  map_file: Path | None, *,
+                  map_file: Path | None, *, script: str | None = None,
                   svg_file: Path | None = None) -> tuple[Path, ...]:
     """Step 6, writing: refuse an output that would replace one of ``inputs`` (or the
-    config), then write every output, the ``--map`` layout (JSON) and the ``--svg`` picture
-    together: all of them or, on any error, none. Returns the paths written. Raises
-    :class:`ConfigError`."""
+    config), then write every output, the ``--map`` layout document (JSON; ``script``
+    names the boot script output) and the ``--svg`` picture together: all of them or, on
+    any error, none. Returns the paths written. Raises :class:`ConfigError`."""
     _refuse_overwriting_inputs(cfg, root, inputs, outputs, map_file, svg_file)
     written: list[Path] = []
     with OutputSet() as out:
@@ -118,13 +119,13 @@ def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
             p = p if p.is_absolute() else root / p
             p.parent.mkdir(parents=True, exist_ok=True)  # partial-dtbs/
             written.append(out.write(p, data))
+        model = layout.to_model(outputs=outputs, script=script, fit=cfg.fit)
         if map_file is not None:
-            written.append(out.write(map_file, layout.to_json()))
+            written.append(out.write(map_file, json.dumps(model.to_json(), indent=2) + "\n"))
         if svg_file is not None:
             # Imported here: only --svg draws (the renderer is not needed for a script).
             from bootproof.builder.layout.svg import render
 
-            model = layout.to_model(outputs=outputs, fit=cfg.fit)
             written.append(out.write(svg_file, render(
                 model, title=f"{cfg.path}: {'FIT' if cfg.fit else 'boot script'} layout")))
     return tuple(written)
