@@ -191,6 +191,9 @@ class _Files(Mapping[str, bytes]):
     def __len__(self) -> int:
         return sum(v is not None for v in self.cache.values())
 
+    def __bool__(self) -> bool:
+        return True  # not "empty" before the first look-up (``outputs or {}``)
+
 
 def load_disk(path: Path) -> Layout:
     """The partition table, FAT file lists and ext superblocks of a disk image (metadata

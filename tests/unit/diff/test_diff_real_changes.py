@@ -13,6 +13,7 @@ builder with the planner's documented rule, sfdisk), not taken from the diff's o
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -190,11 +191,15 @@ def test_xen_config_directory_options(tmp_path: Path,
         subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(d / "virt.dtb")],
                        input=DTS.encode(), check=True, capture_output=True)
         _arm64_image(d / "Image", size)
-        (d / "xen").write_bytes(bytes(0x100000))
+        (d / "xen").write_bytes(name.encode() * 0x80000)  # same size, other bytes
     code, doc = _diff(capsys, str(cfg), str(cfg), "--old-dir", str(tmp_path / "a"),
                       "--new-dir", str(tmp_path / "b"))
     assert code == 0
-    assert _changes(doc, "ram")["dom0-kernel", "resized"]["delta_bytes"] == 0x200000
+    changes = _changes(doc, "ram")
+    assert changes["dom0-kernel", "resized"]["delta_bytes"] == 0x200000
+    content = changes["xen", "content"]
+    assert content["old"]["sha256"] == hashlib.sha256(b"a" * 0x80000).hexdigest()
+    assert content["new"]["sha256"] == hashlib.sha256(b"b" * 0x80000).hexdigest()
     assert main(["diff", str(cfg), str(cfg), "--old-dir", str(tmp_path / "a"),
                  "--new-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
