@@ -173,3 +173,26 @@ def test_output_file_written_whole(pair: tuple[Path, Path], tmp_path: Path) -> N
     out = tmp_path / "review.md"
     assert main(["diff", str(old), str(new), "--format", "markdown", "-o", str(out)]) == 0
     assert out.read_text().startswith("**Layout diff**")
+
+
+def test_broken_args_bin_and_disk_image_exit_2(pair: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = pair
+    args = tmp_path / "args.bin"
+    args.write_bytes(b"XArg" + bytes(6))  # a tag header cut short
+    assert main(["diff", str(args), str(old)]) == 2
+    err = capsys.readouterr().err
+    assert str(args) in err and len(err.strip().splitlines()) == 1
+    # a DOS label whose one partition (type 0x83, sectors 2048..2048+100000) runs past
+    # the end of a 1 MiB file
+    mbr = bytearray(512)
+    mbr[446 + 4] = 0x83
+    mbr[446 + 8:446 + 16] = (2048).to_bytes(4, "little") + (100000).to_bytes(4, "little")
+    mbr[510:512] = b"\x55\xaa"
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as fh:
+        fh.write(mbr)
+        fh.truncate(1 << 20)
+    assert main(["diff", str(disk), str(disk)]) == 2
+    err = capsys.readouterr().err
+    assert str(disk) in err and "partition 1 end sector" in err and "102048" in err
