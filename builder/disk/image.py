@@ -364,7 +364,7 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
         # The JSON waits as a temporary file and is renamed only after the image was.
         with OutputSet() as extra:
             if json_path is not None:
-                extra.write(json_path, json.dumps(layout.to_json(), indent=2) + "\n")
+                extra.write(json_path, json.dumps(layout.to_model().to_json(), indent=2) + "\n")
             with atomic_output(output) as out:
                 fd = out.fileno()
                 os.ftruncate(fd, disk_sectors * SECTOR)

@@ -288,7 +288,8 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     source = script_text(cfg, root, req, placed, opts)
     outputs = {**made, **build_outputs(cfg, root, req, base, placed, source, opts)}
     inputs = [f for f in files if f not in made]
-    written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file)
+    written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file,
+                            script=None if cfg.fit else req.uboot_script)
     line = load_line(cfg, req, placed.layout, opts.prefix)
     notes = base.notes if base is not None else ()
     return GenerateResult(placed.layout, source, placed.edits, written, line,

@@ -4,6 +4,7 @@ then writing them with the ``--map`` layout, all or none, never over an input.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -102,10 +103,11 @@ def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequ
 
 def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
                   outputs: Mapping[str, bytes], layout: XenLayout,
-                  map_file: Path | None) -> tuple[Path, ...]:
+                  map_file: Path | None, *, script: str | None = None) -> tuple[Path, ...]:
     """Step 6, writing: refuse an output that would replace one of ``inputs`` (or the
-    config), then write every output and the ``--map`` layout (JSON) together: all of them
-    or, on any error, none. Returns the paths written. Raises :class:`ConfigError`."""
+    config), then write every output and the ``--map`` layout document (JSON; ``script``
+    names the boot script output) together: all of them or, on any error, none. Returns
+    the paths written. Raises :class:`ConfigError`."""
     _refuse_overwriting_inputs(cfg, root, inputs, outputs, map_file)
     written: list[Path] = []
     with OutputSet() as out:
@@ -115,5 +117,6 @@ def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
             p.parent.mkdir(parents=True, exist_ok=True)  # partial-dtbs/
             written.append(out.write(p, data))
         if map_file is not None:
-            written.append(out.write(map_file, layout.to_json()))
+            model = layout.to_model(outputs=outputs, script=script, fit=cfg.fit)
+            written.append(out.write(map_file, json.dumps(model.to_json(), indent=2) + "\n"))
     return tuple(written)

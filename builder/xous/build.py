@@ -8,10 +8,11 @@ plaintext debug image (:class:`SwapOutputs`) all together or not at all.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import InputError
@@ -106,15 +107,23 @@ def build_image(
         swap, tuple(swap_program(minielf_from_elf(read_elf(p))) for p in inis))
     plan = plan_image(kern, progs, memory, debug=debug, layout=layout, swap=setup)
     with OutputSet() as others:
-        if map_path is not None:
-            import json  # here: only --map needs it (1.6 ms of start-up, -X importtime)
-
-            others.write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
         if plan.swap_args is not None and swap_outputs is not None:
             _write_swap(others, plan.swap_args, swap_outputs)
         with atomic_output(out_path) as fh:
             write_image(plan, fh)
+            if map_path is not None:
+                _write_map(others, map_path, plan.layout, fh)
     return plan.layout
+
+
+def _write_map(out: OutputSet, path: str | Path, layout: XousLayout, image: BinaryIO) -> None:
+    """The ``--map`` layout document, its items' sha256 taken from the image just written
+    (read back from the still open output: args.bin is at most a flash's few MiB)."""
+    import json  # here: only --map needs it (1.6 ms of start-up, -X importtime)
+
+    image.flush()
+    data = os.pread(image.fileno(), layout.file_size, 0)
+    out.write(path, json.dumps(layout.to_model(data=data).to_json(), indent=2) + "\n")
 
 
 def _write_swap(out: OutputSet, block: bytes, files: SwapOutputs) -> None:

@@ -32,7 +32,8 @@ exit status: 0 when the signature (if any) matches, every page decrypts, every C
 and nothing would be rejected; 1 otherwise (the full decode is printed either way); 2 when
 the file cannot be decoded at all.
 
-JSON (--json): an args.bin prints its layout (format "xous-args", as --map writes it);
+JSON (--json): an args.bin prints its layout (format "xous-args": the "detail" of the
+layout document --map writes);
 every other kind prints format "xous-inspect" with its signature, verification, swap
 header, decryption, and the args/swap args inside.
 

@@ -90,7 +90,7 @@ def test_both_kinds_of_program_in_the_8_program_image(tmp_path: Path, guest_cach
 def test_layout_difference_is_reported_field_by_field(tmp_path: Path,
                                                        guest_cache: Path) -> None:
     example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
-    data = json.loads(example.map_json.read_text())
+    data = json.loads(example.map_json.read_text())["detail"]
     data["programs"][0]["sections"][1]["vaddr"] += 4
     data["kernel"]["bss_size"] += 8
     wrong = XousLayout.from_json(data)

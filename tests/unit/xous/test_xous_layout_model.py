@@ -9,8 +9,10 @@ import struct
 from pathlib import Path
 
 import jsonschema
+import pytest
 from xousargs_helpers import XOUS_FIXTURES
 
+from bootproof.builder.errors import FormatError
 from bootproof.builder.layout import AddressRange, NamedRange
 from bootproof.builder.layout.model import Layout, schema_text
 from bootproof.builder.xous.inspect import inspect_file
@@ -139,3 +141,25 @@ def test_a_loader_view_has_no_file_size(tmp_path: Path) -> None:
     from dataclasses import replace
     space = replace(lay, file_size=0).to_model().space("args.bin")
     assert space is not None and space.size is None and space.headroom() is None
+
+
+def test_map_readers_take_the_new_document_and_the_old_one(tmp_path: Path) -> None:
+    lay = inspect_file(XOUS_FIXTURES / "args-default-2020.bin")
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    new.write_text(json.dumps(lay.to_model().to_json()))
+    old.write_text(json.dumps(lay.to_json()))  # what --map wrote before the layout model
+    assert XousLayout.read(new) == lay and XousLayout.read(old) == lay
+
+
+def test_map_reader_refuses_a_newer_version_or_another_target(tmp_path: Path) -> None:
+    doc = inspect_file(XOUS_FIXTURES / "args-default-2020.bin").to_model().to_json()
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({**doc, "version": 7}))
+    with pytest.raises(FormatError) as info:
+        XousLayout.read(newer)
+    assert "newer" in str(info.value) and "7" in str(info.value) and str(newer) in str(
+        info.value)
+    xen = tmp_path / "xen.json"
+    xen.write_text(json.dumps({**doc, "target": "xen"}))
+    with pytest.raises(FormatError, match="a xen layout, not a xous one"):
+        XousLayout.read(xen)
