@@ -105,14 +105,12 @@ def load_json(path: Path) -> Layout:
 
 
 def _old_document(data: dict[str, Any], path: Path) -> Layout:
-    """A document an earlier bootproof wrote (per target), through its converter."""
-    fmt = data.get("format")
-    if fmt == "xous-args":
-        from bootproof.builder.xous.layout import XousLayout
+    """A document an earlier bootproof wrote (Xous, Xen or disk, per target), converted as
+    its builder converts it today (:mod:`bootproof.builder.layout_files`; imported only
+    here: it imports every planner, which the layout document does not need)."""
+    from bootproof.builder.layout_files import layout_from_data
 
-        return _model(XousLayout.from_json(data), path)
-    raise FormatError("not a bootproof layout (format must be 'bootproof-layout' or "
-                      "'xous-args')", path=path, field="format", value=fmt)
+    return layout_from_data(data, path=str(path))
 
 
 def _model(target: Any, path: Path, **kwargs: Any) -> Layout:
