@@ -24,7 +24,8 @@ space.
 OLD and NEW are each, told apart by their content (not their name):
   a layout JSON        what --map / --json write (format "bootproof-layout"; an older
                        "xous-args" map is read too)
-  an args.bin          decoded as `bootproof xous inspect` does
+  an args.bin          decoded as `bootproof xous inspect` does (also the args.bin
+                       inside a signed xous.img or bao1x image, or a UF2 of one)
   a disk image         its partition table (DOS or GPT), the files of its FAT partitions
                        and its ext superblocks; only metadata is read, never file data
   an ImageBuilder      planned as `bootproof xen script -c CONFIG -d DIR` would, writing
@@ -100,8 +101,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", metavar="OLD", help="the layout before the change")
     parser.add_argument("new", metavar="NEW", help="the layout after the change")
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text",
-                        help="report format (json: format 'bootproof-diff', see "
-                             "docs/layout-diff.md)")
+                        help="report format (json: format 'bootproof-diff', its shape in "
+                             "the project's docs/layout-diff.md)")
     parser.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                         help="exit 1 when RULE is broken: any, overlap, move, grow, "
                              "headroom-below=SIZE (repeatable)")

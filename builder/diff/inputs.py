@@ -5,7 +5,8 @@
   older per-target documents ``xous-args``, the Xen ``--map`` and the ``disk_image --json``
   are read through their targets' converters);
 * an ``args.bin`` (starts with the ``XArg`` tag): decoded as ``bootproof xous inspect``
-  does;
+  does; a signed image holding one (Precursor ``xous.img``, bao1x, or a UF2 of them): the
+  args.bin inside (no sha256: the items are not hashed there);
 * a disk image (a DOS label or a GPT in its first sectors): its partition table, the
   files of its FAT partitions and the ext superblocks, read from the metadata only, so a
   1 GiB image costs a few KiB of reads;
@@ -28,7 +29,7 @@ from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout.model import FORMAT, Layout
 
 #: The kinds :func:`sniff` tells apart.
-KINDS = ("layout", "args", "disk", "xen-config")
+KINDS = ("layout", "args", "signed-args", "disk", "xen-config")
 _HEAD = 4096
 #: A shell assignment at the start of a line, as ImageBuilder configs are made of.
 _ASSIGN = rb"^[ \t]*(export[ \t]+)?[A-Za-z_][A-Za-z0-9_]*(\[[^\]\n]*\])?="
@@ -68,8 +69,25 @@ def sniff(path: Path, head: bytes | None = None) -> str:
         return "disk"
     if data and b"\0" not in data and re.search(_ASSIGN, data, re.MULTILINE):
         return "xen-config"
+    if _signed_xous(path):
+        return "signed-args"
     raise InputError("not a layout JSON, an args.bin, a disk image or an ImageBuilder "
                      "config", path=path, field="first bytes", value=data[:16])
+
+
+def _signed_xous(path: Path) -> bool:
+    """Whether the file is a signed Xous image (Precursor ``xous.img``, bao1x) or a UF2 of
+    one, which hold an args.bin (the Xous identifier is imported only for files none of
+    the other kinds matched)."""
+    from bootproof.builder.xous.identify import identify
+
+    try:
+        if path.stat().st_size > 256 << 20:
+            return False
+        return identify(path.read_bytes()) in ("uf2", "bao1x", "precursor-v1",
+                                               "precursor-v2")
+    except OSError:
+        return False
 
 
 def load(source: Source) -> Layout:
@@ -85,6 +103,10 @@ def load(source: Source) -> Layout:
         return load_json(path)
     if kind == "args":
         return load_args(path)
+    if kind == "signed-args":
+        from bootproof.builder.xous.examine import args_layout_file
+
+        return _model(args_layout_file(path), path, source=str(path))
     if kind == "disk":
         return load_disk(path)
     return load_xen(path, source.directory, source.option)

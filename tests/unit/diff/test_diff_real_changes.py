@@ -110,6 +110,16 @@ def test_xous_program_grows_a_page(tmp_path: Path, capsys: pytest.CaptureFixture
     assert ("tag IniE", "content") in changes
     assert main(["diff", str(old), str(new), "--fail-on", "move"]) == 1
     assert "move: shell in args.bin by +0x1000" in capsys.readouterr().err
+    # the new args.bin signed (Precursor xous.img): diff reads the args.bin inside
+    signed = new.with_name("xous.img")
+    assert main(["xous", "sign", "--kernel-image", str(new), "--kernel-output", str(signed),
+                 "--git-describe", "v0.9.8-791"]) == 0
+    capsys.readouterr()
+    code, doc = _diff(capsys, str(old), str(signed))
+    assert code == 0
+    changes = _changes(doc, "args.bin")
+    assert changes["grow", "resized"]["delta_bytes"] == growth
+    assert {n: c["delta"] for (n, w), c in changes.items() if w == "moved"} == moved
 
 
 # -- Xen -------------------------------------------------------------------------------------
