@@ -22,8 +22,8 @@ headroom (free space from the highest item to the end of RAM, flash or disk) per
 space.
 
 OLD and NEW are each, told apart by their content (not their name):
-  a layout JSON        what --map / --json write (format "bootproof-layout"; an older
-                       "xous-args" map is read too)
+  a layout JSON        what --map / --json write (format "bootproof-layout"; the maps
+                       of earlier versions, Xous, Xen and disk, are read too)
   an args.bin          decoded as `bootproof xous inspect` does (also the args.bin
                        inside a signed xous.img or bao1x image, or a UF2 of one)
   a disk image         its partition table (DOS or GPT), the files of its FAT partitions
