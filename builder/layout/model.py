@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from bootproof.builder.errors import FormatError
@@ -212,6 +211,10 @@ class Layout:
 
 def schema_text() -> str:
     """The JSON Schema of :data:`VERSION` (draft 2020-12), as shipped in the package."""
+    # Imported here: importlib.resources is a fifth of `bootproof diff`'s imports, and only
+    # the schema needs it (python -X importtime).
+    from importlib import resources
+
     return (resources.files("bootproof.builder.layout") / "layout-v1.schema.json").read_text(
         encoding="utf-8")
 
