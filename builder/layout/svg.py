@@ -181,10 +181,11 @@ def block_of(space: Space, *, side: str = "right", header: Sequence[str] | None 
     suffixes = suffixes or {}
     colours = colours or {}
     labels: list[tuple[float, int, Label]] = []
+    outsiders = {i.name for i in space.outside()}
     for n, item in enumerate(space.placed()):
         assert item.start is not None
         mid = (col.y(item.start) + col.y(item.start + item.size)) / 2
-        outside = item in space.outside()
+        outside = item.name in outsiders
         text = item_label(space, item, suffixes.get(item.name, "")
                           + ("  outside the space" if outside else ""))
         labels.append((mid, n, Label(mid, text, OVERLAP if outside
