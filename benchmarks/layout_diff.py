@@ -44,8 +44,10 @@ DOMUS = 64
 def xen_layouts(root: Path) -> tuple[Path, Path, Path, Path]:
     """Two configs (the new one's domU kernel 2 MiB bigger) and their layout JSONs."""
     xen_script.make_inputs(root)
-    image = (root / "Image").read_bytes()
-    (root / "Image.big").write_bytes(image + bytes(2 * MIB))
+    image = bytearray((root / "Image").read_bytes())
+    size = int.from_bytes(image[16:24], "little")  # the arm64 header's image_size
+    image[16:24] = (size + 2 * MIB).to_bytes(8, "little")
+    (root / "Image.big").write_bytes(bytes(image) + bytes(2 * MIB))
     old_cfg, new_cfg = root / "old.config", root / "new.config"
     text = xen_script.config_text(DOMUS)
     old_cfg.write_text(text)

@@ -23,9 +23,10 @@ headroom (free space from the highest item to the end of RAM, flash or disk) per
 space.
 
 OLD and NEW are each, told apart by their content (not their name):
-  a layout JSON        what --map / --json write (format "bootproof-layout"; an older
-                       "xous-args" map is read too)
-  an args.bin          decoded as `bootproof xous inspect` does
+  a layout JSON        what --map / --json write (format "bootproof-layout"; the maps
+                       of earlier versions, Xous, Xen and disk, are read too)
+  an args.bin          decoded as `bootproof xous inspect` does (also the args.bin
+                       inside a signed xous.img or bao1x image, or a UF2 of one)
   a disk image         its partition table (DOS or GPT), the files of its FAT partitions
                        and its ext superblocks; only metadata is read, never file data
   an ImageBuilder      planned as `bootproof xen script -c CONFIG -d DIR` would, writing
@@ -108,8 +109,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", metavar="OLD", help="the layout before the change")
     parser.add_argument("new", metavar="NEW", help="the layout after the change")
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text",
-                        help="report format (json: format 'bootproof-diff', see "
-                             "docs/layout-diff.md)")
+                        help="report format (json: format 'bootproof-diff', its shape in "
+                             "the project's docs/layout-diff.md)")
     parser.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                         help="exit 1 when RULE is broken: any, overlap, move, grow, "
                              "headroom-below=SIZE (repeatable)")

@@ -5,7 +5,8 @@
   older per-target documents ``xous-args``, the Xen ``--map`` and the ``disk_image --json``
   are read through their targets' converters);
 * an ``args.bin`` (starts with the ``XArg`` tag): decoded as ``bootproof xous inspect``
-  does;
+  does; a signed image holding one (Precursor ``xous.img``, bao1x, or a UF2 of them): the
+  args.bin inside (no sha256: the items are not hashed there);
 * a disk image (a DOS label or a GPT in its first sectors): its partition table, the
   files of its FAT partitions and the ext superblocks, read from the metadata only, so a
   1 GiB image costs a few KiB of reads;
@@ -21,23 +22,20 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout.model import FORMAT, Layout
 
 #: The kinds :func:`sniff` tells apart.
-KINDS = ("layout", "args", "disk", "xen-config")
+KINDS = ("layout", "args", "signed-args", "disk", "xen-config")
 _HEAD = 4096
-_ASSIGN = re.compile(rb"^[ \t]*(export[ \t]+)?[A-Za-z_][A-Za-z0-9_]*(\[[^\]\n]*\])?=",
-                     re.MULTILINE)
+#: A shell assignment at the start of a line, as ImageBuilder configs are made of.
+_ASSIGN = rb"^[ \t]*(export[ \t]+)?[A-Za-z_][A-Za-z0-9_]*(\[[^\]\n]*\])?="
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """One side of the diff: the file, and the directory an ImageBuilder config's files are
     relative to (None: the config's own directory)."""
 
@@ -69,10 +67,27 @@ def sniff(path: Path, head: bytes | None = None) -> str:
         return "layout"
     if has_label(data[:512]):
         return "disk"
-    if data and b"\0" not in data and _ASSIGN.search(data):
+    if data and b"\0" not in data and re.search(_ASSIGN, data, re.MULTILINE):
         return "xen-config"
+    if _signed_xous(path):
+        return "signed-args"
     raise InputError("not a layout JSON, an args.bin, a disk image or an ImageBuilder "
                      "config", path=path, field="first bytes", value=data[:16])
+
+
+def _signed_xous(path: Path) -> bool:
+    """Whether the file is a signed Xous image (Precursor ``xous.img``, bao1x) or a UF2 of
+    one, which hold an args.bin (the Xous identifier is imported only for files none of
+    the other kinds matched)."""
+    from bootproof.builder.xous.identify import identify
+
+    try:
+        if path.stat().st_size > 256 << 20:
+            return False
+        return identify(path.read_bytes()) in ("uf2", "bao1x", "precursor-v1",
+                                               "precursor-v2")
+    except OSError:
+        return False
 
 
 def load(source: Source) -> Layout:
@@ -88,6 +103,10 @@ def load(source: Source) -> Layout:
         return load_json(path)
     if kind == "args":
         return load_args(path)
+    if kind == "signed-args":
+        from bootproof.builder.xous.examine import args_layout_file
+
+        return _model(args_layout_file(path), path, source=str(path))
     if kind == "disk":
         return load_disk(path)
     return load_xen(path, source.directory, source.option)
@@ -108,14 +127,12 @@ def load_json(path: Path) -> Layout:
 
 
 def _old_document(data: dict[str, Any], path: Path) -> Layout:
-    """A document an earlier bootproof wrote (per target), through its converter."""
-    fmt = data.get("format")
-    if fmt == "xous-args":
-        from bootproof.builder.xous.layout import XousLayout
+    """A document an earlier bootproof wrote (Xous, Xen or disk, per target), converted as
+    its builder converts it today (:mod:`bootproof.builder.layout_files`; imported only
+    here: it imports every planner, which the layout document does not need)."""
+    from bootproof.builder.layout_files import layout_from_data
 
-        return _model(XousLayout.from_json(data), path)
-    raise FormatError("not a bootproof layout (format must be 'bootproof-layout' or "
-                      "'xous-args')", path=path, field="format", value=fmt)
+    return layout_from_data(data, path=str(path))
 
 
 def _model(target: Any, path: Path, **kwargs: Any) -> Layout:
@@ -163,33 +180,30 @@ def load_xen(config: Path, directory: Path | None, option: str = "--old-dir") ->
     base = None if dtb_made_later(cfg, root, opts) else load_host_dtb(
         cfg, root, merge_overlays=opts.merge_overlays, fdtoverlay=opts.fdtoverlay)
     placed = place(cfg, files, base, opts.calc)
-    return _model(placed.layout, config, outputs=_Files(root))
+    return with_digests(_model(placed.layout, config), root)
 
 
-class _Files(Mapping[str, bytes]):
-    """The files of an ImageBuilder directory by the names the config gives them, read
-    when the layout asks for one (for its sha256), each at most once."""
+def with_digests(layout: Layout, root: Path) -> Layout:
+    """``layout`` with the sha256 of each item's ``source`` file under ``root`` (each file
+    read and hashed once, however many items name it: 64 domUs often share one kernel)."""
+    import hashlib
+    from dataclasses import replace
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.cache: dict[str, bytes | None] = {}
+    digests: dict[str, str | None] = {}
 
-    def __getitem__(self, name: str) -> bytes:
-        if name not in self.cache:
+    def digest(name: str) -> str | None:
+        if name not in digests:
             try:
-                self.cache[name] = (self.root / name).read_bytes()
+                with open(root / name, "rb") as fh:
+                    digests[name] = hashlib.file_digest(fh, "sha256").hexdigest()
             except OSError:
-                self.cache[name] = None
-        data = self.cache[name]
-        if data is None:
-            raise KeyError(name)
-        return data
+                digests[name] = None
+        return digests[name]
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(k for k, v in self.cache.items() if v is not None)
-
-    def __len__(self) -> int:
-        return sum(v is not None for v in self.cache.values())
+    spaces = tuple(replace(s, items=tuple(
+        replace(i, sha256=digest(i.source)) if i.source and i.sha256 is None else i
+        for i in s.items)) for s in layout.spaces)
+    return replace(layout, spaces=spaces)
 
 
 def load_disk(path: Path) -> Layout:
@@ -200,8 +214,7 @@ def load_disk(path: Path) -> Layout:
     return disk_model(read_disk(path))
 
 
-@dataclass(frozen=True)
-class ImagePartition:
+class ImagePartition(NamedTuple):
     """One partition of a disk image read back (what
     :class:`~bootproof.builder.disk.image.PartitionLayout` holds, without importing the
     disk builder: that import alone costs more than the whole diff of two images)."""
@@ -223,8 +236,7 @@ class ImagePartition:
         return self.sectors * 512
 
 
-@dataclass(frozen=True)
-class ImageDisk:
+class ImageDisk(NamedTuple):
     """A disk image read back, as :class:`~bootproof.builder.disk.image.DiskLayout`."""
 
     image: str

@@ -69,9 +69,11 @@ def place(item: Item, unit: str) -> str:
     return f"{address(item.start, unit)}, {size}"
 
 
-def _align(item: Item | None) -> str:
+def _align(item: Item | None, unit: str) -> str:
     if item is None or item.align is None:
         return "-"
+    if unit == "sector":
+        return f"{item.align} sectors"
     return hexa(item.align, 0)
 
 
@@ -93,7 +95,7 @@ def describe(change: Change, unit: str) -> tuple[str, str, str]:
         return (size_text(old.size * scale), size_text(new.size * scale),
                 signed_size(delta * scale))
     if change.what == "realigned":
-        return _align(old), _align(new), ""
+        return _align(old, unit), _align(new, unit), ""
     if change.what == "content":
         return (old.sha256 or "-")[:12], (new.sha256 or "-")[:12], "sha256"
     if change.what == "kind":

@@ -10,14 +10,13 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SUPERBLOCK_OFFSET = 1024
 MAGIC = 0xEF53
 
 
-@dataclass(frozen=True)
-class ExtSuperblock:
+class ExtSuperblock(NamedTuple):
     label: str
     uuid: str
     block_size: int

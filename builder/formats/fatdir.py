@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bootproof.builder.errors import FormatError
 
@@ -27,16 +27,14 @@ ATTR_VOLUME = 0x08
 ATTR_DIR = 0x10
 
 
-@dataclass(frozen=True)
-class FatFile:
+class FatFile(NamedTuple):
     """A regular file: its path from the root (``/``-separated, no leading slash) and size."""
 
     path: str
     size: int
 
 
-@dataclass(frozen=True)
-class FatVolume:
+class FatVolume(NamedTuple):
     """What the boot sector says, and every regular file of the tree (path order)."""
 
     bits: int
@@ -45,8 +43,7 @@ class FatVolume:
     files: tuple[FatFile, ...]
 
 
-@dataclass(frozen=True)
-class _Geometry:
+class _Geometry(NamedTuple):
     bps: int
     spc: int
     fat_offset: int

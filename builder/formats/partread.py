@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bootproof.builder.errors import FormatError
 
@@ -35,8 +35,7 @@ MAX_LOGICAL = 128
 Reader = Callable[[int, int], bytes]
 
 
-@dataclass(frozen=True)
-class ReadPartition:
+class ReadPartition(NamedTuple):
     """One partition as the label describes it; ``start`` and ``sectors`` in sectors.
     ``type`` is the DOS type byte (``0x83``) or the GPT type GUID; ``name`` the GPT name
     (empty on a DOS label); ``guid`` the GPT unique GUID (None on a DOS label)."""
@@ -54,8 +53,7 @@ class ReadPartition:
         return self.start + self.sectors
 
 
-@dataclass(frozen=True)
-class ReadTable:
+class ReadTable(NamedTuple):
     """A label read back: ``scheme`` ``dos`` or ``gpt``, the disk identifier as bootproof
     reports it (``0x1234abcd`` or the GPT disk GUID), and the partitions in number order."""
 

@@ -23,6 +23,8 @@ The scale rules of one column (one :class:`~bootproof.builder.layout.model.Space
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -80,11 +82,15 @@ class Column:
         outside the column clamps to an end."""
         if not self.segments or addr <= self.start:
             return 0.0
-        for seg in self.segments:
-            if addr < seg.end:
-                frac = (addr - seg.start) / seg.length
-                return seg.top + frac * (seg.bottom - seg.top)
-        return self.height
+        if addr >= self.end:
+            return self.height
+        seg = self.segments[bisect.bisect_right(self._ends, addr)]
+        frac = (addr - seg.start) / seg.length
+        return seg.top + frac * (seg.bottom - seg.top)
+
+    @functools.cached_property
+    def _ends(self) -> list[int]:
+        return [seg.end for seg in self.segments]
 
     def folded(self) -> list[Segment]:
         return [s for s in self.segments if s.kind == "folded"]
@@ -102,9 +108,16 @@ def column(space: Space) -> Column:
     points = sorted(cuts)
     sized = [(i.start or 0, (i.start or 0) + i.size) for i in placed if i.size > 0]
     largest = max((b - a for a, b in sized), default=0)
+    # how many items cover each point from it to the next cut point (a sweep over the cuts)
+    delta: dict[int, int] = {}
+    for a, b in sized:
+        delta[a] = delta.get(a, 0) + 1
+        delta[b] = delta.get(b, 0) - 1
     spans: list[tuple[int, int, str]] = []
+    covering = 0
     for a, b in itertools.pairwise(points):
-        if any(s <= a and b <= e for s, e in sized):
+        covering += delta.get(a, 0)
+        if covering > 0:
             kind = "used"
         elif not sized or b - a > FOLD_RATIO * largest:
             kind = "folded"

@@ -157,6 +157,8 @@ class Block:
 def header_of(space: Space, suffix: str = "") -> list[str]:
     unit = "" if space.unit == "byte" else f" ({space.unit}s)"
     first = f"{space.name}{unit}{suffix}"
+    if space.end is None and not space.placed():
+        return [first, "no addresses", f"{len(space.items)} item(s)"]
     if space.end is None:
         return [first, f"from {hexa(space.start)}, no end", f"used to {hexa(space.used_end())}"]
     room = space.headroom()
@@ -179,10 +181,11 @@ def block_of(space: Space, *, side: str = "right", header: Sequence[str] | None 
     suffixes = suffixes or {}
     colours = colours or {}
     labels: list[tuple[float, int, Label]] = []
+    outsiders = {i.name for i in space.outside()}
     for n, item in enumerate(space.placed()):
         assert item.start is not None
         mid = (col.y(item.start) + col.y(item.start + item.size)) / 2
-        outside = item in space.outside()
+        outside = item.name in outsiders
         text = item_label(space, item, suffixes.get(item.name, "")
                           + ("  outside the space" if outside else ""))
         labels.append((mid, n, Label(mid, text, OVERLAP if outside
@@ -263,9 +266,11 @@ def draw_block(c: Canvas, b: Block, x: float, header_top: float, top: float) -> 
                anchor="start" if b.side == "right" else "end", bold=n == 0)
     col, space = b.column, b.space
     if col is None or space is None or not col.segments:
-        c.text(x, top + LINE / 2, "(nothing placed)" if space is not None else "(absent)",
-               MUTED)
-        return top + LINE
+        if not b.notes:
+            c.text(x, top + LINE / 2, "(nothing placed)" if space is not None else "(absent)",
+                   MUTED)
+        _draw_notes(c, b, x, top - LINE / 2)
+        return top + max(LINE, b.height)
     c.rect(x, top, COL_W, col.height, BACKGROUND, "#333333")
     for seg in col.folded():
         c.rect(x, top + seg.top, COL_W, seg.bottom - seg.top, FOLD_FILL)
@@ -291,13 +296,17 @@ def draw_block(c: Canvas, b: Block, x: float, header_top: float, top: float) -> 
                "#999999", 0.6)
         c.text(far, top + y, label.text, label.colour,
                anchor="start" if b.side == "right" else "end")
-    bottom = top + b.body_height
+    _draw_notes(c, b, x, top + b.body_height)
+    return top + b.height
+
+
+def _draw_notes(c: Canvas, b: Block, x: float, top: float) -> None:
+    """The list under a column (items with no address), from ``top``."""
     for n, note in enumerate(b.notes):  # an indented note: by position (SVG drops spaces)
         indent = (len(note) - len(note.lstrip(" "))) * CHAR_W
         nx, anchor = (x + indent, "start") if b.side == "right" else (x + COL_W, "end")
-        c.text(nx, bottom + LINE * (n + 1), note.lstrip(" "), MUTED if n == 0 else TEXT,
+        c.text(nx, top + LINE * (n + 1), note.lstrip(" "), MUTED if n == 0 else TEXT,
                anchor=anchor)
-    return top + b.height
 
 
 def draw_legend(c: Canvas, x: float, y: float) -> float:
@@ -356,7 +365,7 @@ def place(layout: Layout, *, title: str | None = None) -> Picture:
     """The picture of ``layout``: its SVG and where each space's column is."""
     title = title if title is not None else f"{layout.target} layout"
     blocks = [block_of(s) for s in layout.spaces]
-    kinds = [i.kind for _, i in layout.items()]
+    kinds = [i.kind for _, i in layout.items() if i.start is not None]
     c, placed, width, height = compose(blocks, kinds, title)
     svg = c.document(width, height, title)
     return Picture(int(width + 0.999), int(height + 0.999), tuple(placed), svg)

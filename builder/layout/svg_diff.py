@@ -119,7 +119,7 @@ def place_diff(old: Layout, new: Layout, diff: LayoutDiff | None = None, *,
         gaps += [2 * GAP if n else 0.0, LINK]
     title = (f"{old_title} -> {new_title}: {len(diff.changes)} change(s), "
              f"{len(diff.new_overlaps)} new overlap(s)")
-    kinds = [i.kind for _, i in old.items()] + [i.kind for _, i in new.items()]
+    kinds = [i.kind for lay in (old, new) for _, i in lay.items() if i.start is not None]
     c, placed, width, height = compose(blocks, kinds, title, gaps)
     for n, sc in enumerate(diff.spaces):
         _joins(c, diff, sc, placed[2 * n], placed[2 * n + 1])

@@ -181,6 +181,7 @@ def nasty_layout() -> Layout:
             Item("file", "boot/<dtb>", None, 40),
         )),
         Space("empty", "byte", 0x1000, None, ()),
+        Space("files", "byte", 0, None, (Item("file", "etc/motd", None, 10),)),
     ), detail={"scheme": "dos"})
 
 
@@ -197,6 +198,8 @@ def test_svg_is_well_formed_and_escaped() -> None:
     assert any(t.startswith("p2  0x00000bb8-0x00001388") and t.endswith("outside the space")
                for t in lines)
     assert "(nothing placed)" in lines
+    # a space of files only: no column, its files listed
+    assert "no addresses" in lines and "etc/motd  10 B" in lines
 
 
 def test_same_layout_same_bytes() -> None:

@@ -173,3 +173,56 @@ def test_output_file_written_whole(pair: tuple[Path, Path], tmp_path: Path) -> N
     out = tmp_path / "review.md"
     assert main(["diff", str(old), str(new), "--format", "markdown", "-o", str(out)]) == 0
     assert out.read_text().startswith("**Layout diff**")
+
+
+def test_broken_args_bin_and_disk_image_exit_2(pair: tuple[Path, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = pair
+    args = tmp_path / "args.bin"
+    args.write_bytes(b"XArg" + bytes(6))  # a tag header cut short
+    assert main(["diff", str(args), str(old)]) == 2
+    err = capsys.readouterr().err
+    assert str(args) in err and len(err.strip().splitlines()) == 1
+    # a DOS label whose one partition (type 0x83, sectors 2048..2048+100000) runs past
+    # the end of a 1 MiB file
+    mbr = bytearray(512)
+    mbr[446 + 4] = 0x83
+    mbr[446 + 8:446 + 16] = (2048).to_bytes(4, "little") + (100000).to_bytes(4, "little")
+    mbr[510:512] = b"\x55\xaa"
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as fh:
+        fh.write(mbr)
+        fh.truncate(1 << 20)
+    assert main(["diff", str(disk), str(disk)]) == 2
+    err = capsys.readouterr().err
+    assert str(disk) in err and "partition 1 end sector" in err and "102048" in err
+
+
+def test_realigned_content_added_removed_in_a_sector_space(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def disk(*items: Item) -> Layout:
+        return Layout("disk", (Space("disk", "sector", 0, 4096, items),))
+
+    old = _write(tmp_path, "a.json", disk(
+        Item("partition", "p1", 2048, 1024, 2048, sha256="11" * 32),
+        Item("partition", "p2", 3072, 512, 512),
+        Item("table", "ebr", 3584, 1)))
+    new = _write(tmp_path, "b.json", disk(
+        Item("partition", "p1", 2048, 1024, 2048, sha256="22" * 32),
+        Item("partition", "p2", 3072, 512, 1024),
+        Item("table", "gpt backup", 4063, 33)))
+    assert main(["diff", str(old), str(new), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    got = {(c["name"], c["what"]): (c["delta"], c["delta_bytes"]) for c in doc["changes"]}
+    assert got == {("p1", "content"): (None, None), ("p2", "realigned"): (512, 512 * 512),
+                   ("ebr", "removed"): (-1, -512), ("gpt backup", "added"): (33, 33 * 512)}
+    # headroom: 4096 - 3585 sectors before, 4096 - 4096 after
+    (space,) = doc["spaces"]
+    assert (space["old_headroom"], space["new_headroom"]) == (511, 0)
+    assert space["headroom_delta_bytes"] == -511 * 512
+    assert main(["diff", str(old), str(new)]) == 0
+    text = capsys.readouterr().out
+    assert "sector 4063 (0x001fbe00)" in text  # 4063 * 512
+    assert "512 sectors -> 1024 sectors" in text  # p2's alignment
+    assert main(["diff", str(old), str(new), "--fail-on", "headroom-below=1"]) == 1
+    assert "disk has 0 bytes free, below 1" in capsys.readouterr().err

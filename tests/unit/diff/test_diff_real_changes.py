@@ -13,6 +13,7 @@ builder with the planner's documented rule, sfdisk), not taken from the diff's o
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -84,9 +85,13 @@ def test_xous_program_grows_a_page(tmp_path: Path, capsys: pytest.CaptureFixture
         d.mkdir()
         grow = _cc(d, "grow", src, GUESTS / "init.ld", f"-DPAD={pad}")
         out = d / "args.bin"
-        build_image(out, kernel, [("IniE", grow), ("IniE", shell)], memory)
+        build_image(out, kernel, [("IniE", grow), ("IniE", shell)], memory,
+                    map_path=d / "args.json")
         images.append((out, grow))
     (old, old_elf), (new, new_elf) = images
+    # the builder's --map and the args.bin decoded hold the same layout
+    assert main(["diff", str(old.with_name("args.json")), str(old), "--fail-on", "any"]) == 0
+    capsys.readouterr()
     growth = _rodata(new_elf) - _rodata(old_elf)
     assert growth == PAGE  # the ELF itself, read by pyelftools
     code, doc = _diff(capsys, str(old), str(new))
@@ -105,6 +110,16 @@ def test_xous_program_grows_a_page(tmp_path: Path, capsys: pytest.CaptureFixture
     assert ("tag IniE", "content") in changes
     assert main(["diff", str(old), str(new), "--fail-on", "move"]) == 1
     assert "move: shell in args.bin by +0x1000" in capsys.readouterr().err
+    # the new args.bin signed (Precursor xous.img): diff reads the args.bin inside
+    signed = new.with_name("xous.img")
+    assert main(["xous", "sign", "--kernel-image", str(new), "--kernel-output", str(signed),
+                 "--git-describe", "v0.9.8-791"]) == 0
+    capsys.readouterr()
+    code, doc = _diff(capsys, str(old), str(signed))
+    assert code == 0
+    changes = _changes(doc, "args.bin")
+    assert changes["grow", "resized"]["delta_bytes"] == growth
+    assert {n: c["delta"] for (n, w), c in changes.items() if w == "moved"} == moved
 
 
 # -- Xen -------------------------------------------------------------------------------------
@@ -150,8 +165,15 @@ def test_xen_domu_kernel_grows_past_2mib(tmp_path: Path,
     (d / "new.cfg").write_text(base + "DOMU_KERNEL[0]=big\n")
     before = sorted(os.listdir(d))
     code, doc = _diff(capsys, str(d / "old.cfg"), str(d / "new.cfg"))
-    assert code == 0
     assert sorted(os.listdir(d)) == before  # planned only: nothing written
+    # what `xen script --map` writes and the config planned by diff hold the same layout
+    assert main(["xen", "script", "-c", str(d / "old.cfg"), "-d", str(d), "--map",
+                 str(tmp_path / "old.map.json")]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(tmp_path / "old.map.json"), str(d / "old.cfg"), "--fail-on",
+                 "any"]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert code == 0
     changes = _changes(doc, "ram")
     align = 2 * MIB  # ImageBuilder's default ADDRESS_ALIGN
     step = _round(new_size, align) - _round(old_size, align)
@@ -190,11 +212,15 @@ def test_xen_config_directory_options(tmp_path: Path,
         subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(d / "virt.dtb")],
                        input=DTS.encode(), check=True, capture_output=True)
         _arm64_image(d / "Image", size)
-        (d / "xen").write_bytes(bytes(0x100000))
+        (d / "xen").write_bytes(name.encode() * 0x80000)  # same size, other bytes
     code, doc = _diff(capsys, str(cfg), str(cfg), "--old-dir", str(tmp_path / "a"),
                       "--new-dir", str(tmp_path / "b"))
     assert code == 0
-    assert _changes(doc, "ram")["dom0-kernel", "resized"]["delta_bytes"] == 0x200000
+    changes = _changes(doc, "ram")
+    assert changes["dom0-kernel", "resized"]["delta_bytes"] == 0x200000
+    content = changes["xen", "content"]
+    assert content["old"]["sha256"] == hashlib.sha256(b"a" * 0x80000).hexdigest()
+    assert content["new"]["sha256"] == hashlib.sha256(b"b" * 0x80000).hexdigest()
     assert main(["diff", str(cfg), str(cfg), "--old-dir", str(tmp_path / "a"),
                  "--new-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
@@ -246,9 +272,13 @@ def test_disk_rootfs_grows_a_partition(tmp_path: Path,
     for name, blob in (("old", 1 * MIB), ("new", 5 * MIB)):
         cfg = _inputs(tmp_path / name, blob)
         out = tmp_path / f"{name}.img"
-        build_disk(load_config(cfg), tmp_path / name, out, slack_mib=8)
+        build_disk(load_config(cfg), tmp_path / name, out, slack_mib=8,
+                   json_path=tmp_path / f"{name}.json")
         images.append(out)
     old, new = images
+    # the builder's --json and the image read back (metadata only) hold the same layout
+    assert main(["diff", str(tmp_path / "old.json"), str(old), "--fail-on", "any"]) == 0
+    capsys.readouterr()
     a, b = _sfdisk(old), _sfdisk(new)
     grow = b[1]["size"] - a[1]["size"]
     shift = b[2]["start"] - a[2]["start"]
