@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = [(flag, Path(v)) for flag, v in (("--output", args.output), ("--svg", args.svg))
                if v is not None]
     check_outputs(outputs, [Path(args.old), Path(args.new)])
+    if args.output is not None:
+        _never_over_an_input(Path(args.output), [Path(args.old), Path(args.new)])
     old = load(Source(Path(args.old), _dir(args.old_dir), "--old-dir"))
     new = load(Source(Path(args.new), _dir(args.new_dir), "--new-dir"))
     diff = compare(old, new)
@@ -96,6 +98,19 @@ def run(args: argparse.Namespace) -> int:
     for line in broken:
         print(f"bootproof diff: fail-on {line}", file=sys.stderr)
     return EXIT_FAILED if broken else 0
+
+
+def _never_over_an_input(output: Path, inputs: list[Path]) -> None:
+    import os
+
+    for given in inputs:
+        try:
+            same = os.path.samefile(output, given)
+        except OSError:
+            same = False
+        if same:
+            raise InputError("the report would overwrite an input", field="-o",
+                             value=str(output))
 
 
 def _dir(value: str | None) -> Path | None:

@@ -168,11 +168,26 @@ def test_missing_file_and_directory(pair: tuple[Path, Path], tmp_path: Path,
     assert "--new-dir" in capsys.readouterr().err
 
 
-def test_output_file_written_whole(pair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_output_file_written_whole(pair: tuple[Path, Path], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
     old, new = pair
     out = tmp_path / "review.md"
     assert main(["diff", str(old), str(new), "--format", "markdown", "-o", str(out)]) == 0
     assert out.read_text().startswith("**Layout diff**")
+    before = new.read_bytes()
+    assert main(["diff", str(old), str(new), "-o", str(new)]) == 2
+    assert "-o" in capsys.readouterr().err and new.read_bytes() == before
+
+
+def test_markdown_failed_checks_and_no_differences(pair: tuple[Path, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = pair
+    assert main(["diff", str(old), str(new), "--format", "markdown", "--fail-on", "grow"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    n = out.index("**Failed checks:**")
+    assert out[n + 2] == "- grow: dom0/kernel in ram by +0x100000"
+    assert main(["diff", str(old), str(old), "--format", "markdown"]) == 0
+    assert "No differences." in capsys.readouterr().out
 
 
 def test_broken_args_bin_and_disk_image_exit_2(pair: tuple[Path, Path], tmp_path: Path,
