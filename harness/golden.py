@@ -13,9 +13,9 @@ shrank, appeared or vanished, new overlaps, headroom) rather than a text diff of
 args.bin, a disk image or an ImageBuilder config. The failure shows ``bootproof diff``'s
 text report from the golden to this build. A relative golden path is relative to the test
 file's directory. Equal means :func:`~bootproof.builder.layout.compare.compare` finds no
-change (source paths and ``detail`` are not compared), the target and every space's start,
-size and unit are the same; ``ignore=("content",)`` leaves out change kinds (here: a file
-whose bytes changed but not its size).
+change (source paths and ``detail`` are not compared, nor kept in the golden), and the
+target and every space's start, size and unit are the same; ``ignore=("content",)``
+leaves out change kinds (here: a file whose bytes changed but not its size).
 
 A missing golden fails with a hint and is not written. ``--bootproof-update-golden``
 (or pytest-regressions' own ``--force-regen``) rewrites missing and differing goldens; like
@@ -63,8 +63,13 @@ def load_layout(source: LayoutLike) -> Layout:
 
 
 def layout_text(layout: Layout) -> str:
-    """The golden file's text: the layout JSON, sorted keys, two-space indent, final newline."""
-    return json.dumps(layout.to_json(), indent=2, sort_keys=True) + "\n"
+    """The golden file's text: the layout JSON without what is not compared (items'
+    ``source`` paths, which name the build's machine, and the target's ``detail``), sorted
+    keys, two-space indent, final newline."""
+    spaces = tuple(replace(s, items=tuple(replace(i, source=None) for i in s.items))
+                   for s in layout.spaces)
+    kept = replace(layout, spaces=spaces, detail=None)
+    return json.dumps(kept.to_json(), indent=2, sort_keys=True) + "\n"
 
 
 def _bounds(s: SpaceChange) -> str | None:
