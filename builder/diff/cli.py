@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         _never_over_an_input(Path(args.output), [Path(args.old), Path(args.new)])
     old = load(Source(Path(args.old), _dir(args.old_dir), "--old-dir"))
     new = load(Source(Path(args.new), _dir(args.new_dir), "--new-dir"))
+    if old.target != new.target:
+        raise InputError(f"OLD ({args.old}) is a {old.target} layout: NEW must be one too",
+                         path=args.new, field="target", value=new.target)
     diff = compare(old, new)
     broken = violations(diff, rules)
     text = render(diff, args.format, args.old, args.new, broken)

@@ -241,3 +241,12 @@ def test_realigned_content_added_removed_in_a_sector_space(
     assert "512 sectors -> 1024 sectors" in text  # p2's alignment
     assert main(["diff", str(old), str(new), "--fail-on", "headroom-below=1"]) == 1
     assert "disk has 0 bytes free, below 1" in capsys.readouterr().err
+
+
+def test_layouts_of_two_targets_are_refused(pair: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = pair
+    disk = _write(tmp_path, "disk.json", Layout("disk", (Space("disk", "sector", 0, 100),)))
+    assert main(["diff", str(old), str(disk)]) == 2
+    err = capsys.readouterr().err
+    assert str(disk) in err and "target='disk'" in err and "xen layout" in err
