@@ -13,15 +13,18 @@
   - ``kernel`` (kind ``kernel``): the XKrn payload, text then data; attrs ``entry``,
     ``text``, ``data``, ``bss`` (``vaddr+size`` in hex);
   - one item per IniE/IniF program (kind ``program``), named by its PNam name, else
-    ``pid N``; attrs ``tag`` (IniE/IniF), ``pid``, ``entry`` and one ``section N``
+    ``pid N`` (N from its place: 2 for the first; a loader that derived another PID shows
+    in attr ``pid``); attrs ``tag`` (IniE/IniF), ``pid``, ``entry``, ``sections`` (how many) and
+    one ``section N``
     (``vaddr+size flags @file offset``) per MiniELF section.
 
   ``align``: 4096 for the kernel and IniE payloads of the aligned layout (IniF keeps the
   page phase of its first section: no alignment), 4 in the legacy layout and for tags.
   ``sha256``: of the item's bytes, when the file's bytes are given.
 * ``memory`` (physical bytes, no known end): the main RAM (kind ``ram``), each MREx region
-  (kind ``region``) and the swap RAM (kind ``swap``), named by their fourcc (a name that
-  repeats gets `` #2``...).
+  (kind ``region``) and the swap RAM (kind ``swap``; attrs ``flash_offset`` and
+  ``key_zero``, from the Swap tag), named by their fourcc (a name that repeats gets
+  `` #2``...).
 * ``swap args`` (only when the swap args block was read): its IniS programs (kind
   ``program``, offsets from the block's first byte), named as above; size the block's.
 """
@@ -91,14 +94,15 @@ def _section_attrs(p: Program) -> dict[str, AttrValue]:
 
 
 def _program_items(programs: Iterable[Program], align: int | None,
-                   data: bytes | None) -> list[Item]:
+                   data: bytes | None, first_pid: int) -> list[Item]:
     progs = list(programs)
-    names = _unique(p.name if p.name and p.name != "-" else f"pid {p.pid}" for p in progs)
+    names = _unique(p.name if p.name and p.name != "-" else f"pid {first_pid + n}"
+                    for n, p in enumerate(progs))
     return [Item("program", name, p.load_offset, p.payload_size,
                  align if p.kind == "IniE" or align == 4 else None,
                  sha256=_digest(data, p.load_offset, p.payload_size),
                  attrs={"tag": p.kind, "pid": p.pid, "entry": p.entrypoint,
-                        **_section_attrs(p)})
+                        "sections": len(p.sections), **_section_attrs(p)})
             for name, p in zip(names, progs, strict=True)]
 
 
@@ -122,7 +126,7 @@ def xous_model(lay: XousLayoutLike, *, data: bytes | None = None, source: str | 
                              "text": f"0x{k.text_offset:08x}+0x{k.text_size:x}",
                              "data": f"0x{k.data_offset:08x}+0x{k.data_size:x}",
                              "bss": f"0x{k.data_offset + k.data_size:08x}+0x{k.bss_size:x}"}))
-    items += _program_items(lay.programs, align, data)
+    items += _program_items(lay.programs, align, data, 2)
     size = flash_size if flash_size is not None else (lay.file_size or None)
     file_attrs: dict[str, AttrValue] = {"layout": lay.layout, "debug": lay.debug}
     if source is not None:
@@ -135,11 +139,14 @@ def xous_model(lay: XousLayoutLike, *, data: bytes | None = None, source: str | 
     if lay.swap is not None:
         regions.append(("swap", lay.swap.region))
     mem_names = _unique(r.name for _, r in regions)
+    swap_attrs: dict[str, AttrValue] = {} if lay.swap is None else {
+        "flash_offset": lay.swap.flash_offset, "key_zero": lay.swap.key_zero}
     spaces.append(Space("memory", "byte", 0, None, tuple(
-        Item(kind, name, r.start, r.size) for name, (kind, r) in zip(mem_names, regions,
-                                                                     strict=True))))
+        Item(kind, name, r.start, r.size, attrs=swap_attrs if kind == "swap" else {})
+        for name, (kind, r) in zip(mem_names, regions, strict=True))))
     if lay.swap is not None and lay.swap.args_size is not None:
         spaces.append(Space("swap args", "byte", 0, lay.swap.args_size,
-                            tuple(_program_items(lay.swap.programs, align, None)),
+                            tuple(_program_items(lay.swap.programs, align, None,
+                                                 2 + len(lay.programs))),
                             {"flash_offset": lay.swap.flash_offset}))
     return Layout("xous", tuple(spaces), detail=lay.to_json())
