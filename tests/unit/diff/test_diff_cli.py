@@ -250,3 +250,17 @@ def test_layouts_of_two_targets_are_refused(pair: tuple[Path, Path], tmp_path: P
     assert main(["diff", str(old), str(disk)]) == 2
     err = capsys.readouterr().err
     assert str(disk) in err and "target='disk'" in err and "xen layout" in err
+
+
+def test_kind_told_by_content_not_name(pair: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = pair
+    renamed = tmp_path / "looks-like-a-disk.img"
+    renamed.write_bytes(new.read_bytes())
+    assert main(["diff", str(old), str(renamed), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["changes"] == 2
+    config = tmp_path / "layout.json"
+    config.write_text("# an ImageBuilder config, whatever its name\nMEMORY_START=0x40000000\n")
+    assert main(["diff", str(config), str(old)]) == 2  # read as a config: planning fails
+    err = capsys.readouterr().err
+    assert str(config) in err and "UBOOT_SOURCE" in err
