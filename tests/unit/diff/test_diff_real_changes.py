@@ -25,6 +25,7 @@ import pytest
 from conftest import FIXTURES, require_tool
 from elftools.elf.elffile import ELFFile
 
+from bootproof.builder.diff.inputs import load_disk
 from bootproof.builder.disk.image import build_disk
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xous.build import build_image
@@ -301,3 +302,33 @@ def test_disk_rootfs_grows_a_partition(tmp_path: Path,
     assert not [c for c in doc["changes"] if c["space"].startswith("partition1")]
     assert main(["diff", str(old), str(new), "--fail-on", "move"]) == 1
     assert "move: partition 3 in disk" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "prefix", "item"), [
+    ("GPT=y\n", "/boot/xen", "gpt backup"),
+    ("NUM_DOMUS=4\nDOMU_KERNEL[1]=Image\nDOMU_ROOTFS[1]=domu.tar.gz\nDOMU_NOBOOT[1]=1\n"
+     "DOMU_KERNEL[2]=Image\nDOMU_ROOTFS[2]=domu.tar.gz\nDOMU_NOBOOT[2]=1\n"
+     "DOMU_KERNEL[3]=Image\nDOMU_ROOTFS[3]=domu.tar.gz\nDOMU_NOBOOT[3]=1\n", "", "ebr 6"),
+], ids=["gpt-prefix", "dos-logical"])
+def test_disk_image_reads_back_as_its_json(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           extra: str, prefix: str, item: str) -> None:
+    """The image read back (label, FAT tree, superblocks) and the builder's --json agree,
+    for a GPT with the boot files in a subdirectory and for a DOS label with logical
+    partitions (EBRs)."""
+    require_tool("sfdisk", "mkfs.vfat", "mcopy", "mmd", "mke2fs", "debugfs", "dtc")
+    cfg = _inputs(tmp_path / "in", 4096)
+    with cfg.open("a") as fh:
+        fh.write(extra)
+    image, doc = tmp_path / "d.img", tmp_path / "d.json"
+    build_disk(load_config(cfg), tmp_path / "in", image, slack_mib=8, prefix=prefix,
+               json_path=doc)
+    code, got = _diff(capsys, str(doc), str(image))
+    assert code == 0 and got["changes"] == [] and got["overlaps"] == []
+    layout = load_disk(image)
+    disk = layout.space("disk")
+    assert disk is not None and disk.find(item) is not None
+    files = layout.space("partition1")
+    assert files is not None
+    names = {i.name for i in files.items}
+    want = f"{prefix.strip('/')}/Image" if prefix else "Image"
+    assert want in names, names
