@@ -12,7 +12,9 @@ Not a test: it prints figures next to the floor measured in the same run.
   ``rchar``) to show that it is metadata only.
 * The floor: ``python -c pass``, and ``bootproof --help`` (the umbrella's own start-up).
 
-Target: under 0.2 s (best wall time) for each of the two layout diffs and the disk diff.
+Target: under 0.2 s for the diff of the two layouts and for the diff of the two disk
+images: best wall time, and (since the machine may be shared: the load average is printed
+before and after) best CPU time (user + system) too.
 
     python benchmarks/layout_diff.py [--runs N]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -112,6 +115,7 @@ def main() -> int:
         size = old_img.stat().st_size
         used = old_img.stat().st_blocks * 512
 
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         floor = best_of(args.runs, [sys.executable, "-c", "pass"])
         print(f"python -c pass (floor):               {floor}")
         helptime = best_of(args.runs, [bootproof, "--help"])
@@ -119,8 +123,10 @@ def main() -> int:
         lay = best_of(args.runs, [bootproof, "diff", str(old_json), str(new_json)])
         print(f"diff, two {DOMUS}-domU layout JSONs:      {lay} "
               f"= floor + {(lay.best - floor.best) * 1000:.1f} ms")
-        verdicts.append((f"diff of two {DOMUS}-domU layouts < 0.2 s",
+        verdicts.append((f"diff of two {DOMUS}-domU layouts < 0.2 s (wall)",
                          lay.best < TARGET_SECONDS))
+        verdicts.append((f"diff of two {DOMUS}-domU layouts < 0.2 s (CPU)",
+                         lay.cpu < TARGET_SECONDS))
         md = best_of(args.runs, [bootproof, "diff", str(old_json), str(new_json),
                                  "--format", "markdown"])
         print(f"  the same, --format markdown:        {md}")
@@ -131,7 +137,10 @@ def main() -> int:
         print(f"diff, two {size / MIB:.0f} MiB disk images:     {disk} "
               f"= floor + {(disk.best - floor.best) * 1000:.1f} ms "
               f"({used / MIB:.1f} MiB allocated each)")
-        verdicts.append(("diff of two 1 GiB disk images < 0.2 s", disk.best < TARGET_SECONDS))
+        verdicts.append(("diff of two 1 GiB disk images < 0.2 s (wall)",
+                         disk.best < TARGET_SECONDS))
+        verdicts.append(("diff of two 1 GiB disk images < 0.2 s (CPU)",
+                         disk.cpu < TARGET_SECONDS))
         script = str(BIN / "bootproof")
         disk_read = bytes_read([script, "diff", str(old_img), str(new_img)])
         help_read = bytes_read([script, "--help"])
@@ -140,6 +149,7 @@ def main() -> int:
               f"{(disk_read - help_read) / 1024:.0f} KiB of reads")
         verdicts.append(("disk diff reads under 1 MiB more than --help",
                          disk_read - help_read < MIB))
+        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     for name, ok in verdicts:
         print(f"target {name}: {'met' if ok else 'MISSED'}")
     return 0

@@ -75,13 +75,16 @@ def run(args: argparse.Namespace) -> int:
     from bootproof.builder.layout.compare import compare, violations
 
     rules = [parse_rule(r) for r in args.fail_on]
-    outputs = [(flag, Path(v)) for flag, v in (("--output", args.output), ("--svg", args.svg))
-               if v is not None]
-    check_outputs(outputs, [Path(args.old), Path(args.new)])
     if args.output is not None:
         _never_over_an_input(Path(args.output), [Path(args.old), Path(args.new)])
+    if args.svg is not None:
+        check_outputs([*([("--output", Path(args.output))] if args.output else []),
+                       ("--svg", Path(args.svg))], [Path(args.old), Path(args.new)])
     old = load(Source(Path(args.old), _dir(args.old_dir), "--old-dir"))
     new = load(Source(Path(args.new), _dir(args.new_dir), "--new-dir"))
+    if old.target != new.target:
+        raise InputError(f"OLD ({args.old}) is a {old.target} layout: NEW must be one too",
+                         path=args.new, field="target", value=new.target)
     diff = compare(old, new)
     broken = violations(diff, rules)
     text = render(diff, args.format, args.old, args.new, broken)

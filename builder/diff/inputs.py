@@ -71,8 +71,9 @@ def sniff(path: Path, head: bytes | None = None) -> str:
         return "xen-config"
     if _signed_xous(path):
         return "signed-args"
-    raise InputError("not a layout JSON, an args.bin, a disk image or an ImageBuilder "
-                     "config", path=path, field="first bytes", value=data[:16])
+    raise InputError("not a layout JSON, an args.bin (or a signed Xous image holding one), "
+                     "a disk image or an ImageBuilder config", path=path, field="first bytes",
+                     value=data[:16])
 
 
 def _signed_xous(path: Path) -> bool:

@@ -21,10 +21,11 @@
   ``align``: 4096 for the kernel and IniE payloads of the aligned layout (IniF keeps the
   page phase of its first section: no alignment), 4 in the legacy layout and for tags.
   ``sha256``: of the item's bytes, when the file's bytes are given.
-* ``memory`` (physical bytes, no known end): the main RAM (kind ``ram``), each MREx region
-  (kind ``region``) and the swap RAM (kind ``swap``; attrs ``flash_offset`` and
-  ``key_zero``, from the Swap tag), named by their fourcc (a name that repeats gets
-  `` #2``...).
+* ``memory`` (physical bytes, no known end): the main RAM (kind ``ram``) and each MREx
+  region (kind ``region``), named by their fourcc (a name that repeats gets `` #2``...).
+* ``swap`` (only with a Swap tag): the swap RAM (kind ``swap``, named by its fourcc; attrs
+  ``flash_offset`` and ``key_zero``). A space of its own: on some platforms (bao1x) its
+  offset is no CPU address, and elsewhere main RAM ends where it starts.
 * ``swap args`` (only when the swap args block was read): its IniS programs (kind
   ``program``, offsets from the block's first byte), named as above; size the block's.
 """
@@ -136,14 +137,15 @@ def xous_model(lay: XousLayoutLike, *, data: bytes | None = None, source: str | 
     spaces = [Space("args.bin", "byte", 0, size, tuple(items), file_attrs)]
 
     regions = [("ram", lay.ram), *(("region", r) for r in lay.regions)]
-    if lay.swap is not None:
-        regions.append(("swap", lay.swap.region))
     mem_names = _unique(r.name for _, r in regions)
-    swap_attrs: dict[str, AttrValue] = {} if lay.swap is None else {
-        "flash_offset": lay.swap.flash_offset, "key_zero": lay.swap.key_zero}
     spaces.append(Space("memory", "byte", 0, None, tuple(
-        Item(kind, name, r.start, r.size, attrs=swap_attrs if kind == "swap" else {})
+        Item(kind, name, r.start, r.size)
         for name, (kind, r) in zip(mem_names, regions, strict=True))))
+    if lay.swap is not None:
+        r = lay.swap.region
+        spaces.append(Space("swap", "byte", 0, None, (Item(
+            "swap", r.name, r.start, r.size,
+            attrs={"flash_offset": lay.swap.flash_offset, "key_zero": lay.swap.key_zero}),)))
     if lay.swap is not None and lay.swap.args_size is not None:
         spaces.append(Space("swap args", "byte", 0, lay.swap.args_size,
                             tuple(_program_items(lay.swap.programs, align, None,

@@ -155,7 +155,7 @@ def test_swap_programs_are_compared_only_when_the_loader_read_them() -> None:
     other = dataclasses.replace(full.swap, region=NamedRange(
         region.name, AddressRange(region.start, 0x200000)))
     assert compare_layouts(dataclasses.replace(full, swap=other), named_only) == [
-        "memory Swap: size: expected 0x200000 (2097152), guest reported 0x400000 (4194304)"]
+        "swap Swap: size: expected 0x200000 (2097152), guest reported 0x400000 (4194304)"]
 
 
 def test_parse_signed_line() -> None:

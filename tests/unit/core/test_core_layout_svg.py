@@ -190,6 +190,10 @@ def test_svg_is_well_formed_and_escaped() -> None:
                 render_diff(linear(), nasty_layout(), old_title="<old>", new_title="&new")):
         lines = texts(parse(svg))
         assert any(t.startswith("a<b>&\"c'\\x01\\x7f  ") for t in lines), lines
+    # a space one side lacks is drawn as absent on that side
+    diff_lines = texts(parse(render_diff(linear(), nasty_layout())))
+    assert diff_lines[diff_lines.index("ram (new)"):][:2] == ["ram (new)", "absent"]
+    assert diff_lines[diff_lines.index("disk (old)"):][:2] == ["disk (old)", "absent"]
     lines = texts(parse(render(nasty_layout())))
     # the files with no address are listed under the disk, with sizes in bytes too
     assert "boot/Image  0x1388 sectors, 2.4 MiB" in lines

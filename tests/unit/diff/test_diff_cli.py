@@ -241,3 +241,26 @@ def test_realigned_content_added_removed_in_a_sector_space(
     assert "512 sectors -> 1024 sectors" in text  # p2's alignment
     assert main(["diff", str(old), str(new), "--fail-on", "headroom-below=1"]) == 1
     assert "disk has 0 bytes free, below 1" in capsys.readouterr().err
+
+
+def test_layouts_of_two_targets_are_refused(pair: tuple[Path, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    old, _ = pair
+    disk = _write(tmp_path, "disk.json", Layout("disk", (Space("disk", "sector", 0, 100),)))
+    assert main(["diff", str(old), str(disk)]) == 2
+    err = capsys.readouterr().err
+    assert str(disk) in err and "target='disk'" in err and "xen layout" in err
+
+
+def test_kind_told_by_content_not_name(pair: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = pair
+    renamed = tmp_path / "looks-like-a-disk.img"
+    renamed.write_bytes(new.read_bytes())
+    assert main(["diff", str(old), str(renamed), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["changes"] == 2
+    config = tmp_path / "layout.json"
+    config.write_text("# an ImageBuilder config, whatever its name\nMEMORY_START=0x40000000\n")
+    assert main(["diff", str(config), str(old)]) == 2  # read as a config: planning fails
+    err = capsys.readouterr().err
+    assert str(config) in err and "UBOOT_SOURCE" in err

@@ -269,3 +269,19 @@ def test_gdb_symbol_files_are_xen_syms_next_to_xen(tmp_path: Path) -> None:
     assert symbol_files(gen) == [tmp_path / "hyp" / "xen-syms"]  # type: ignore[arg-type]
     gen = SimpleNamespace(config=SimpleNamespace(xen=None), directory=tmp_path)
     assert symbol_files(gen) == []  # type: ignore[arg-type]  # Linux only
+
+
+def test_report_model_places_loads_and_modules() -> None:
+    model = report_model({"load 1: boot.scr @": 0x40200000, "disk read 1: bytes": 4660,
+                          "d1 kernel module @": 0x41200000, "d1 ramdisk module @": 0x41E00000,
+                          "d1 ramdisk size": 0xF130C, "odd": 7})
+    assert [s.name for s in model.spaces] == ["u-boot", "xen", "report"]
+    uboot, xen, other = model.spaces
+    assert [(i.kind, i.name, i.start, i.size) for i in uboot.items] == [
+        ("load", "load 1: boot.scr", 0x40200000, 0), ("disk read", "disk read 1", None, 4660)]
+    assert [(i.name, i.start, i.size) for i in xen.items] == [
+        ("d1 kernel module", 0x41200000, 0), ("d1 ramdisk module", 0x41E00000, 0xF130C)]
+    assert other.items[0].attrs == {"value": 7}
+    # a report without Xen's lines still has the space, so expected modules are missed
+    (missing,) = layout_differences(report_model({"d1 kernel module @": 1}), report_model({}))
+    assert missing.startswith("xen d1 kernel module: expected module at 0x1 (1)")

@@ -15,6 +15,7 @@ from bootproof.harness.cli import main as bootproof_main
 
 SVG = "{http://www.w3.org/2000/svg}"
 ARGS_2020 = XOUS_FIXTURES / "args-default-2020.bin"
+CSV = Path(__file__).resolve().parents[3] / "qemu_configs" / "riscv32-virt" / "csr.csv"
 
 
 def _texts(path: Path) -> list[str]:
@@ -103,3 +104,49 @@ def test_build_svg_is_written_with_the_image_or_not_at_all(
     assert _build(elfs, out, "--map", str(mp), "--svg", str(mp)) == 2
     assert "--svg names the same file as --map" in capsys.readouterr().err
     assert not out.exists() and not mp.exists()
+
+
+@pytest.fixture
+def with_swap(tmp_path: Path) -> Path:
+    """An args.bin with swap (one IniS program), its swap image, and the args.bin signed."""
+    k = write_elf32(tmp_path / "kernel.elf", [
+        SynSection(".text", 0xFFD00000, 0x6, bytes(range(256)) * 4),
+        SynSection(".data", 0xFFD80000, 0x3, b"DATA" * 4)], entry=0xFFD00000)
+    init = write_elf32(tmp_path / "init.elf", [
+        SynSection(".text", 0x10000, 0x6, b"init" * 100)], entry=0x10000)
+    swapped = write_elf32(tmp_path / "alpha.elf", [
+        SynSection(".text", 0x20000, 0x6, b"alpha" * 100)], entry=0x20000)
+    assert create_image_main([str(tmp_path / "args.bin"), "-k", str(k), "-i", str(init),
+                              "--inis", str(swapped), "-c", str(CSV),
+                              "--swap", "0x81000000:1M", "--swap-name",
+                              str(tmp_path / "swap.img"), "-q", "--git-rev", "01" * 20,
+                              "--git-describe", "v0.10.0-19-g0d934e1",
+                              "--antirollback-override", "1"]) == 0
+    assert bootproof_main(["xous", "sign", "--kernel-image", str(tmp_path / "args.bin"),
+                           "--kernel-output", str(tmp_path / "xous.img"), "--min-xous-ver",
+                           "v0.9.8-791", "--git-describe", "v0.10.0-19-g0d934e1"]) == 0
+    return tmp_path
+
+
+def test_inspect_draws_the_args_bin_inside_a_signed_image(
+        with_swap: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plain, signed = with_swap / "plain.svg", with_swap / "signed.svg"
+    assert bootproof_main(["xous", "inspect", str(with_swap / "args.bin"),
+                           "--svg", str(plain)]) == 0
+    assert bootproof_main(["xous", "inspect", str(with_swap / "xous.img"),
+                           "--svg", str(signed)]) == 0
+    # the same layout (only the title, naming the file, differs)
+    assert _texts(plain)[1:] == _texts(signed)[1:]
+    # the swap RAM as given with --swap 0x81000000:1M, and the Swap tag describing it
+    texts = _texts(plain)
+    assert "Swap  0x81000000-0x81100000  1 MiB" in texts, texts
+    assert any(t.startswith("tag Swap  ") for t in texts)
+
+
+def test_inspect_svg_of_a_file_without_args_bin_is_bad_input(
+        with_swap: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = with_swap / "swap.svg"
+    assert bootproof_main(["xous", "inspect", str(with_swap / "swap.img"),
+                           "--svg", str(out)]) == 2
+    assert "holds no args.bin to draw" in capsys.readouterr().err
+    assert not out.exists()
