@@ -114,7 +114,7 @@ def main() -> int:
         for _ in range(args.runs):
             builds.append(timed([str(tool), "-c", str(cfg), "-d", str(inputs), "-o", str(image),
                                  "-s", "8", "--json", str(work / "disk.json")]))
-        layout = json.loads((work / "disk.json").read_text())
+        layout = json.loads((work / "disk.json").read_text())["detail"]
         sizes = [p["size"] // MIB for p in layout["partitions"]]
         copies = [timed(["cp", str(image), str(work / "copy.img")]) for _ in range(args.runs)]
         full = [timed(["cp", "--sparse=never", str(image), str(work / "copy.img")])

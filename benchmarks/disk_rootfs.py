@@ -180,7 +180,7 @@ def main() -> int:
         builds = [timed([str(tool), "-c", str(cfg), "-d", str(inputs), "-o", str(image),
                          "-s", "8", "-q", "--json", str(layout_path), *staging])
                   for _ in range(args.runs)]
-        layout = json.loads(layout_path.read_text())
+        layout = json.loads(layout_path.read_text())["detail"]
         part = layout["partitions"][1]
         floors = [timed(floor_argv(tree, work / "floor.img", part["size"]))
                   for _ in range(args.runs)]

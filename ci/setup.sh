@@ -16,6 +16,8 @@ APT_PACKAGES=(
   git cpp
   # --gdb: the debugger that attaches to QEMU's gdbstub (riscv32 and aarch64 guests)
   gdb-multiarch
+  # the memory-map pictures' tests rasterise the SVG with a real renderer (rsvg-convert)
+  librsvg2-bin
   # pylibfdt is published as source only: pip compiles it (SWIG comes from PyPI)
   gcc python3-dev
 )

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from bootproof.builder.cliutil import HelpFormatter, run_main
-from bootproof.harness.version import version
 
 # The functions below import their command module when they run, not at the top: with every
 # command module imported, `bootproof --help` takes 150 ms of CPU instead of 28 ms (best of
@@ -55,10 +54,34 @@ def _xen_boot(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cli.register(commands)
 
 
+def _diff(parser: argparse.ArgumentParser) -> None:
+    from bootproof.builder.diff import cli  # lazy: see the note above
+
+    cli.configure(parser)
+
+
 def _demo(parser: argparse.ArgumentParser) -> None:
     from bootproof.harness import demo  # lazy: see the note above
 
     demo.configure(parser)
+
+
+class _Version(argparse.Action):
+    """``--version``: reads the distribution's metadata only when asked (importing
+    importlib.metadata and reading the metadata cost every command about as much CPU as
+    the rest of ``bootproof --help``; measured with benchmarks/layout_diff.py)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from bootproof.harness.version import version  # lazy: see the docstring
+
+        parser._print_message(f"{parser.prog} {version()}\n", sys.stdout)
+        parser.exit()
 
 
 class Commands:
@@ -112,6 +135,8 @@ AREAS: Mapping[str, Area] = MappingProxyType({
         Commands(["disk"], _xen_disk),
         Commands(["boot", "guests", "assets"], _xen_boot),
     ]),
+    "diff": Area("compare two layouts: moved, resized, added, overlaps, headroom",
+                 configure=_diff),
     "demo": Area("build and boot the bundled Xous and Xen examples", configure=_demo),
 })
 
@@ -128,11 +153,12 @@ def build_parser(words: Sequence[str] | None = None) -> argparse.ArgumentParser:
             "  bootproof xous build|inspect|boot   Xous args.bin images (RISC-V); also\n"
             "                 read-tags|sign       xous-read-tags, xous-sign-image\n"
             "  bootproof xen script|disk|boot      Xen dom0less scripts, disk images (arm64)\n"
+            "  bootproof diff OLD NEW              what moved, grew or overlaps between layouts\n"
             "  bootproof demo                      build and boot the bundled examples"
         ),
     )
     named = None if words is None else [w for w in words if not w.startswith("-")]
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_Version)
     top = parser.add_subparsers(dest="area", metavar="AREA", required=True)
     for name, area in AREAS.items():
         area_parser = top.add_parser(name, help=area.help, formatter_class=HelpFormatter)

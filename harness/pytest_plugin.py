@@ -19,6 +19,10 @@ deadline and pins its board. Fixtures:
 * ``boot_log_dir``: a per-test directory for serial logs and QEMU output. When a test that
   used it fails, the report gets a "boot logs" section with the directory, the repro
   scripts and run records of its boots, and the tail of every serial log in it.
+* ``assert_layout``: ``assert_layout(layout, "golden/app.json", ignore=())`` compares a
+  layout (a ``Layout`` or a layout JSON file) with a golden layout file and fails showing
+  the layout diff; ``--bootproof-update-golden`` writes missing and differing goldens. See
+  :mod:`bootproof.harness.golden` (built on pytest-regressions);
 * ``qemu_machine_factory``: ``factory(board_or_argv, *, extra=(), name=None, qmp=True)``
   creates and launches a :class:`~bootproof.harness.core.machine.QemuMachine` logging into
   ``boot_log_dir``; at teardown every machine is shut down and the test errors if any QEMU
@@ -53,8 +57,11 @@ from bootproof.harness.core.console import DEFAULT_TAIL_LINES
 from bootproof.harness.core.deadline import MULTIPLIER_ENV, parse_multiplier, timeout_multiplier
 from bootproof.harness.core.machine import QemuMachine
 from bootproof.harness.core.processes import pid_alive
+from bootproof.harness.golden import AssertLayout, LayoutGolden
+from bootproof.harness.golden import add_option as add_golden_option
 
-__all__ = ["boot_log_dir", "bootproof_assets", "qemu_machine_factory", "xen_boot", "xous_boot"]
+__all__ = ["assert_layout", "boot_log_dir", "bootproof_assets", "qemu_machine_factory",
+           "xen_boot", "xous_boot"]
 
 CACHE_ENV = "BOOTPROOF_CACHE"
 _LOG_DIR_KEY = pytest.StashKey[Path]()
@@ -79,6 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "default board with the same QEMU binary; deselects tests whose "
              f"@pytest.mark.{MARKER}(board=...) names another board (repeatable)",
     )
+    add_golden_option(group)
 
 
 def _set_env(config: pytest.Config, name: str, value: str) -> None:
@@ -178,6 +186,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     multiplier = timeout_multiplier()
     if multiplier != 1.0 and config.pluginmanager.hasplugin("timeout"):
         scale_test_timeouts(items, config, multiplier)
+
+
+@pytest.fixture
+def assert_layout(request: pytest.FixtureRequest) -> AssertLayout:
+    """``assert_layout(layout, golden_path, ignore=())``: see :mod:`bootproof.harness.golden`."""
+    return LayoutGolden(request)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ language, and the first word with what follows decides what the tests do with it
 * ```` ```sh e2e ````: commands that boot QEMU. Run by the e2e doc test only
   (``tests/e2e/test_docs_boot.py``), after the document's ``sh`` blocks before them.
 * ```` ```sh norun ````: commands not run by the doc tests: the README's first block, which
-  is the test command itself (CI runs it as ``.ci/run``).
+  is the test command itself (CI runs it as ``.ci/run``), and docs/layout-review.md's CI
+  commands (``tests/unit/docs/test_layout_review.py`` runs them in a sample repository).
 * ```` ```sh pty ````: one ``--interactive`` boot command, run by the e2e doc test in a
   pseudo-terminal as a person would: it waits for the console hand-over, types
   ``echo $((6 * 7))``, reads ``42`` back, leaves with Ctrl-] and wants exit status 0.

@@ -1,7 +1,8 @@
 """``disk_image`` and ``bootproof xen disk``: a partitioned disk image from an ImageBuilder config.
 
 Flags follow the reference's ``disk_image`` (``-c -d -t -w -s -a -o -p``); ``--json`` adds
-a machine-readable layout. No root needed. All logic lives in :mod:`bootproof.builder.disk.image`.
+a machine-readable layout, ``--svg`` its picture. No root needed. All logic lives in
+:mod:`bootproof.builder.disk.image`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "decompression bomb stops there")
     parser.add_argument("--json", dest="json", metavar="FILE",
                         help="also write the layout as JSON to FILE")
+    parser.add_argument("--svg", dest="svg", metavar="FILE.svg",
+                        help="also draw the layout as an SVG memory map (the disk's sectors: "
+                             "label, partitions; the boot partition's files listed)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no layout report on stdout")
 
 
@@ -86,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                         workdir=Path(args.workdir) if args.workdir else None,
                         epoch=source_date_epoch(default=DEFAULT_EPOCH),
                         json_path=Path(args.json) if args.json else None,
-                        max_rootfs_bytes=max_rootfs << 20)
+                        max_rootfs_bytes=max_rootfs << 20,
+                        svg_path=Path(args.svg) if args.svg else None)
     for warning in cfg.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:

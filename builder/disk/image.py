@@ -32,7 +32,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from typing import Any
 from bootproof.builder.disk import fs
 from bootproof.builder.disk.archive import DEFAULT_MAX_BYTES, add_file, extract_archive
 from bootproof.builder.disk.inputs import DiskInputs, RootfsSource, collect_inputs
+from bootproof.builder.disk.layout_model import disk_model
 from bootproof.builder.disk.plan import (
     DEFAULT_SLACK_MIB,
     MIB,
@@ -50,8 +51,10 @@ from bootproof.builder.disk.plan import (
 )
 from bootproof.builder.disk.xlcfg import render_xl
 from bootproof.builder.errors import InputError, OverflowError_
-from bootproof.builder.fileio import OutputSet, atomic_output
+from bootproof.builder.fileio import OutputSet, atomic_output, check_outputs
 from bootproof.builder.formats import partitions as pt
+from bootproof.builder.layout.model import Layout
+from bootproof.builder.layout.svg import render
 from bootproof.builder.report import size_text, table
 from bootproof.builder.xen.config.model import ImageBuilderConfig
 from bootproof.builder.xen.devices import partition_device
@@ -108,6 +111,11 @@ class DiskLayout:
             part["size"] = src.size
             part["files"] = [{"path": p, "size": s} for p, s in src.files]
         return data
+
+    def to_model(self, sha256: Mapping[str, str] | None = None) -> Layout:
+        """This disk in the one layout model (spaces ``disk`` and ``partitionN``; see
+        :mod:`bootproof.builder.disk.layout_model`); ``sha256``: boot files' digests."""
+        return disk_model(self, sha256=sha256)
 
     def report(self) -> str:
         """The human layout report: partitions, then the boot files, then the xl configs."""
@@ -280,20 +288,23 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
                slack_mib: int = DEFAULT_SLACK_MIB, pow2: bool = False, prefix: str = "",
                load_cmd: str | None = None, workdir: Path | None = None,
                epoch: int = DEFAULT_EPOCH, json_path: Path | None = None,
-               max_rootfs_bytes: int = DEFAULT_MAX_BYTES) -> DiskLayout:
+               max_rootfs_bytes: int = DEFAULT_MAX_BYTES,
+               svg_path: Path | None = None) -> DiskLayout:
     """Build the disk image ``output`` from ``cfg`` (files under ``root``) and return its layout.
 
     ``slack_mib`` is ``-s``, ``pow2`` is ``-a``, ``prefix`` is ``-p``, ``load_cmd`` is
     ``-t`` (aliases already applied), ``workdir`` is ``-w`` (a private temporary directory
     is made inside it and removed afterwards), ``epoch`` is ``SOURCE_DATE_EPOCH``,
-    ``json_path`` (``--json``) receives the layout, committed together with the image.
+    ``json_path`` (``--json``) receives the layout, ``svg_path`` (``--svg``) its picture,
+    committed together with the image.
     ``max_rootfs_bytes`` (``--max-rootfs-size``) bounds each archive's extracted size.
     The same inputs always give the same bytes. Raises :class:`InputError`/
     :class:`ConfigError`/:class:`~bootproof.builder.errors.FormatError` for bad inputs,
     :class:`LayoutError` when the table cannot hold the partitions, and
     :class:`~bootproof.builder.errors.ToolError` when a filesystem tool fails; on any error no file
-    is left at ``output`` or ``json_path``. Relative paths are made absolute here, once, so
-    every tool run gets paths valid wherever it runs; the report names ``output`` as given.
+    is left at ``output``, ``json_path`` or ``svg_path``. Relative paths are made absolute
+    here, once, so every tool run gets paths valid wherever it runs; the report names
+    ``output`` as given.
     """
     shown = str(output)
     root = Path(root).absolute()
@@ -325,6 +336,9 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
         if json_path.exists() and any(_same_file(json_path, src) for src in sources):
             raise InputError("output would overwrite one of the inputs", field="--json",
                              value=str(json_path))
+    if svg_path is not None:
+        check_outputs([("-o", output), *([("--json", json_path)] if json_path else []),
+                       ("--svg", svg_path)], sources)
     _check_dos_capacity(inputs, slack_mib=slack_mib, pow2=pow2)
     output, output_dir = output.absolute(), output_dir.absolute()
     workdir = workdir.absolute() if workdir is not None else None
@@ -357,7 +371,10 @@ def build_disk(cfg: ImageBuilderConfig, root: Path, output: Path, *,
         # The JSON waits as a temporary file and is renamed only after the image was.
         with OutputSet() as extra:
             if json_path is not None:
-                extra.write(json_path, json.dumps(layout.to_json(), indent=2) + "\n")
+                extra.write(json_path, json.dumps(layout.to_model().to_json(), indent=2) + "\n")
+            if svg_path is not None:
+                extra.write(svg_path, render(layout.to_model(),
+                                             title=f"{shown}: disk image layout"))
             with atomic_output(output) as out:
                 fd = out.fileno()
                 os.ftruncate(fd, disk_sectors * SECTOR)

@@ -15,7 +15,6 @@ Raises :class:`~bootproof.builder.errors.LayoutError` subclasses for partitions 
 from __future__ import annotations
 
 import enum
-import hashlib
 import struct
 import uuid
 import zlib
@@ -103,6 +102,8 @@ def derive_guid(seed: str) -> uuid.UUID:
 
 def derive_disk_id(seed: str) -> int:
     """A stable, non-zero 32-bit DOS disk identifier for ``seed``."""
+    import hashlib  # here: loading OpenSSL costs a reader of labels (bootproof diff) 10 ms
+
     value = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "little")
     return value or 1
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from bootproof.builder.errors import FormatError
@@ -212,6 +211,10 @@ class Layout:
 
 def schema_text() -> str:
     """The JSON Schema of :data:`VERSION` (draft 2020-12), as shipped in the package."""
+    # Imported here: importlib.resources is a fifth of `bootproof diff`'s imports, and only
+    # the schema needs it (python -X importtime).
+    from importlib import resources
+
     return (resources.files("bootproof.builder.layout") / "layout-v1.schema.json").read_text(
         encoding="utf-8")
 
@@ -310,3 +313,23 @@ class _Reader:
             exc.path = exc.path or self.path
             raise
         return layout
+
+
+def target_detail(data: object, target: str, *,
+                  path: str | None = None) -> Mapping[str, Any] | None:
+    """The target's own document inside a layout document (its ``detail``), for the readers
+    of the documents earlier versions wrote; None when ``data`` is not a layout document
+    (``format`` is not :data:`FORMAT`: an older document, read as before).
+
+    Raises FormatError (naming ``path``) for a layout document this bootproof cannot read
+    (a newer version names it), one of another target, or one without a detail."""
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+        return None
+    layout = Layout.from_json(data, path=path)
+    if layout.target != target:
+        raise FormatError(f"a {layout.target} layout, not a {target} one", path=path,
+                          field="target", value=layout.target)
+    if layout.detail is None:
+        raise FormatError(f"the {target} layout has no detail (the {target} document)",
+                          path=path, field="detail", value=None)
+    return layout.detail

@@ -1,8 +1,8 @@
 """``uboot-script-gen`` (ImageBuilder-compatible) and ``bootproof xen script``.
 
 Same flags, hint lines and exit status as ImageBuilder's script (errors exit 1), plus
-``--map FILE.json`` and ``--merge-overlays``. ``bootproof xen script`` takes the same
-flags and uses the project's exit codes (2 bad input, 3 tool failure).
+``--map FILE.json``, ``--svg FILE.svg`` and ``--merge-overlays``. ``bootproof xen script``
+takes the same flags and uses the project's exit codes (2 bad input, 3 tool failure).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="U-Boot control DTB that receives the public key (needs -k)")
     p.add_argument("--map", dest="map_file", metavar="FILE.json", type=Path,
                    help="write the layout (address, size, file, DT node of every module)")
+    p.add_argument("--svg", dest="svg_file", metavar="FILE.svg", type=Path,
+                   help="draw the layout as an SVG memory map (RAM: modules, DTB, script)")
     p.add_argument("--merge-overlays", dest="merge_overlays", action="store_true",
                    default=None,
                    help="merge DT_OVERLAYs offline into the loaded DTB instead of "
@@ -76,6 +78,7 @@ def _generate(args: argparse.Namespace) -> int:
     cfg = with_overrides(cfg, load_cmd=args.load_cmd, output=args.output, fit=args.fit,
                          key=args.key, ub_dtb=args.ub_dtb)
     result = generate(cfg, root, GenerateOptions(prefix=args.prefix, map_file=args.map_file,
+                                                 svg_file=args.svg_file,
                                                  merge_overlays=args.merge_overlays,
                                                  calc=args.calc))
     for w in result.warnings:

@@ -266,7 +266,7 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     step by step (see the module docstring).
 
     ``root`` is the ``-d`` directory: config paths and outputs are relative to it. ``root``
-    and ``options.map_file`` may be relative to the working directory: they are made
+    and ``options.map_file``/``svg_file`` may be relative to the working directory: they are made
     absolute here, once, so every tool run (fdtoverlay, mkimage) gets paths that are valid
     in its own working directory; the names written into the script, the .its and the map
     stay as the config gives them. Raises
@@ -279,6 +279,8 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     root = Path(root).absolute()
     if opts.map_file is not None:
         opts = replace(opts, map_file=Path(opts.map_file).absolute())
+    if opts.svg_file is not None:
+        opts = replace(opts, svg_file=Path(opts.svg_file).absolute())
     req = check_config(cfg, opts)
     files = check_inputs(cfg, root, opts.calc)
     cfg, made = with_partial_dtbs(cfg, root, files)
@@ -288,7 +290,9 @@ def generate(cfg: ImageBuilderConfig, root: Path,
     source = script_text(cfg, root, req, placed, opts)
     outputs = {**made, **build_outputs(cfg, root, req, base, placed, source, opts)}
     inputs = [f for f in files if f not in made]
-    written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file)
+    written = write_outputs(cfg, root, inputs, outputs, placed.layout, opts.map_file,
+                            script=None if cfg.fit else req.uboot_script,
+                            svg_file=opts.svg_file)
     line = load_line(cfg, req, placed.layout, opts.prefix)
     notes = base.notes if base is not None else ()
     return GenerateResult(placed.layout, source, placed.edits, written, line,

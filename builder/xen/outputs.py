@@ -1,9 +1,11 @@
 """The generator's outputs (step 6 of :mod:`bootproof.builder.xen.generator`): every output's
 bytes (the script, ``boot.scr`` or the FIT, ``xen.ub`` for bootm, the offline DTB copies),
-then writing them with the ``--map`` layout, all or none, never over an input."""
+then writing them with the ``--map`` layout and the ``--svg`` picture, all or none, never
+over an input."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -76,9 +78,11 @@ def build_outputs(cfg: ImageBuilderConfig, root: Path, req: Required, base: Host
 
 
 def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
-                               outputs: Mapping[str, bytes], map_file: Path | None) -> None:
+                               outputs: Mapping[str, bytes],
+                               *others: Path | None) -> None:
     """Raise :class:`ConfigError` if an output would replace an input (the config, a file it
-    names, the APPEND_EXTRA_CMDS text). The ``-u`` DTB is the one input meant to change."""
+    names, the APPEND_EXTRA_CMDS text). ``others``: the ``--map`` and ``--svg`` files (None:
+    not asked for). The ``-u`` DTB is the one input meant to change."""
     def key(p: Path) -> Path:
         return p.resolve()
 
@@ -87,8 +91,7 @@ def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequ
     if cfg.append_extra_cmds:
         taken[key(root / cfg.append_extra_cmds)] = cfg.append_extra_cmds
     targets = [(rel, root / rel) for rel in outputs if rel != cfg.fit_enc_ub_dtb]
-    if map_file is not None:
-        targets.append((str(map_file), map_file))
+    targets += [(str(p), p) for p in others if p is not None]
     seen: set[Path] = set()
     for rel, path in targets:
         if key(path) in taken:
@@ -102,11 +105,13 @@ def _refuse_overwriting_inputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequ
 
 def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
                   outputs: Mapping[str, bytes], layout: XenLayout,
-                  map_file: Path | None) -> tuple[Path, ...]:
+                  map_file: Path | None, *, script: str | None = None,
+                  svg_file: Path | None = None) -> tuple[Path, ...]:
     """Step 6, writing: refuse an output that would replace one of ``inputs`` (or the
-    config), then write every output and the ``--map`` layout (JSON) together: all of them
-    or, on any error, none. Returns the paths written. Raises :class:`ConfigError`."""
-    _refuse_overwriting_inputs(cfg, root, inputs, outputs, map_file)
+    config), then write every output, the ``--map`` layout document (JSON; ``script``
+    names the boot script output) and the ``--svg`` picture together: all of them or, on
+    any error, none. Returns the paths written. Raises :class:`ConfigError`."""
+    _refuse_overwriting_inputs(cfg, root, inputs, outputs, map_file, svg_file)
     written: list[Path] = []
     with OutputSet() as out:
         for rel, data in outputs.items():
@@ -114,6 +119,13 @@ def write_outputs(cfg: ImageBuilderConfig, root: Path, inputs: Sequence[str],
             p = p if p.is_absolute() else root / p
             p.parent.mkdir(parents=True, exist_ok=True)  # partial-dtbs/
             written.append(out.write(p, data))
+        model = layout.to_model(outputs=outputs, script=script, fit=cfg.fit)
         if map_file is not None:
-            written.append(out.write(map_file, layout.to_json()))
+            written.append(out.write(map_file, json.dumps(model.to_json(), indent=2) + "\n"))
+        if svg_file is not None:
+            # Imported here: only --svg draws (the renderer is not needed for a script).
+            from bootproof.builder.layout.svg import render
+
+            written.append(out.write(svg_file, render(
+                model, title=f"{cfg.path}: {'FIT' if cfg.fit else 'boot script'} layout")))
     return tuple(written)

@@ -29,11 +29,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from bootproof.builder.errors import ConfigError, LayoutError, OverflowError_, OverlapError
 from bootproof.builder.layout import AddressRange, align_up
+from bootproof.builder.layout.model import Layout
 from bootproof.builder.report import hexa, size_text, table
 from bootproof.builder.xen.config.model import ImageBuilderConfig
+from bootproof.builder.xen.layout_model import xen_model
 
 SCRIPT_FLOOR = 0xC00000
 FIT_OVERHEAD = 0x10000
@@ -97,7 +100,8 @@ class XenLayout:
     ``overlay_mode`` is "none", "boot" (``fdt apply`` in the script) or "merge" (offline).
     ``calc``: ``-s`` mode, where U-Boot computes addresses and sizes at boot; the modules'
     ``addr`` and ``size`` are then the placeholders upstream uses (each file ``align``
-    bytes), which only name the DT nodes.
+    bytes), which only name the DT nodes. ``reserved``: the regions kept clear (with their
+    labels: ``/reserved-memory/...``, ``XEN_STATIC_HEAP``, ``DOMU_STATIC_MEM[i]``...).
     """
 
     memory_start: int
@@ -111,6 +115,19 @@ class XenLayout:
     domids: Mapping[int, int] = field(default_factory=dict)
     overlay_mode: str = "none"
     calc: bool = False
+    reserved: tuple[tuple[AddressRange, str], ...] = ()
+
+    @property
+    def fit_room(self) -> int:
+        """The RAM planned for the FIT blob: every module's size plus the FIT's own bytes,
+        rounded up to ``align``."""
+        return align_up(sum(p.size for p in self.modules) + FIT_OVERHEAD, self.align)
+
+    def to_model(self, *, outputs: Mapping[str, bytes] | None = None,
+                 script: str | None = None, fit: str | None = None) -> Layout:
+        """This layout in the one layout model (space ``ram``; see
+        :mod:`bootproof.builder.xen.layout_model`), the :meth:`map_document` as detail."""
+        return xen_model(self, outputs=outputs, script=script, fit=fit)
 
     def find(self, role: str, domu: int | None = None) -> Module | None:
         for m in self.modules:
@@ -119,8 +136,13 @@ class XenLayout:
         return None
 
     def to_json(self) -> str:
-        """The ``--map`` document: every module's address, size, file and DT node."""
-        doc = {
+        """:meth:`map_document` as JSON text."""
+        return json.dumps(self.map_document(), indent=2) + "\n"
+
+    def map_document(self) -> dict[str, Any]:
+        """The Xen map (the ``--map`` document before the layout model, now its detail):
+        every module's address, size, file and DT node."""
+        return {
             "memory_start": self.memory_start,
             "memory_end": self.memory_end,
             "align": self.align,
@@ -136,7 +158,6 @@ class XenLayout:
                 for m in self.modules
             ],
         }
-        return json.dumps(doc, indent=2) + "\n"
 
     def table(self) -> str:
         rows: list[list[object]] = [["script", "-", hexa(self.script_addr), "-", "-", "-"]]
@@ -300,8 +321,7 @@ def plan(
     fit_addr = m if fit else None
     need = m + a
     if fit:
-        payload = sum(p.size for p in placed)
-        need = m + align_up(payload + FIT_OVERHEAD, a)
+        need = m + align_up(sum(p.size for p in placed) + FIT_OVERHEAD, a)
     if need > end_limit:
         raise OverflowError_(
             f"not enough memory to load all binaries: they need up to 0x{need:X}, "
@@ -327,4 +347,4 @@ def plan(
     domids = {d.index: n + 1 for n, d in enumerate(cfg.booted_domus)}
     mode = "none" if not cfg.dt_overlays else "boot" if overlays_loaded else "merge"
     return XenLayout(start, end_limit, a, script_addr, tuple(placed), m, fit_addr, dtb_extra,
-                     domids, mode, calc)
+                     domids, mode, calc, tuple(avoid))

@@ -23,6 +23,7 @@ class GenerateOptions:
 
     prefix: str | None = None
     map_file: Path | None = None
+    svg_file: Path | None = None
     merge_overlays: bool | None = None
     env: Mapping[str, str] | None = None
     mkimage: str = "mkimage"

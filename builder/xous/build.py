@@ -2,16 +2,18 @@
 
 :func:`build_image` is what ``create-image`` and ``bootproof xous build`` run: it checks the
 output names against the inputs, plans (:mod:`bootproof.builder.xous.image`) and writes
-args.bin, the ``--map`` JSON and, with swap, the encrypted swap image, its UF2 and the
-plaintext debug image (:class:`SwapOutputs`) all together or not at all.
+args.bin, the ``--map`` JSON, the ``--svg`` picture and, with swap, the encrypted swap
+image, its UF2 and the plaintext debug image (:class:`SwapOutputs`) all together or not at
+all.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from bootproof.builder.elf import read_elf
 from bootproof.builder.errors import InputError
@@ -70,6 +72,7 @@ def build_image(
     debug: bool = False,
     layout: str = "aligned",
     map_path: str | Path | None = None,
+    svg_path: str | Path | None = None,
     sources: Sequence[str | Path] = (),
     swap: NamedRange | None = None,
     inis: Sequence[str | Path] = (),
@@ -78,11 +81,12 @@ def build_image(
     """Read the ELFs, plan the image and write it atomically to ``output``.
 
     ``inits`` are ``(kind, path)`` pairs with kind ``IniE`` or ``IniF``. With ``map_path``
-    the layout JSON is written there too. ``swap`` (the swap RAM) with ``inis`` (the
-    ``--inis`` ELFs) adds swap (:func:`plan_image`); ``swap_outputs`` then says where the
-    swap images go (required with ``swap``: the reference writes them whenever swap is
-    active). ``sources`` are the other files read (the memory descriptions): no output may
-    replace an input, and no two outputs may be the same file. Every file appears, or none.
+    the layout JSON is written there too, with ``svg_path`` its memory-map picture. ``swap``
+    (the swap RAM) with ``inis`` (the ``--inis`` ELFs) adds swap (:func:`plan_image`);
+    ``swap_outputs`` then says where the swap images go (required with ``swap``: the
+    reference writes them whenever swap is active). ``sources`` are the other files read
+    (the memory descriptions): no output may replace an input, and no two outputs may be
+    the same file. Every file appears, or none.
     Returns the layout of what was written. On any error nothing is written (an existing
     ``output`` is left untouched) and the project's error is raised; the inputs are only read.
     """
@@ -90,6 +94,7 @@ def build_image(
     inputs = [Path(kernel), *(Path(p) for _, p in inits), *(Path(p) for p in inis),
               *(Path(s) for s in sources)]
     outputs = [("output", out_path)] + ([("--map", Path(map_path))] if map_path else [])
+    outputs += [("--svg", Path(svg_path))] if svg_path else []
     if swap is not None:
         if swap_outputs is None:
             raise InputError("swap is active: the swap image needs a file name",
@@ -106,15 +111,33 @@ def build_image(
         swap, tuple(swap_program(minielf_from_elf(read_elf(p))) for p in inis))
     plan = plan_image(kern, progs, memory, debug=debug, layout=layout, swap=setup)
     with OutputSet() as others:
-        if map_path is not None:
-            import json  # here: only --map needs it (1.6 ms of start-up, -X importtime)
-
-            others.write(map_path, json.dumps(plan.layout.to_json(), indent=2) + "\n")
         if plan.swap_args is not None and swap_outputs is not None:
             _write_swap(others, plan.swap_args, swap_outputs)
+        if svg_path is not None:
+            _write_svg(others, svg_path, plan.layout, out_path)
         with atomic_output(out_path) as fh:
             write_image(plan, fh)
+            if map_path is not None:
+                _write_map(others, map_path, plan.layout, fh)
     return plan.layout
+
+
+def _write_svg(out: OutputSet, path: str | Path, layout: XousLayout, image: Path) -> None:
+    # Imported here: only --svg draws (the renderer is not needed to build an image).
+    from bootproof.builder.layout.svg import render
+
+    out.write(path, render(layout.to_model(source=str(image)),
+                           title=f"{image}: args.bin layout"))
+
+
+def _write_map(out: OutputSet, path: str | Path, layout: XousLayout, image: BinaryIO) -> None:
+    """The ``--map`` layout document, its items' sha256 taken from the image just written
+    (read back from the still open output: args.bin is at most a flash's few MiB)."""
+    import json  # here: only --map needs it (1.6 ms of start-up, -X importtime)
+
+    image.flush()
+    data = os.pread(image.fileno(), layout.file_size, 0)
+    out.write(path, json.dumps(layout.to_model(data=data).to_json(), indent=2) + "\n")
 
 
 def _write_swap(out: OutputSet, block: bytes, files: SwapOutputs) -> None:

@@ -83,6 +83,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default="aligned",
                         help="aligned (2023+, default) or legacy (2020 packed payloads)")
     parser.add_argument("--map", metavar="FILE.json", help="also write the layout as JSON")
+    parser.add_argument("--svg", metavar="FILE.svg",
+                        help="also draw the layout as an SVG memory map")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     swap = parser.add_argument_group(
         "swap", "programs paged in from swap (spec: xous-addendum §1, §2); swap is active "
@@ -245,7 +247,8 @@ def run_build(args: argparse.Namespace, prog: str = "create-image") -> int:
     inits = [("IniE", p) for p in args.init] + [("IniF", p) for p in args.inif]
     sources = [s for s in (args.csv, args.svd, *args.extra_svd) if s]
     layout = build_image(args.output, args.kernel, inits, choice.memory, debug=args.debug,
-                         layout=args.layout, map_path=args.map, sources=sources,
+                         layout=args.layout, map_path=args.map, svg_path=args.svg,
+                         sources=sources,
                          swap=choice.region, inis=choice.inis, swap_outputs=files)
     for warning in (*choice.warnings, *layout.warnings):
         print(f"{prog}: warning: {warning}", file=sys.stderr)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from bootproof.builder.cliutil import EXIT_FAILED, EXIT_USAGE, HelpFormatter
-from bootproof.builder.fileio import read_input
+from bootproof.builder.errors import InputError
+from bootproof.builder.fileio import atomic_write, check_outputs, read_input
 from bootproof.builder.numbers import parse_size
 from bootproof.builder.xous.read_tags import read_tags_bytes
 
@@ -32,7 +34,8 @@ exit status: 0 when the signature (if any) matches, every page decrypts, every C
 and nothing would be rejected; 1 otherwise (the full decode is printed either way); 2 when
 the file cannot be decoded at all.
 
-JSON (--json): an args.bin prints its layout (format "xous-args", as --map writes it);
+JSON (--json): an args.bin prints its layout (format "xous-args": the "detail" of the
+layout document --map writes);
 every other kind prints format "xous-inspect" with its signature, verification, swap
 header, decryption, and the args/swap args inside.
 
@@ -41,6 +44,7 @@ example:
   bootproof xous inspect args.bin --json > args.json
   bootproof xous inspect xous.img --key signing.pub
   bootproof xous inspect swap.img --decrypt-key 00..00
+  bootproof xous inspect args.bin --svg args.svg
 """
 
 
@@ -59,9 +63,20 @@ def run_inspect(args: argparse.Namespace) -> int:
     keys = [public_key(k) for k in args.key] or None
     header_len = (parse_size(args.sig_length, field="--sig-length")
                   if args.sig_length is not None else None)
+    if args.svg is not None:
+        check_outputs([("--svg", Path(args.svg))],
+                      [Path(p) for p in (args.file, args.args) if p is not None])
     owner = args_layout_file(args.args) if args.args else None
     found = examine(read_input(args.file), path=args.file, keys=keys,
                     decrypt_key=aes_key(args.decrypt_key), header_len=header_len, args=owner)
+    if args.svg is not None:
+        if found.args is None:
+            raise InputError(f"holds no args.bin to draw (a {found.kind})", path=args.file,
+                             field="--svg", value=args.svg)
+        from bootproof.builder.layout.svg import render
+
+        atomic_write(args.svg, render(found.args.to_model(source=args.file),
+                                      title=f"{args.file}: args.bin layout"))
     if args.json:
         data = found.args.to_json() if found.kind == "args" and found.args else found.to_json()
         print(json.dumps(data, indent=2))
@@ -122,6 +137,9 @@ def register_inspect(subparsers: Any) -> None:  # argparse._SubParsersAction
     insp.add_argument("--sig-length", metavar="N",
                       help="header length of a Precursor image signed with --sig-length and "
                            "no jump (default 4096; a jump records its own)")
+    insp.add_argument("--svg", metavar="FILE.svg",
+                      help="also draw the args.bin's layout (the file itself, or the one "
+                           "inside a signed image or UF2) as an SVG memory map")
     insp.set_defaults(func=run_inspect)
     tags = subparsers.add_parser("read-tags", help="print the tags as xous-read-tags does",
                                  description=READ_TAGS_DESCRIPTION,

@@ -21,7 +21,9 @@ from typing import Any
 
 from bootproof.builder.errors import FormatError, InputError
 from bootproof.builder.layout import NamedRange
+from bootproof.builder.layout.model import Layout, target_detail
 from bootproof.builder.report import hexa, size_text, table
+from bootproof.builder.xous.layout_model import xous_model
 from bootproof.builder.xous.layout_parts import (
     KERNEL_KEYS,
     Kernel,
@@ -102,12 +104,24 @@ class XousLayout:
             out["swap"] = self.swap.to_json()
         return out
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> XousLayout:
-        """Rebuild a layout from :meth:`to_json` output.
+    def to_model(self, *, data: bytes | None = None, source: str | None = None,
+                 flash_size: int | None = None) -> Layout:
+        """This layout in the one layout model (spaces ``args.bin``, ``memory`` and, with a
+        read swap args block, ``swap args``; see :mod:`bootproof.builder.xous.layout_model`).
+        ``data`` (the args.bin bytes) gives each item its sha256."""
+        return xous_model(self, data=data, source=source, flash_size=flash_size)
 
-        Raises FormatError (field named) when a key is missing or has the wrong type.
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, path: str | None = None) -> XousLayout:
+        """Rebuild a layout from :meth:`to_json` output, or from the layout document
+        ``--map`` writes (``format`` ``bootproof-layout``, this output under ``detail``).
+
+        Raises FormatError (field named) when a key is missing or has the wrong type, or
+        for a layout document of another target or a newer version (named).
         """
+        detail = target_detail(data, "xous", path=path)
+        if detail is not None:
+            data = detail
         if not isinstance(data, Mapping) or data.get("format") != JSON_FORMAT:
             raise FormatError("not a xous-args layout JSON", field="format",
                               value=data.get("format") if isinstance(data, Mapping) else None)
@@ -142,7 +156,8 @@ class XousLayout:
 
     @classmethod
     def read(cls, path: Path) -> XousLayout:
-        """Read a layout map file (the builder's ``--map``, ``inspect --json``).
+        """Read a layout map file (the builder's ``--map``, this version's or an earlier
+        one's, or ``inspect --json``).
 
         Raises InputError when the file cannot be read, FormatError (naming the file) when
         it is not UTF-8 JSON or not a layout.
@@ -159,7 +174,7 @@ class XousLayout:
             raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
                               path=path) from exc
         try:
-            return cls.from_json(data)
+            return cls.from_json(data, path=str(path))
         except FormatError as exc:
             exc.path = exc.path or str(path)
             raise

@@ -29,6 +29,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from bootproof.builder.errors import BootproofError, ToolError
+from bootproof.builder.layout.compare import Change, compare
+from bootproof.builder.layout.model import AttrValue, Item, Layout, Space
 from bootproof.builder.report import hex_dec
 
 EXIT_BOOT_FAILED = 1
@@ -223,37 +225,100 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def layout_differences(
-    expected: Mapping[str, object], actual: Mapping[str, object]
-) -> list[str]:
-    """Compare two flat layouts (name -> value) and describe every difference.
+#: The space of a flat ``name -> value`` report (:func:`flat_model`).
+FLAT_SPACE = "report"
 
-    Returns one line per name that is missing from ``actual``, unexpected in ``actual``, or
-    has a different value; an empty list when they agree. Integers are shown in hex and decimal.
+
+def flat_model(values: Mapping[str, object]) -> Layout:
+    """A flat ``name -> value`` report as a layout: one item per name (no address) in space
+    :data:`FLAT_SPACE`, its value as attr ``value`` (a value that is not a JSON scalar as
+    its ``repr``), so that it is compared like any layout."""
+    def scalar(v: object) -> AttrValue:
+        return v if v is None or isinstance(v, str | int | bool) else repr(v)
+
+    items = tuple(Item("value", k, None, 0, attrs={"value": scalar(v)})
+                  for k, v in values.items())
+    return Layout("report", (Space(FLAT_SPACE, "byte", 0, None, items),))
+
+
+def _label(space: str, name: str) -> str:
+    return name if space == FLAT_SPACE else f"{space} {name}"
+
+
+def _describe(space: str, item: Item) -> str:
+    if space == FLAT_SPACE:
+        return _show(item.attrs.get("value"))
+    where = "no address" if item.start is None else f"at {hex_dec(item.start)}"
+    return f"{item.kind} {where}, size {hex_dec(item.size)}"
+
+
+_FIELDS = {"moved": "start", "resized": "size", "realigned": "align", "kind": "kind",
+           "content": "sha256"}
+
+
+def _item_lines(space: str, old: Item, new: Item, changes: Sequence[Change]) -> list[str]:
+    label = _label(space, old.name)
+    out = [f"{label}: {_FIELDS[c.what]}: expected {_show(getattr(old, _FIELDS[c.what]))}, "
+           f"guest reported {_show(getattr(new, _FIELDS[c.what]))}"
+           for c in changes if c.what in _FIELDS]
+    for key in list(old.attrs) + [k for k in new.attrs if k not in old.attrs]:
+        head = label if space == FLAT_SPACE and key == "value" else f"{label}: {key}"
+        if key not in new.attrs:
+            out.append(f"{head}: expected {_show(old.attrs[key])}, guest did not report it")
+        elif key not in old.attrs:
+            out.append(f"{head}: guest reported {_show(new.attrs[key])}, not in the layout "
+                       "report")
+        elif old.attrs[key] != new.attrs[key]:
+            out.append(f"{head}: expected {_show(old.attrs[key])}, guest reported "
+                       f"{_show(new.attrs[key])}")
+    return out
+
+
+def layout_differences(expected: Layout, reported: Layout) -> list[str]:
+    """Every difference between the builder's layout and what a booted guest reported, one
+    readable line each (empty when they agree).
+
+    The items are compared by :func:`bootproof.builder.layout.compare.compare` with
+    ``partial=True`` (a guest reports what it saw: a space it does not report on is not
+    compared, nor a field it leaves unknown), and their attrs key by key. In a space the
+    guest does report on, an expected item it did not report is a difference, and so is
+    an item it reported that the layout lacks. Integers show in hex and decimal.
     """
-    diffs: list[str] = []
-    for key in expected:
-        if key not in actual:
-            diffs.append(f"{key}: expected {_show(expected[key])}, guest did not report it")
-        elif actual[key] != expected[key]:
-            diffs.append(
-                f"{key}: expected {_show(expected[key])}, guest reported {_show(actual[key])}"
-            )
-    for key in actual:
-        if key not in expected:
-            diffs.append(f"{key}: guest reported {_show(actual[key])}, not in the layout report")
-    return diffs
+    diff = compare(expected, reported, partial=True)
+    by_item: dict[tuple[str, str], list[Change]] = {}
+    for c in diff.changes:
+        by_item.setdefault((c.space, c.name), []).append(c)
+    lines: list[str] = []
+    for space in expected.spaces:
+        seen = reported.space(space.name)
+        if seen is None:
+            continue
+        for item in space.items:
+            got = seen.find(item.name)
+            if got is None:
+                lines.append(f"{_label(space.name, item.name)}: expected "
+                             f"{_describe(space.name, item)}, guest did not report it")
+            else:
+                lines += _item_lines(space.name, item, got,
+                                     by_item.get((space.name, item.name), []))
+    lines += [f"{_label(c.space, c.name)}: guest reported {_describe(c.space, c.new)}, "
+              "not in the layout report" for c in diff.of("added") if c.new is not None]
+    return lines
 
 
 def check_layout(
-    expected: Mapping[str, object],
-    actual: Mapping[str, object],
+    expected: Layout | Mapping[str, object],
+    actual: Layout | Mapping[str, object],
     *,
     log_path: str | Path | None = None,
     log_tail: str = "",
 ) -> None:
-    """Raise :class:`LayoutMismatch` listing every difference unless the layouts agree."""
-    diffs = layout_differences(expected, actual)
+    """Raise :class:`LayoutMismatch` listing every difference (:func:`layout_differences`)
+    unless the layouts agree. A flat ``name -> value`` mapping is compared as its
+    :func:`flat_model`."""
+    exp = expected if isinstance(expected, Layout) else flat_model(expected)
+    act = actual if isinstance(actual, Layout) else flat_model(actual)
+    diffs = layout_differences(exp, act)
     if diffs:
         raise LayoutMismatch(
             f"booted layout differs from the layout report in {len(diffs)} item(s)",

@@ -78,6 +78,7 @@ from bootproof.harness.xen.parsers import (
     KernelModule,
     bad_patterns,
     printed_variables,
+    report_model,
     reported_layout,
 )
 
@@ -276,7 +277,8 @@ def run_boot(
                        f"{len(layout.modules)} files placed by U-Boot")
             expected = expected_layout(gen, layout)
             actual = reported_layout(log, xen=gen.config.xen_mode)
-            check_layout(expected, actual, log_path=machine.log_path, log_tail=console.tail())
+            check_layout(report_model(expected), report_model(actual),
+                         log_path=machine.log_path, log_tail=console.tail())
             layout_items = len(expected)
             passed("layout matches report", f"{len(expected)} items")
     return XenBootResult(log_path=machine.log_path, stages=tuple(passed.passed),

@@ -18,8 +18,11 @@ partial number.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bootproof.builder.layout.model import Item, Layout, Space
+from bootproof.harness.core.errors import flat_model
 from bootproof.harness.core.patterns import BadPatterns
 
 #: Bad patterns of the Xen flow, added to the console's defaults.
@@ -147,3 +150,48 @@ def reported_layout(log: str, *, xen: bool) -> dict[str, int]:
             out[f"{dom} ramdisk module @"] = int(m.group(2), 16)
             out[f"{dom} ramdisk size"] = int(m.group(4), 16) - int(m.group(3), 16)
     return out
+
+
+_LOAD_KEY = re.compile(r"^(load \d+: .*) @$")
+_DISK_KEY = re.compile(r"^(disk read \d+): bytes$")
+_MODULE_KEY = re.compile(r"^(d\d+ (?:kernel|ramdisk) module) @$")
+_RAMDISK_SIZE_KEY = re.compile(r"^(d\d+) ramdisk size$")
+
+
+def report_model(flat: Mapping[str, int]) -> Layout:
+    """A flat layout (:func:`reported_layout`, or the expected one of
+    :func:`bootproof.harness.xen.generated.expected_layout`) as the layout model, so that
+    the guest check compares it as every layout is compared:
+
+    * space ``u-boot``: each TFTP load (``load N: FILE``, kind ``load``, at its load
+      address; U-Boot's address is what is checked, so its size is 0) and each storage
+      load (``disk read N``, kind ``disk read``, no address, its byte count);
+    * space ``xen``: each domain's kernel module (``dN kernel module``, at its address,
+      size 0: Xen prints no size) and ramdisk module (``dN ramdisk module``, address and
+      size), kind ``module``;
+    * any other name as a flat value (:func:`~bootproof.harness.core.errors.flat_model`).
+
+    Both spaces are there even when empty, so that a report without Xen's lines misses
+    every module the layout expects."""
+    loads: list[Item] = []
+    starts: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    other: dict[str, object] = {}
+    for key, value in flat.items():
+        if m := _LOAD_KEY.match(key):
+            loads.append(Item("load", m.group(1), value, 0))
+        elif m := _DISK_KEY.match(key):
+            loads.append(Item("disk read", m.group(1), None, value))
+        elif m := _MODULE_KEY.match(key):
+            starts[m.group(1)] = value
+        elif m := _RAMDISK_SIZE_KEY.match(key):
+            sizes[f"{m.group(1)} ramdisk module"] = value
+        else:
+            other[key] = value
+    names = list(starts) + [n for n in sizes if n not in starts]
+    modules = tuple(Item("module", n, starts.get(n), sizes.get(n, 0)) for n in names)
+    spaces = [Space("u-boot", "byte", 0, None, tuple(loads)),
+              Space("xen", "byte", 0, None, modules)]
+    if other:
+        spaces += flat_model(other).spaces
+    return Layout("xen", tuple(spaces))

@@ -27,9 +27,7 @@ kept as the loader printed it, so the comparison with the expected layout
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bootproof.builder.errors import FormatError
 from bootproof.builder.layout import AddressRange, NamedRange
@@ -66,10 +64,6 @@ _SIGNED = re.compile(rf"^Signed image: version=(\d+) signed_len={_H} trailer=ok 
 JUMP_LINE = re.compile(
     rf"Jumping to kernel @ {_H} with map @ {_H} and stack @ {_H} "
     rf"\(kargs: {_H}, ip: {_H}, rpt: {_H}, xpt: {_H}\)")
-
-#: Layout fields the loader cannot know (they describe the file, not the tag block).
-NOT_COMPARED = frozenset({"format", "layout", "file_size", "warnings"})
-
 
 @dataclass(frozen=True)
 class SignedFlash:
@@ -117,7 +111,7 @@ def layout_from_loader(text: str) -> XousLayout:
     """Parse the loader model's report (serial text) into the shared layout model.
 
     ``layout`` is inferred from the payload offsets and ``file_size`` is 0: the loader
-    cannot know them (see :data:`NOT_COMPARED`). Raises FormatError naming the missing line
+    cannot know them (they are not compared). Raises FormatError naming the missing line
     when the report is incomplete.
     """
     text = text.replace("\r", "")
@@ -203,34 +197,15 @@ def _as_loaded(programs: list[Program], placed: list[tuple[int, int, list[int | 
             for p, (pid, payload, offsets) in zip(programs, placed, strict=True)]
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, object]) -> None:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not prefix and k in NOT_COMPARED:
-                continue
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
-    elif isinstance(value, list):
-        out[f"{prefix}.count"] = len(value)
-        for i, v in enumerate(value):
-            _flatten(v, f"{prefix}[{i}]", out)
-    else:
-        out[prefix] = value
-
-
-def flat_layout(layout: XousLayout) -> dict[str, object]:
-    """``layout`` as a flat ``{"programs[0].sections[1].vaddr": value}`` mapping, without the
-    fields the loader cannot know."""
-    out: dict[str, object] = {}
-    _flatten(layout.to_json(), "", out)
-    return out
-
-
 def compare_layouts(expected: XousLayout, booted: XousLayout) -> list[str]:
     """Every difference between the builder's layout and the booted loader's, one per line
-    (empty when they agree on every field the loader reports). When the loader did not
-    read the swap args (no plaintext swap image in flash), the expected swap programs and
-    block size are not compared: only the swap region and the names PNam gives."""
-    if (booted.swap is not None and booted.swap.args_size is None
-            and expected.swap is not None):
-        expected = replace(expected, swap=replace(expected.swap, args_size=None, programs=()))
-    return layout_differences(flat_layout(expected), flat_layout(booted))
+    (empty when they agree on everything the loader reports), both taken into the layout
+    model (:meth:`XousLayout.to_model`) and compared as every guest check is
+    (:func:`~bootproof.harness.core.errors.layout_differences`): the tags (offset, size,
+    CRC), the kernel and program payloads with their entry points and sections, and the
+    memory regions. What only the file knows (its size, the items' sha256) is not
+    compared; when the loader did not read the swap args (no plaintext swap image in
+    flash), neither are the swap programs: only the swap region and the names PNam gives."""
+    # the payload layout is the file's (the loader's is a guess from the offsets)
+    booted = replace(booted, layout=expected.layout)
+    return layout_differences(expected.to_model(), booted.to_model())

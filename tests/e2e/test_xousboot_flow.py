@@ -90,7 +90,7 @@ def test_both_kinds_of_program_in_the_8_program_image(tmp_path: Path, guest_cach
 def test_layout_difference_is_reported_field_by_field(tmp_path: Path,
                                                        guest_cache: Path) -> None:
     example = build_example(tmp_path / "img", count=1, cache_dir=guest_cache)
-    data = json.loads(example.map_json.read_text())
+    data = json.loads(example.map_json.read_text())["detail"]
     data["programs"][0]["sections"][1]["vaddr"] += 4
     data["kernel"]["bss_size"] += 8
     wrong = XousLayout.from_json(data)
@@ -99,8 +99,8 @@ def test_layout_difference_is_reported_field_by_field(tmp_path: Path,
                   cache_dir=guest_cache)
     diffs = info.value.differences
     assert len(diffs) == 2
-    assert any(d.startswith("programs[0].sections[1].vaddr:") for d in diffs)
-    assert any(d.startswith("kernel.bss_size:") for d in diffs)
+    assert any(d.startswith("args.bin ") and ": section 1: expected '" in d for d in diffs)
+    assert any(d.startswith("args.bin kernel: bss: expected '") for d in diffs)
 
 
 def test_missing_expectation_fails_the_boot(tmp_path: Path, guest_cache: Path) -> None:

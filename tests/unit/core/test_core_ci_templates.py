@@ -1,4 +1,5 @@
-"""The CI templates (ci/templates/*.yml): they parse as YAML, run the shards x boards matrix
+"""The boot-matrix CI templates (ci/templates/*-boot-matrix.yml; the layout-review ones are
+tests/unit/docs/test_layout_review.py's): they parse as YAML, run the shards x boards matrix
 with the command docs/ci.md gives, key the asset cache by the asset manifest's hash and keep
 JUnit XML and serial logs whatever the outcome."""
 

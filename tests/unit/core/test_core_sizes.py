@@ -66,6 +66,6 @@ def test_disk_image_slack_with_suffix(tmp_path: Path) -> None:
         out = tmp_path / f"disk-{slack}.json"
         assert main(["-c", str(d / "config"), "-d", str(d), "-o", str(tmp_path / "disk.img"),
                      "-s", slack, "--json", str(out), "-q"]) == 0
-        sizes[slack] = [p["sectors"] for p in json.loads(out.read_text())["partitions"]]
+        sizes[slack] = [p["sectors"] for p in json.loads(out.read_text())["detail"]["partitions"]]
     # boot: 16 MiB + 2 MiB; rootfs: 2 MiB doubled + 8 MiB slack = 12 MiB = 24576 sectors
     assert set(map(tuple, sizes.values())) == {(36864, 24576)}

@@ -82,7 +82,7 @@ def test_disk_image_from_another_directory(tmp_path: Path, mode: str,
     assert list(t.work.iterdir()) == [], "the -w directory keeps nothing"
     parts = sfdisk_json(image)["partitions"]
     assert len(parts) == 2
-    doc = json.loads(layout.read_text())
+    doc = json.loads(layout.read_text())["detail"]
     assert [p["number"] for p in doc["partitions"]] == [1, 2]
     boot = slice_partition(image, parts[0]["start"], parts[0]["size"], tmp_path / "p1")
     for name in ("Image", "xen", "dtbs/virt.dtb", "dtbs/extra.dtbo", "boot.scr"):

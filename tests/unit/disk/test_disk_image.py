@@ -7,6 +7,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import require_tool
 from disk_testutil import (
@@ -26,6 +27,7 @@ from bootproof.builder.disk.plan import (
     rootfs_partition_bytes,
 )
 from bootproof.builder.formats.cpio import CpioEntry, Kind, write_newc
+from bootproof.builder.layout.model import schema_text
 
 MIB = 1 << 20
 TOOLS = ("sfdisk", "mkfs.vfat", "mcopy", "mmd", "fsck.vfat", "mke2fs", "debugfs", "e2fsck",
@@ -116,12 +118,21 @@ def test_layout_read_back_with_independent_tools(tmp_path: Path,
                      (2048 + BOOT_SECTORS + ROOT_SECTORS, ROOT_SECTORS, "83")]
     report = capsys.readouterr().out
     assert "dom0.tar.gz" in report and "/dev/vda3" in report
-    layout = json.loads((tmp_path / "layout.json").read_text())
+    doc = json.loads((tmp_path / "layout.json").read_text())
+    jsonschema.validate(doc, json.loads(schema_text()))
+    layout = doc["detail"]  # the disk JSON of earlier versions, whole
     assert [p["start_lba"] for p in layout["partitions"]] == [s for s, _, _ in parts]
+    (disk, files) = doc["spaces"]  # the sectors sfdisk read, and the boot partition's files
+    assert (disk["name"], disk["unit"], disk["size"]) == ("disk", "sector", DISK_SECTORS)
+    assert [(i["name"], i["start"], i["size"]) for i in disk["items"]] == [
+        ("mbr", 0, 1), *((f"partition {n}", s, k) for n, (s, k, _) in enumerate(parts, 1))]
+    src = tmp_path / "in"
+    assert files["name"] == "partition1" and {i["name"]: i["size"] for i in files["items"]} == {
+        n: (src / n).stat().st_size
+        for n in ("Image", "xen", "virt.dtb", "uart.dtb", "initrd", "boot.scr", "boot.source")}
     assert [p["device"] for p in layout["partitions"]] == ["/dev/vda1", "/dev/vda2",
                                                            "/dev/vda3"]
 
-    src = tmp_path / "in"
     boot = slice_partition(image, 2048, BOOT_SECTORS, tmp_path / "p1")
     assert run("fsck.vfat", "-n", boot).returncode == 0
     for name in ("Image", "xen", "virt.dtb", "uart.dtb", "initrd", "boot.scr", "boot.source"):
@@ -244,7 +255,7 @@ def test_more_rootfs_than_primary_slots_go_logical(tmp_path: Path) -> None:
         ("3", 2048 + BOOT_SECTORS + ROOT_SECTORS, "83"), ("4", p3_end, "f"),
         ("5", p3_end + 2048, "83"), ("6", p3_end + 2048 + ROOT_SECTORS + 2048, "83")]
     assert "No errors detected" in run("sfdisk", "--verify", image).stdout
-    layout = json.loads((tmp_path / "l.json").read_text())
+    layout = json.loads((tmp_path / "l.json").read_text())["detail"]
     assert [p["number"] for p in layout["partitions"]] == [1, 2, 3, 5, 6]
     # 18 + 4 x 12 MiB partitions, 2 EBR gaps of 1 MiB, 16 MiB headroom = 84 MiB
     assert layout["size_bytes"] == 84 * MIB
@@ -312,7 +323,7 @@ def test_linux_mode_rootfs_takes_partition_2(tmp_path: Path) -> None:
     image = tmp_path / "l.img"
     assert main(["-c", str(cfg), "-d", str(d), "-o", str(image), "-s", "8", "-q",
                  "--json", str(tmp_path / "l.json")]) == 0
-    layout = json.loads((tmp_path / "l.json").read_text())
+    layout = json.loads((tmp_path / "l.json").read_text())["detail"]
     assert [(p["role"], p["device"]) for p in layout["partitions"]] == [
         ("boot", "/dev/mmcblk0p1"), ("linux", "/dev/mmcblk0p2")]
     assert layout["xl_configs"] == []
@@ -372,7 +383,7 @@ def test_domu_names_name_the_xl_configs(tmp_path: Path, capsys: pytest.CaptureFi
     code, _ = _build(tmp_path / "a", "-q", "--json", str(tmp_path / "a.json"),
                      extra='DOMU_NAME[1]="storage"\n')
     assert code == 0
-    assert json.loads((tmp_path / "a.json").read_text())["xl_configs"] == ["domU0.cfg",
+    assert json.loads((tmp_path / "a.json").read_text())["detail"]["xl_configs"] == ["domU0.cfg",
                                                                           "storage.cfg"]
     code, _ = _build(tmp_path / "b", extra='DOMU_NAME[1]="../evil"\n')
     assert code == 2 and "DOMU_NAME[1]" in capsys.readouterr().err

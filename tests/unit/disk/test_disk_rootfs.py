@@ -137,7 +137,7 @@ def rootfs_partition(tmp: Path, archive: Path) -> Path:
     """Build the disk from ``archive``, check it, return partition 2 as its own file."""
     proc = build_image(tmp, archive)
     assert proc.returncode == 0, proc.stderr
-    layout = json.loads((tmp / "out/disk.json").read_text())
+    layout = json.loads((tmp / "out/disk.json").read_text())["detail"]
     part = layout["partitions"][1]
     image = slice_partition(tmp / "out/disk.img", part["start_lba"], part["sectors"],
                             tmp / "rootfs.img")

@@ -6,6 +6,7 @@ import pytest
 
 from bootproof.builder.cliutil import run_main
 from bootproof.builder.errors import BootproofError
+from bootproof.builder.layout.model import Item, Layout, Space
 from bootproof.harness.core.errors import (
     BadPattern,
     BootFailure,
@@ -15,6 +16,7 @@ from bootproof.harness.core.errors import (
     LayoutMismatch,
     UnexpectedExit,
     check_layout,
+    flat_model,
     layout_differences,
 )
 
@@ -71,14 +73,37 @@ def test_run_main_maps_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_layout_differences_hand_computed() -> None:
-    expected = {"kernel.text": 0x80100000, "init.count": 2, "ram": "SrEx"}
-    actual = {"kernel.text": 0x80101000, "init.count": 2, "extra": 1}
+    expected = flat_model({"kernel.text": 0x80100000, "init.count": 2, "ram": "SrEx"})
+    actual = flat_model({"kernel.text": 0x80101000, "init.count": 2, "extra": 1})
     assert layout_differences(expected, actual) == [
         "kernel.text: expected 0x80100000 (2148532224), guest reported 0x80101000 (2148536320)",
         "ram: expected 'SrEx', guest did not report it",
         "extra: guest reported 0x1 (1), not in the layout report",
     ]
-    assert layout_differences(expected, dict(expected)) == []
+    assert layout_differences(expected, expected) == []
+
+
+def test_layout_differences_of_placed_items_name_each_field() -> None:
+    def ram(*items: Item) -> Layout:
+        return Layout("xen", (Space("ram", "byte", 0x40000000, 0x1000000, items),))
+
+    expected = ram(Item("module", "dom0-kernel", 0x40400000, 0x1000, 0x200000,
+                        attrs={"dt_node": "/chosen/dom0@40400000"}),
+                   Item("module", "xen", 0x40600000, 0x100))
+    reported = ram(Item("module", "dom0-kernel", 0x40600000, 0x1000, None,
+                        attrs={"dt_node": "/chosen/dom0@40600000"}),
+                   Item("ramdisk", "initrd", 0x40800000, 0x20))
+    assert layout_differences(expected, reported) == [
+        "ram dom0-kernel: start: expected 0x40400000 (1077936128), guest reported "
+        "0x40600000 (1080033280)",  # the align the guest left unknown is not compared
+        "ram dom0-kernel: dt_node: expected '/chosen/dom0@40400000', guest reported "
+        "'/chosen/dom0@40600000'",
+        "ram xen: expected module at 0x40600000 (1080033280), size 0x100 (256), guest did "
+        "not report it",
+        "ram initrd: guest reported ramdisk at 0x40800000 (1082130432), size 0x20 (32), "
+        "not in the layout report"]
+    # a space the guest does not report on is not compared
+    assert layout_differences(expected, Layout("xen", ())) == []
 
 
 def test_check_layout_raises_with_every_difference() -> None:
@@ -110,5 +135,5 @@ def test_tool_output_with_carriage_returns_has_no_blank_lines() -> None:
 
 def test_layout_differences_show_a_negative_value_with_its_sign_before_0x() -> None:
     # a guest that reports a signed figure (a delta): the sign leads, as in builder errors
-    assert layout_differences({"delta": 16}, {"delta": -16}) == [
+    assert layout_differences(flat_model({"delta": 16}), flat_model({"delta": -16})) == [
         "delta: expected 0x10 (16), guest reported -0x10 (-16)"]

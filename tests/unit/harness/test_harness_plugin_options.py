@@ -80,7 +80,8 @@ def test_options_are_grouped_under_bootproof(tmp_path: Path) -> None:
             break
         group.append(line.strip())
     options = [line.split()[0].split("=")[0] for line in group if line.startswith("--")]
-    assert options == ["--timeout-multiplier", "--bootproof-cache", "--bootproof-board"]
+    assert options == ["--timeout-multiplier", "--bootproof-cache", "--bootproof-board",
+                       "--bootproof-update-golden"]
 
 
 def test_cache_option_sets_the_cache_for_the_session(tmp_path: Path) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import require
 from xen_testlib import DOM0, HEAD, TWO_DOMUS, apply_with_fdtput, fdtget_strings, host_dtb, work
 
+from bootproof.builder.layout.model import schema_text
 from bootproof.builder.xen.cli import main
 
 __all__ = ["host_dtb", "work"]
@@ -68,9 +71,23 @@ def test_full_run(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out[:2] == ["Generated uboot script out.scr, to be loaded at address 0x40200000:",
                        "tftpb 0x40200000 out.scr; source 0x40200000"]
     assert any("domU-kernel[1]" in ln and "Image-small" in ln for ln in out)
-    doc = json.loads((work / "out.json").read_text())
+    layout = json.loads((work / "out.json").read_text())
+    jsonschema.validate(layout, json.loads(schema_text()))
+    doc = layout["detail"]  # the Xen map of earlier versions, whole
     assert {m["file"] for m in doc["modules"]} == {"Image", "Image-small", "rootfs.cpio.gz",
                                                   "initrd.cpio.gz", "xen", "virt.dtb"}
+    (ram,) = layout["spaces"]
+    assert (ram["name"], ram["start"], ram["size"]) == ("ram", 0x40000000, 0x40000000)  # HEAD
+    items = {i["name"]: i for i in ram["items"]}
+    assert items["script"]["start"] == 0x40200000 and items["script"]["source"] == "out.scr"
+    assert {m["addr"] for m in doc["modules"]} == {
+        i["start"] for i in ram["items"] if i["kind"] not in ("script", "reserved")}
+    assert items["domU1-kernel"]["source"] == "Image-small"
+    hashed = [i for i in ram["items"] if "sha256" in i]
+    assert items["script"] in hashed  # what the generator wrote, hashed as written
+    for item in hashed:
+        data = (work / item["source"]).read_bytes()
+        assert item["sha256"] == hashlib.sha256(data).hexdigest(), item["name"]
     assert (work / "out.scr").exists() and (work / "out.source").exists()
 
 
@@ -100,7 +117,7 @@ def test_example_config_generates(work: Path, capsys: pytest.CaptureFixture[str]
     assert main(["-c", str(examples / "config"), "-d", str(work),
                  "--map", str(work / "map.json")]) == 0
     source = (work / "boot.source").read_text()
-    doc = json.loads((work / "map.json").read_text())
+    doc = json.loads((work / "map.json").read_text())["detail"]
     assert doc["domids"] == {"domU0": 1, "domU1": 2}
     dtb = work / "booted.dtb"
     shutil.copy(work / "virt.dtb", dtb)

@@ -74,7 +74,7 @@ def test_overlay_at_boot_with_fdtedit(tmp_path: Path, host_dtb: Path, mode: str,
     edited = t.data / "virt-edited.dtb"
     assert fdtget_strings(edited, "/bootproof-test", "compatible") == ["bootproof,overlay-test"]
     assert any(n.startswith("dom0@") for n in fdt_children(edited, "/chosen"))
-    doc = json.loads((t.out / "boot.map.json").read_text())
+    doc = json.loads((t.out / "boot.map.json").read_text())["detail"]
     assert {m["file"] for m in doc["modules"]} >= {"ovl.dtbo", "virt.dtb", "Image"}
     _no_host_paths(t, t.data / "boot.source", t.data / "boot.scr", t.out / "boot.map.json")
 

@@ -373,7 +373,7 @@ def test_map_file(work: Path, gen: Gen) -> None:
     import json
 
     res = gen(TWO_DOMUS, map_file=work / "map.json")
-    doc = json.loads((work / "map.json").read_text())
+    doc = json.loads((work / "map.json").read_text())["detail"]
     assert [(m["role"], m["addr"], m["size"], m["file"], m["dt_node"]) for m in doc["modules"]] \
         == [(m.role, m.addr, m.size, m.file, m.dt_node) for m in res.layout.modules]
     assert doc["domids"] == {"domU0": 1, "domU1": 2}

@@ -32,6 +32,7 @@ from bootproof.harness.xen.parsers import (
     DomUBuild,
     KernelModule,
     bad_patterns,
+    report_model,
     reported_layout,
 )
 from bootproof.harness.xen.scenarios import DomUSpec, config_text, scenario_config, write_scenario
@@ -106,11 +107,20 @@ def test_expected_layout_matches_the_same_boot() -> None:
                              + XEN_LOG.replace("0x00000000482f130c", "0x00000000482f130c")
                              + "Filename 'initrd'.\nLoad address: 0x41e00000\nLoading: #\n"
                                "Bytes transferred = 987916 (f130c hex)\n", xen=True)
-    assert layout_differences(expected, actual) == []
+    assert layout_differences(report_model(expected), report_model(actual)) == []
     # a module Xen found somewhere else is named
     moved = dict(actual, **{"d1 kernel module @": 0x41400000})
-    (diff,) = layout_differences(expected, moved)
-    assert "d1 kernel module @" in diff and "0x41400000" in diff
+    (diff,) = layout_differences(report_model(expected), report_model(moved))
+    assert diff == ("xen d1 kernel module: start: expected 0x41200000 (1092616192), "
+                    "guest reported 0x41400000 (1094713344)")
+    # a ramdisk Xen found one byte short, and a load U-Boot never did
+    short = dict(actual, **{"d1 ramdisk size": 0xF130B})
+    del short["load 3: initrd @"]
+    assert layout_differences(report_model(expected), report_model(short)) == [
+        "u-boot load 3: initrd: expected load at 0x41e00000 (1105199104), size 0x0 (0), "
+        "guest did not report it",
+        "xen d1 ramdisk module: size: expected 0xf130c (987916), guest reported 0xf130b "
+        "(987915)"]
 
 
 def test_fit_layout_expects_the_fit_load_only() -> None:
@@ -214,10 +224,12 @@ def test_a_file_loaded_twice_is_checked_at_each_address() -> None:
     good = _tftp("boot.scr", 0x40200000, 9) + _tftp("Image", 0x40400000, 100) + _tftp(
         "Image", 0x40600000, 100)
     expected = {k: v for k, v in expected_layout(gen).items() if k.startswith("load")}
-    assert layout_differences(expected, reported_layout(good, xen=False)) == []
+    assert layout_differences(report_model(expected),
+                              report_model(reported_layout(good, xen=False))) == []
     bad = good.replace("Load address: 0x40600000", "Load address: 0x40800000")
-    (diff,) = layout_differences(expected, reported_layout(bad, xen=False))
-    assert diff.startswith("load 3: Image @") and "0x40800000" in diff
+    (diff,) = layout_differences(report_model(expected),
+                                 report_model(reported_layout(bad, xen=False)))
+    assert diff.startswith("u-boot load 3: Image: start:") and "0x40800000" in diff
 
 
 def test_xen_report_lines_read_as_data() -> None:
@@ -257,3 +269,19 @@ def test_gdb_symbol_files_are_xen_syms_next_to_xen(tmp_path: Path) -> None:
     assert symbol_files(gen) == [tmp_path / "hyp" / "xen-syms"]  # type: ignore[arg-type]
     gen = SimpleNamespace(config=SimpleNamespace(xen=None), directory=tmp_path)
     assert symbol_files(gen) == []  # type: ignore[arg-type]  # Linux only
+
+
+def test_report_model_places_loads_and_modules() -> None:
+    model = report_model({"load 1: boot.scr @": 0x40200000, "disk read 1: bytes": 4660,
+                          "d1 kernel module @": 0x41200000, "d1 ramdisk module @": 0x41E00000,
+                          "d1 ramdisk size": 0xF130C, "odd": 7})
+    assert [s.name for s in model.spaces] == ["u-boot", "xen", "report"]
+    uboot, xen, other = model.spaces
+    assert [(i.kind, i.name, i.start, i.size) for i in uboot.items] == [
+        ("load", "load 1: boot.scr", 0x40200000, 0), ("disk read", "disk read 1", None, 4660)]
+    assert [(i.name, i.start, i.size) for i in xen.items] == [
+        ("d1 kernel module", 0x41200000, 0), ("d1 ramdisk module", 0x41E00000, 0xF130C)]
+    assert other.items[0].attrs == {"value": 7}
+    # a report without Xen's lines still has the space, so expected modules are missed
+    (missing,) = layout_differences(report_model({"d1 kernel module @": 1}), report_model({}))
+    assert missing.startswith("xen d1 kernel module: expected module at 0x1 (1)")

@@ -15,7 +15,7 @@ from bootproof.harness.xen.generated import (
     runtime_layout,
     runtime_variables,
 )
-from bootproof.harness.xen.parsers import printed_variables, reported_layout
+from bootproof.harness.xen.parsers import printed_variables, report_model, reported_layout
 
 PRINTENV = """\
 dom0_linux_addr=0x40400000
@@ -90,7 +90,8 @@ def test_storage_loads_are_checked_by_size(tmp_path: Path) -> None:
            "Bytes transferred = 100 (64 hex)\n4660 bytes read in 3 ms (1.5 MiB/s)\n"
            "Filename 'xen'.\nLoad address: 0x40800000\nLoading: #\n"
            "Bytes transferred = 983040 (f0000 hex)\n")
-    assert layout_differences(expected, reported_layout(log, xen=False)) == []
+    assert layout_differences(report_model(expected),
+                              report_model(reported_layout(log, xen=False))) == []
 
 
 def test_disk_is_attached_and_scanned(tmp_path: Path) -> None:

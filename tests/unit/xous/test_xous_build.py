@@ -88,7 +88,18 @@ def test_map_json_equals_inspect(built: tuple[Path, XousLayout, dict[str, object
     decoded = inspect_file(out)
     assert XousLayout.from_json(mapped) == lay
     assert replace(decoded, warnings=()) == replace(lay, warnings=())
-    assert mapped["warnings"] and "engi" in str(mapped["warnings"])  # the merge warning
+    detail = mapped["detail"]
+    assert isinstance(detail, dict)
+    assert detail["warnings"] and "engi" in str(detail["warnings"])  # the merge warning
+    # the layout document: payloads in the order written, IniE and kernel on pages
+    spaces = mapped["spaces"]
+    assert isinstance(spaces, list)
+    items = {i["name"]: i for i in spaces[0]["items"]}
+    payloads = [items[n] for n in ("init", "shell", "xipodd", "xippage", "kernel")]
+    assert [i["start"] for i in payloads] == sorted(i["start"] for i in payloads)
+    for item in (items["init"], items["shell"], items["kernel"]):
+        assert item["start"] % PAGE == 0 and item["align"] == PAGE
+    assert "align" not in items["xipodd"]  # XIP: the page phase of its first section
 
 
 def test_regions_and_names(built: tuple[Path, XousLayout, dict[str, object]],

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from conftest import require
 from xousargs_helpers import XOUS_FIXTURES, SynSection, digest, write_elf32
 
+from bootproof.builder.layout.model import schema_text
 from bootproof.builder.xous.cli import create_image_main
+from bootproof.builder.xous.layout import XousLayout
 from bootproof.harness.cli import main as bootproof_main
 
 CSV = str(XOUS_FIXTURES / "betrusted-emulation-csr-2020.csv")
@@ -48,9 +52,21 @@ def test_build_prints_report_and_map(elfs: dict[str, Path], tmp_path: Path,
     assert "Runtime will require 36974 bytes to track memory allocations" in stdout
     assert 'Main RAM "SrEx" (78457253): 40000000 - 41000000' in stdout
     assert "IniE PID 2 'shell'" in stdout and "0xffd80000" in stdout
-    data = json.loads(mp.read_text())
+    doc = json.loads(mp.read_text())
+    jsonschema.validate(doc, json.loads(schema_text()))
+    assert doc["format"] == "bootproof-layout" and doc["target"] == "xous"
+    data = doc["detail"]  # the xous-args document of earlier versions, whole
     assert data["format"] == "xous-args" and data["file_size"] == out.stat().st_size
     assert data["names"] == {"1": "kernel", "2": "shell"}
+    image = out.read_bytes()
+    (space, _memory) = doc["spaces"]
+    assert space["name"] == "args.bin" and space["size"] == len(image)
+    assert space["attrs"]["sha256"] == hashlib.sha256(image).hexdigest()
+    for item in space["items"]:  # each item's digest is of its bytes in the file written
+        chunk = image[item["start"]:item["start"] + item["size"]]
+        assert item["sha256"] == hashlib.sha256(chunk).hexdigest()
+    assert {i["name"] for i in space["items"]} >= {"tag XArg", "kernel", "shell"}
+    assert XousLayout.read(mp).file_size == len(image)
     assert _hashes(elfs["kernel"], elfs["init"], SVD) == before
 
 
@@ -176,7 +192,8 @@ def test_extra_svd(elfs: dict[str, Path], tmp_path: Path) -> None:
     assert create_image_main([str(out), "-k", str(elfs["kernel"]), "-i", str(elfs["init"]),
                               "-s", SVD, "--extra-svd",
                               str(extra), "--map", str(mp), "-q"]) == 0
-    regions = {(r["name"], r["start"], r["size"]) for r in json.loads(mp.read_text())["regions"]}
+    regions = {(r["name"], r["start"], r["size"])
+               for r in json.loads(mp.read_text())["detail"]["regions"]}
     assert ("rrc ", 0x60000000, 0x2000) in regions
     # "audio" exists already: the extra one becomes "audio_", whose fourcc is "audi"
     assert ("audi", 0x70000000, 0x1000) in regions

@@ -41,7 +41,7 @@ def test_build_and_inspect_from_another_directory(tmp_path: Path, mode: str,
                  "-i", t.arg(t.data / "init.elf"), "-c", t.arg(t.conf / "csr.csv"),
                  "--extra-svd", t.arg(t.conf / "extra.svd"), "--map", t.arg(mp), "-q"], t.cwd)
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
-    doc = json.loads(mp.read_text())
+    doc = json.loads(mp.read_text())["detail"]
     assert doc["file_size"] == out.stat().st_size
     assert {"name": "rrc ", "start": 0x60000000, "size": 0x2000}.items() <= next(
         r for r in doc["regions"] if r["name"] == "rrc ").items()
