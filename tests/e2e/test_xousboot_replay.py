@@ -44,3 +44,18 @@ def test_a_recorded_boot_replays_to_the_same_console_output(
     assert replayed == recorded
     cmdline = (tmp_path / "rep" / "xous-boot.cmdline").read_text()
     assert f"rr=replay,rrfile={recording}" in cmdline
+
+
+def test_replaying_another_boots_recording_fails(
+        example: Example, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The replay runs from the recording: the example's recording replayed with another
+    args.bin (1 init program, so the guest prints something else) makes QEMU stop with its
+    replay error, and the boot fails."""
+    recording = tmp_path / "boot.rr"
+    assert _boot(example, tmp_path / "rec", "--record", str(recording)) == 0
+    other = build_example(tmp_path / "other", count=1)
+    capsys.readouterr()
+    assert main(["xous", "boot", str(other.args_bin), "--map", str(other.map_json),
+                 "--log-dir", str(tmp_path / "rep"), "--replay", str(recording)]) == 1
+    stderr = (tmp_path / "rep" / "xous-boot.stderr.log").read_text()
+    assert "Missing character write event in the replay log" in stderr
