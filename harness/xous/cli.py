@@ -14,7 +14,7 @@ from typing import Any
 from bootproof.builder.cliutil import HelpFormatter
 from bootproof.builder.errors import FormatError
 from bootproof.builder.xous.layout import XousLayout
-from bootproof.harness.core import handover
+from bootproof.harness.core import handover, replay
 from bootproof.harness.core.stages import Stage
 from bootproof.harness.xous.flow import (
     DEFAULT_BOARD,
@@ -81,6 +81,9 @@ def run_boot(args: argparse.Namespace) -> int:
     out = sys.stdout
     args_bin = Path(args.args_bin)
     log_dir = Path(args.log_dir) if args.log_dir else Path("bootproof-logs") / args_bin.stem
+    rr = replay.from_options(args.record, args.replay)
+    if rr is not None:
+        rr.check()  # before decoding the image: a bad option is named first
     expected = _expected_layout(args, out)
     print(f"Booting {args_bin} on {args.board} (serial log in {log_dir})", file=out)
 
@@ -88,7 +91,8 @@ def run_boot(args: argparse.Namespace) -> int:
                        expectations=args.expect, board=args.board, timeout=args.timeout,
                        on_stage=lambda stage: print_stage(stage, out), placement=args.place,
                        swap_image=Path(args.swap_image) if args.swap_image else None,
-                       handover=handover.from_arguments(args, out))
+                       handover=handover.from_arguments(args, out),
+                       rr=rr)
     done = result.stages[-1].seconds
     for text in args.expect:
         print_stage(Stage("expect", done, f"seen: {text!r}"), out)
@@ -117,5 +121,12 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help="deadline for the whole boot, before the multiplier (default: "
                         f"{DEFAULT_TIMEOUT:g})")
+    rr = p.add_mutually_exclusive_group()
+    rr.add_argument("--record", metavar="FILE",
+                    help="record the boot with QEMU's record/replay (-icount rr=record) into "
+                         "FILE, kept only when the boot passed")
+    rr.add_argument("--replay", metavar="FILE",
+                    help="replay a boot recorded with --record (same QEMU, board and files): "
+                         "the guest prints the same console output")
     handover.add_arguments(p)
     p.set_defaults(func=run_boot)

@@ -24,6 +24,7 @@ prints: an ``on_stage`` callback sees each :class:`~bootproof.harness.core.stage
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ from bootproof.harness.core.deadline import Deadline
 from bootproof.harness.core.errors import LayoutMismatch, UnexpectedExit
 from bootproof.harness.core.handover import Handover
 from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.replay import RecordReplay
 from bootproof.harness.core.runrecord import RunRecord
 from bootproof.harness.core.stages import Stage, StageCallback
 from bootproof.harness.guests.build import build_kernel, build_loader
@@ -190,6 +192,7 @@ def boot_args(
     placement: str = "flash",
     swap_image: Path | None = None,
     handover: Handover | None = None,
+    rr: RecordReplay | None = None,
 ) -> XousBootResult:
     """Boot ``args_bin`` under the loader model and check every stage (module docstring).
 
@@ -202,7 +205,9 @@ def boot_args(
     ``log_dir``, with the run record and the script that re-runs the boot (``xous-boot.run.json``,
     ``xous-boot.repro.sh``: see :mod:`bootproof.harness.core.runrecord`), which a failure's message
     names. ``handover``: the console handed to a person at the end, or QEMU's gdbstub
-    (:mod:`bootproof.harness.core.handover`; the deadline is lifted under gdb).
+    (:mod:`bootproof.harness.core.handover`; the deadline is lifted under gdb). ``rr``:
+    record the boot with QEMU's record/replay, or replay a recording
+    (:mod:`bootproof.harness.core.replay`; not together with gdb).
 
     Raises InputError for an unreadable or oversized file or a bad placement,
     InfrastructureError when QEMU or the cross compiler is missing, BadPattern on a
@@ -214,16 +219,22 @@ def boot_args(
         raise InputError(f"must be one of {', '.join(sorted(PLACEMENTS))}", field="placement",
                          value=placement)
     _check_args_file(args_bin, brd, placement)
+    hands = handover or Handover()
+    if rr is not None:
+        if hands.gdb:
+            raise InputError("record/replay and --gdb cannot be combined", field=f"--{rr.mode}")
+        rr.check()
     extra = [] if swap_image is None else [
         (swap_image, swap_image_address(swap_image, args_bin, expected_layout, brd))]
     loader = build_loader(cache_dir)
-    hands = handover or Handover()
     deadline = Deadline(hands.timeout(timeout))
     stages: list[Stage] = []
 
     record = RunRecord(log_dir, "xous-boot")
     record.add_input("args.bin", args_bin)
     record.add_input("loader model ELF", loader)
+    if rr is not None and rr.mode == "replay":
+        record.add_input("recording replayed", rr.path)
 
     def passed(name: str, detail: str) -> None:
         stage = Stage(name, time.monotonic() - start, detail)
@@ -233,11 +244,15 @@ def boot_args(
             on_stage(stage)
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [*flash_argv(brd, loader, args_bin, placement, extra), *hands.qemu_options()]
+    argv = [*flash_argv(brd, loader, args_bin, placement, extra), *hands.qemu_options(),
+            *(rr.qemu_options() if rr is not None else [])]
     start = time.monotonic()  # Stage.seconds count from QEMU's start
-    with record.judging(), QemuMachine(argv, log_dir=log_dir, name="xous-boot", qmp=hands.gdb,
-                                       bad_patterns=BadPatterns(BAD_PATTERNS),
-                                       record=record) as machine, hands.at_end(machine):
+    rr_session = rr.session() if rr is not None else contextlib.nullcontext()
+    with rr_session, record.judging(), QemuMachine(argv, log_dir=log_dir, name="xous-boot",
+                                                   qmp=hands.gdb,
+                                                   bad_patterns=BadPatterns(BAD_PATTERNS),
+                                                   record=record) as machine, \
+            hands.at_end(machine):
         con = machine.console
         if hands.gdb:
             hands.announce_gdb(machine, symbol_files(args_bin, loader, cache_dir), "riscv:rv32")
