@@ -3,9 +3,9 @@
 :meth:`XousLayout.to_model() <bootproof.builder.xous.layout.XousLayout.to_model>` calls
 :func:`xous_model`. Target ``xous``; its spaces and items:
 
-* ``args.bin`` (bytes from the file's first byte, the ``XArg`` tag; size: the file size,
-  or the flash size when one is given, so headroom is 0 for a bare file; unknown, None,
-  for a loader's view) holds
+* ``args.bin`` (bytes from the file's first byte, the ``XArg`` tag; size: the flash size
+  when one is given, else unknown (None: no headroom; the file's size is the space's attr
+  ``file_size``)) holds
 
   - one item per tag, kind ``tag``, named ``tag XArg``, ``tag MREx``... (a fourcc that
     repeats: ``tag IniE #2``, ``#3``...; numbered in tag order), header included (8 bytes
@@ -128,8 +128,13 @@ def xous_model(lay: XousLayoutLike, *, data: bytes | None = None, source: str | 
                              "data": f"0x{k.data_offset:08x}+0x{k.data_size:x}",
                              "bss": f"0x{k.data_offset + k.data_size:08x}+0x{k.bss_size:x}"}))
     items += _program_items(lay.programs, align, data, 2)
-    size = flash_size if flash_size is not None else (lay.file_size or None)
+    # without a flash size the space has no known end: the file's own size is no limit
+    # (its headroom would be the padding after the last payload, and headroom-below would
+    # fail on every image)
+    size = flash_size
     file_attrs: dict[str, AttrValue] = {"layout": lay.layout, "debug": lay.debug}
+    if lay.file_size:
+        file_attrs["file_size"] = lay.file_size
     if source is not None:
         file_attrs["source"] = source
     if data is not None:

@@ -39,7 +39,10 @@ def test_args_bin_space_follows_the_tag_headers_and_the_kernel_tag() -> None:
     model = inspect_file(path).to_model(data=data, source=str(path))
     space = model.space("args.bin")
     assert space is not None and space.unit == "byte"
-    assert (space.start, space.size) == (0, len(data)) and space.headroom() == 0
+    # no flash size given: no known end, so no headroom (the padding after the last
+    # payload is no room to grow into); the file's size is kept as an attr
+    assert (space.start, space.size) == (0, None) and space.headroom() is None
+    assert space.attrs["file_size"] == len(data)
     tags = _walk_tags(data)
     assert [t[0] for t in tags] == ["XArg", "MREx", "IniE", "XKrn"]
     for fourcc, offset, size in tags:
