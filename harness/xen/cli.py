@@ -162,7 +162,7 @@ def resume_main(args: argparse.Namespace) -> int:
             raise InputError(f"no such domain in the snapshot (known: {', '.join(snap.domids)})",
                              field="--run", value=domain)
     config = args.config.resolve()
-    if not any(f.path == config for f in snap.inputs):
+    if not any(f.path.resolve() == config for f in snap.inputs):
         raise InputError("the snapshot was not saved from this config", path=args.config,
                          field="-c", value=str(config))
     log_dir = args.log_dir or args.directory / "bootproof-logs"

@@ -33,6 +33,8 @@ SWITCH_KEYS = "\x01\x01\x01"
 #: Xen's name of a domain's serial input (``DOM0``...), and of its own.
 XEN_INPUT = "Xen"
 CHUNK = 8
+#: Seconds (scaled) of silence from a domU before Enter is pressed again.
+KICK_AFTER = 3.0
 #: Numbers in the marks start here: long enough not to be mistaken for other output.
 NONCE_BASE = 7000
 PAUSE = 0.03
@@ -167,8 +169,8 @@ class DomainShells:
         first, second = marks(self._nonce)
         try:
             # the console matches one line at a time: the output lies between two matches
-            self.console.expect(first, deadline, name=f"start of {command!r} in {domain}")
-            m = self.console.expect(second, deadline, name=f"end of {command!r} in {domain}")
+            self._expect(first, domid, deadline, f"start of {command!r} in {domain}")
+            m = self._expect(second, domid, deadline, f"end of {command!r} in {domain}")
         except BootTimeout as exc:
             raise BootTimeout(f"{exc.message} (does {domain} run a shell on its console?)",
                               waiting_for=exc.waiting_for, seconds=exc.seconds,
@@ -178,6 +180,22 @@ class DomainShells:
         log = self.console.log_path.read_bytes().decode("utf-8", errors="replace")
         output = strip_prefix(output_between(log.replace("\r", ""), self._nonce), domid)
         return CommandResult(domain, command, output, int(m.group(1)))
+
+    def _expect(self, pattern: re.Pattern[str], domid: int, deadline: Deadline,
+                name: str) -> re.Match[str]:
+        """Wait for ``pattern``. For a domU, press Enter again each :data:`KICK_AFTER`
+        seconds of silence: under emulation the domU's PL011 sometimes misses an interrupt
+        (Xen's vpl011 injects one only for a status bit newly set) and its output stalls
+        until the next key arrives; the extra Enter is an empty command line."""
+        if domid == 0:
+            return self.console.expect(pattern, deadline, name=name)
+        while True:
+            try:
+                return self.console.expect(pattern, deadline.child(KICK_AFTER), name=name)
+            except BootTimeout:
+                if deadline.expired:
+                    raise
+                self.console.send("\r")
 
     def check(self, domain: str, command: str, deadline: Deadline) -> str:
         """Run ``command`` in ``domain``; its output, or BootFailure if it exits non-zero."""

@@ -237,6 +237,13 @@ class ResumedXen:
         return self._machine
 
     @property
+    def shells(self) -> DomainShells:
+        """The domains' shells (:class:`~bootproof.harness.xen.shells.DomainShells`)."""
+        if self._shells is None:
+            raise RuntimeError("ResumedXen used outside its with block")
+        return self._shells
+
+    @property
     def log_path(self) -> Path:
         return self.machine.log_path
 
