@@ -12,6 +12,9 @@ run, one after the other:
 Prints each run, both totals, the state file's size and the speed-up (target: >= 5x).
 Guest files come from the asset cache. Boots QEMU: run it under the QEMU lock.
 
+The snapshot is made first; then cold boots and resumes alternate, so that both meet the
+same load on a shared machine.
+
 Usage: python benchmarks/xen_snapshot.py [--count N]
 """
 
@@ -75,20 +78,20 @@ def main() -> int:
         work = Path(tmp)
         guests = prepare_guest_set(work / "guests", progress=sys.stderr)
         gen = generate(example_config(guests), guests.directory)
-        colds: list[float] = []
-        for i in range(args.count):
-            colds.append(cold(gen, work / f"cold{i}"))
-            print(f"  cold boot + test {i + 1}: {colds[-1]:6.2f} s", flush=True)
         start = time.perf_counter()
         run_boot(gen, log_dir=work / "boot", at_end=snapshot_steps(gen, work / "snap"))
         boot_and_save = time.perf_counter() - start
         snap = XenSnapshot.read(work / "snap")
         print(f"  boot + snapshot: {boot_and_save:6.2f} s (state {snap.state_bytes / 2**20:.0f}"
               f" MiB, saved in {snap.save_seconds:.2f} s)", flush=True)
+        colds: list[float] = []
         resumes: list[float] = []
         for i in range(args.count):
+            # interleaved, so that both kinds meet the same load on a shared machine
+            colds.append(cold(gen, work / f"cold{i}"))
             resumes.append(from_snapshot(snap, work / f"resume{i}"))
-            print(f"  resume + test {i + 1}: {resumes[-1]:6.2f} s", flush=True)
+            print(f"  test {i + 1}: cold boot + test {colds[-1]:6.2f} s, resume + test "
+                  f"{resumes[-1]:5.2f} s", flush=True)
     total_cold = sum(colds)
     total_snap = boot_and_save + sum(resumes)
     print(f"\n{args.count} tests (a command in dom0 and in domU0 each), bundled Xen example")
@@ -97,8 +100,9 @@ def main() -> int:
     print(f"  from snapshot:  total {total_snap:7.1f} s (boot + save {boot_and_save:.1f} s, "
           f"median {statistics.median(resumes):.2f} s per test)")
     ratio = total_cold / total_snap
-    print(f"  speed-up: {ratio:.1f}x  (target >= {TARGET:g}x: "
+    print(f"  speed-up, the one boot + save counted: {ratio:.1f}x  (target >= {TARGET:g}x: "
           f"{'met' if ratio >= TARGET else 'NOT met'})")
+    print(f"  speed-up per test (boot + save left out): {total_cold / sum(resumes):.1f}x")
     return 0
 
 
