@@ -184,9 +184,9 @@ class DomainShells:
     def _expect(self, pattern: re.Pattern[str], domid: int, deadline: Deadline,
                 name: str) -> re.Match[str]:
         """Wait for ``pattern``. For a domU, press Enter again each :data:`KICK_AFTER`
-        seconds of silence: after a resume a domU's output can stall until the next key
-        arrives (QEMU 7.2 does not migrate the EL2 timers Xen schedules with: the key's
-        interrupt wakes Xen up); the extra Enter is an empty command line."""
+        seconds of silence: under emulation a domU's output sometimes stalls until the next
+        key arrives (seen in cold boots and after resumes; the key's interrupt gets Xen and
+        the guest going again); the extra Enter is an empty command line."""
         if domid == 0:
             return self.console.expect(pattern, deadline, name=name)
         while True:
