@@ -1,4 +1,5 @@
-"""The boot fixtures of the pytest plugin: ``xous_boot``, ``xen_boot``, ``bootproof_assets``.
+"""The boot fixtures of the pytest plugin: ``xous_boot``, ``xen_boot``, ``xen_booted``,
+``bootproof_assets``.
 
 A test hands its image to a fixture and reads the result::
 
@@ -10,6 +11,14 @@ A test hands its image to a fixture and reads the result::
         guests = bootproof_assets.xen_guests(tmp_path / "guests")
         boot = xen_boot("product.cfg", guests.directory, expect=["app: ready"])
         assert boot.domains["domU0"].cpus == 2
+
+``xen_booted`` (session-scoped) boots a config once per session, saves the booted machine
+(:mod:`bootproof.harness.xen.snapshot`) and hands out the snapshot; each test resumes its
+own copy of the saved machine, so what one test changes is gone in the next::
+
+    def test_domu_answers(booted, boot_log_dir):      # booted = xen_booted(cfg, dir)
+        with booted.resume(boot_log_dir) as xen:
+            assert xen.run("domU0", "uname -m").output == "aarch64"
 
 Every boot (passed or not) records JUnit properties through ``record_property``, numbered
 per test: ``bootproof.boot<N>.kind`` (``xous``/``xen``), ``.board``, ``.serial_log``, one
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
     from bootproof.harness.xen.flow import XenBootResult
     from bootproof.harness.xen.generated import Generated
     from bootproof.harness.xen.guests import GuestSet
+    from bootproof.harness.xen.snapshot import XenSnapshot
     from bootproof.harness.xous.flow import XousBootResult
 
 #: Where the plugin keeps the boards given with ``--bootproof-board`` (by QEMU binary).
@@ -257,6 +267,43 @@ class XenBooter(_Booter):
         return XenBoot(generated=gen, result=result, domains=MappingProxyType(domains))
 
 
+class XenSnapshots:
+    """The ``xen_booted`` fixture's callable: one verified boot and snapshot per config."""
+
+    def __init__(self, config: pytest.Config, root: Path) -> None:
+        self._config = config
+        self.root = root
+        self._made: dict[tuple[Path, Path, bool, str], XenSnapshot] = {}
+
+    def __call__(self, config: str | Path, directory: str | Path, *, fit: bool = False,
+                 board: str | Path | Board | None = None,
+                 timeout: float | None = None) -> XenSnapshot:
+        """Generate ``config`` into ``directory``, boot it with every check of ``xen_boot``
+        until dom0's shell answers, save the machine and return the snapshot (the same one
+        on later calls with the same arguments in this session). Raises what ``xen_boot``
+        raises, and :class:`~bootproof.harness.core.machinestate.SaveFailed`."""
+        from bootproof.harness.xen.flow import BOARD, run_boot
+        from bootproof.harness.xen.generated import generate
+        from bootproof.harness.xen.snapshot import XenSnapshot, snapshot_steps
+
+        if isinstance(board, Board):
+            brd = board
+        elif board is not None:
+            brd = load_board(board)
+        else:
+            default = load_board(BOARD)
+            brd = self._config.stash.get(BOARDS_KEY, {}).get(default.binary, default)
+        key = (Path(config).resolve(), Path(directory).resolve(), fit, str(brd.path))
+        if key not in self._made:
+            base = self.root / f"{len(self._made) + 1:02d}"
+            gen = generate(Path(config), Path(directory), fit=fit)
+            run_boot(gen, log_dir=base / "boot", board=brd,
+                     timeout=180.0 if timeout is None else timeout,
+                     at_end=snapshot_steps(gen, base / "snapshot"))
+            self._made[key] = XenSnapshot.read(base / "snapshot")
+        return self._made[key]
+
+
 @dataclass(frozen=True)
 class BootproofAssets:
     """The Debian arm64 guest assets (Xen, Linux, busybox) in the bootproof cache."""
@@ -287,6 +334,15 @@ def bootproof_assets() -> BootproofAssets:
 
     cache = cache_root()
     return BootproofAssets(cache=cache, guests=ensure_guest_assets(cache, progress=None))
+
+
+@pytest.fixture(scope="session")
+def xen_booted(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> XenSnapshots:
+    """``xen_booted(config, directory, *, fit=False, board=None, timeout=None)``: boot once
+    per session, save the machine and return the snapshot; tests resume it with
+    ``snapshot.resume(log_dir)``. See :class:`XenSnapshots`."""
+    return XenSnapshots(request.config, tmp_path_factory.mktemp("xen-booted"))
 
 
 @pytest.fixture

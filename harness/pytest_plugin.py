@@ -15,7 +15,8 @@ Installed with bootproof and registered through the ``pytest11`` entry point ``b
 The marker ``@pytest.mark.bootproof(timeout=SECONDS, board=NAME)`` sets a test's boot
 deadline and pins its board. Fixtures:
 
-* ``xous_boot``, ``xen_boot``, ``bootproof_assets``: see :mod:`bootproof.harness.boot_fixtures`;
+* ``xous_boot``, ``xen_boot``, ``xen_booted`` (boot once per session, resume per test),
+  ``bootproof_assets``: see :mod:`bootproof.harness.boot_fixtures`;
 * ``boot_log_dir``: a per-test directory for serial logs and QEMU output. When a test that
   used it fails, the report gets a "boot logs" section with the directory, the repro
   scripts and run records of its boots, and the tail of every serial log in it.
@@ -50,6 +51,7 @@ from bootproof.harness.boot_fixtures import (
     bootproof_assets,
     marker_board_name,
     xen_boot,
+    xen_booted,
     xous_boot,
 )
 from bootproof.harness.core.boards import Board, load_board
@@ -61,7 +63,7 @@ from bootproof.harness.golden import AssertLayout, LayoutGolden
 from bootproof.harness.golden import add_option as add_golden_option
 
 __all__ = ["assert_layout", "boot_log_dir", "bootproof_assets", "qemu_machine_factory",
-           "xen_boot", "xous_boot"]
+           "xen_boot", "xen_booted", "xous_boot"]
 
 CACHE_ENV = "BOOTPROOF_CACHE"
 _LOG_DIR_KEY = pytest.StashKey[Path]()

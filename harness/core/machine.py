@@ -236,6 +236,12 @@ class QemuMachine:
     # -- while running ---------------------------------------------------------------------
 
     @property
+    def argv(self) -> list[str]:
+        """The command line the machine was made with (without the harness's console, QMP
+        and display options): what a second QEMU of the same machine is started with."""
+        return list(self._argv)
+
+    @property
     def pid(self) -> int:
         """QEMU's process id (raises HarnessError before launch)."""
         return self._running_proc().pid

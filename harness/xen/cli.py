@@ -55,6 +55,16 @@ def register(subparsers: Any) -> None:  # argparse._SubParsersAction
                       help="where the serial log goes (default DIR/bootproof-logs)")
     boot.add_argument("--no-layout-check", action="store_true",
                       help="skip comparing the booted layout with the layout report")
+    boot.add_argument("--snapshot", type=Path, metavar="SNAPDIR",
+                      help="once every check passed and dom0's shell answered, save the "
+                           "machine's whole state into SNAPDIR (to resume with "
+                           "--from-snapshot)")
+    boot.add_argument("--from-snapshot", type=Path, metavar="SNAPDIR",
+                      help="resume the machine saved in SNAPDIR instead of booting (the "
+                           "config and every file it loaded must be unchanged)")
+    boot.add_argument("--run", action="append", default=[], metavar="DOMAIN:COMMAND",
+                      help="with --from-snapshot: run COMMAND in the shell of DOMAIN (dom0, "
+                           "domU0, domU1...) and print its output (repeatable)")
     handover.add_arguments(boot)
     boot.set_defaults(func=boot_main)
 
@@ -95,25 +105,80 @@ def boot_main(args: argparse.Namespace) -> int:
     from bootproof.harness.xen.flow import run_boot
     from bootproof.harness.xen.generated import generate
     from bootproof.harness.xen.guests import check_directory
+    from bootproof.harness.xen.snapshot import snapshot_steps
 
     directory = check_directory(args.directory)
+    if args.from_snapshot is not None:
+        return resume_main(args)
+    if args.run:
+        raise InputError("--run needs --from-snapshot", field="--run", value=args.run[0])
+    if args.snapshot is not None and (args.gdb is not None or args.interactive):
+        raise InputError("--snapshot saves a boot the harness drives; leave out "
+                         "--interactive and --gdb", field="--snapshot", value=str(args.snapshot))
     if args.disk is not None and not args.disk.is_file():
         raise InputError("no such disk image", path=args.disk, field="--disk")
     gen = generate(args.config, directory, fit=args.fit, calc=args.calc)
     log_dir = args.log_dir or directory / "bootproof-logs"
     print(f"generated: {gen.load_line}", flush=True)
 
-    def show(stage: Stage) -> None:
-        extra = f"  ({stage.detail})" if stage.detail else ""
-        print(f"[{stage.seconds:7.2f} s] ok  {stage.name}{extra}", flush=True)
-
     print(f"serial log: {log_dir / 'xen-boot.serial.log'}", flush=True)
     report = run_boot(gen, log_dir=log_dir, board=load_board(args.board),
-                      expect=args.expect, timeout=args.timeout, on_stage=show,
+                      expect=args.expect, timeout=args.timeout, on_stage=_show,
                       check_layout_report=not args.no_layout_check, disk=args.disk,
-                      handover=handover.from_arguments(args, sys.stdout))
+                      handover=handover.from_arguments(args, sys.stdout),
+                      at_end=snapshot_steps(gen, args.snapshot.resolve())
+                      if args.snapshot is not None else ())
     print(f"boot passed: {len(report.stages)} stages; serial log {report.log_path}")
     return 0
+
+
+def _show(stage: Stage) -> None:
+    extra = f"  ({stage.detail})" if stage.detail else ""
+    print(f"[{stage.seconds:7.2f} s] ok  {stage.name}{extra}", flush=True)
+
+
+def resume_main(args: argparse.Namespace) -> int:
+    """``bootproof xen boot --from-snapshot SNAPDIR [--run DOMAIN:COMMAND]...``: resume the
+    saved machine, run the commands, print their output; 1 if one exits non-zero."""
+    from bootproof.harness.xen.snapshot import ResumedXen, XenSnapshot
+
+    others = [flag for flag, given in (("--snapshot", args.snapshot), ("--disk", args.disk),
+                                       ("-s", args.calc), ("-f", args.fit),
+                                       ("--interactive", args.interactive),
+                                       ("--gdb", args.gdb is not None),
+                                       ("--expect", args.expect)) if given]
+    if others:
+        raise InputError(f"{others[0]} cannot be used with --from-snapshot (the machine "
+                         "is resumed as it was saved)", field=others[0])
+    runs: list[tuple[str, str]] = []
+    for item in args.run:
+        domain, sep, command = item.partition(":")
+        if not sep or not domain or not command.strip():
+            raise InputError("expected DOMAIN:COMMAND", field="--run", value=item)
+        runs.append((domain, command))
+    snap = XenSnapshot.read(args.from_snapshot)
+    for domain, _ in runs:
+        if domain not in snap.domids:
+            raise InputError(f"no such domain in the snapshot (known: {', '.join(snap.domids)})",
+                             field="--run", value=domain)
+    config = args.config.resolve()
+    if not any(f.path.resolve() == config for f in snap.inputs):
+        raise InputError("the snapshot was not saved from this config", path=args.config,
+                         field="-c", value=str(config))
+    log_dir = args.log_dir or args.directory / "bootproof-logs"
+    print(f"serial log: {log_dir / 'xen-resume.serial.log'}", flush=True)
+    failed = 0
+    with ResumedXen(snap, log_dir, timeout=args.timeout, on_stage=_show) as xen:
+        for domain, command in runs:
+            res = xen.run(domain, command)
+            for line in res.output.splitlines():
+                print(f"  {domain}| {line}")
+            if res.status != 0:
+                print(f"{domain}: {command!r} exited {res.status}")
+                failed += 1
+    print(f"resumed from {args.from_snapshot}: {len(runs) - failed} of {len(runs)} "
+          "commands exited 0")
+    return 1 if failed else 0
 
 
 def guests_main(args: argparse.Namespace) -> int:

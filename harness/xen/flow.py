@@ -88,6 +88,8 @@ GUEST_IP = "10.0.2.15"
 SERVER_IP = "10.0.2.2"  # QEMU user networking's host address, where its TFTP server lives
 
 PostCheck = Callable[[Console, Deadline], str]
+#: A step on the running machine after every check (e.g. saving its state): its detail text.
+MachineStep = Callable[[QemuMachine, Deadline], str]
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def run_boot(
     post_checks: Sequence[tuple[str, PostCheck]] = (),
     disk: Path | None = None,
     handover: Handover | None = None,
+    at_end: Sequence[tuple[str, MachineStep]] = (),
 ) -> XenBootResult:
     """Boot ``gen`` under QEMU and verify every stage (see the module docstring).
 
@@ -240,6 +243,7 @@ def run_boot(
     :class:`~bootproof.harness.core.errors.InfrastructureError` when QEMU or U-Boot is missing.
     ``handover``: the console handed to a person after the checks (or at the first failure),
     or QEMU's gdbstub (:mod:`bootproof.harness.core.handover`; no deadline under gdb).
+    ``at_end``: (stage name, step) pairs run on the machine once every check passed.
     """
     board = board or load_board(BOARD)
     hands = handover or Handover()
@@ -281,6 +285,8 @@ def run_boot(
                          log_path=machine.log_path, log_tail=console.tail())
             layout_items = len(expected)
             passed("layout matches report", f"{len(expected)} items")
+        for stage_name, step in at_end:
+            passed(stage_name, step(machine, deadline))
     return XenBootResult(log_path=machine.log_path, stages=tuple(passed.passed),
                          markers=MappingProxyType(markers), xen_version=xen_version,
                          layout_items=layout_items, qemu_pid=qemu_pid,

@@ -11,7 +11,8 @@ header's mtime is 0 too, so the same busybox gives the same bytes.
 * ``poweroff_after=N``: sleep N seconds after the report, then ``poweroff -f``
   (otherwise it sleeps forever; in a dom0less setup nothing else can stop the machine);
 * ``shell=1``: after the report, run a busybox shell on the domain's console (started again
-  when it exits) instead of sleeping, for ``--interactive`` and tests that type commands.
+  when it exits) instead of sleeping, for ``--interactive`` and tests that type commands
+  (with ``COLUMNS=500``, so that busybox's line editing does not wrap a long typed line).
 
 It prints one line, in a single write, of the form::
 
@@ -67,6 +68,8 @@ if [ -n "$poweroff_after" ]; then
     poweroff -f
 fi
 if [ -n "$shell" ]; then
+    # a wide line for busybox's line editing: typed commands come back unwrapped
+    export COLUMNS=500
     while true; do setsid cttyhack sh; done
 fi
 while true; do sleep 3600; done

@@ -126,4 +126,4 @@ def test_example_config_generates(work: Path, capsys: pytest.CaptureFixture[str]
     for i in (0, 1):
         kernel = next(m for m in doc["modules"] if m["role"] == "domU-kernel" and m["domu"] == i)
         assert fdtget_strings(dtb, kernel["dt_node"], "bootargs") == [
-            f"console=ttyAMA0 rdinit=/init marker=DOMU{i + 1}"]
+            f"console=ttyAMA0 rdinit=/init marker=DOMU{i + 1} shell=1"]

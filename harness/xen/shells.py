@@ -1,0 +1,206 @@
+"""Commands typed into the guests' shells over Xen's one serial console.
+
+Every domain of a Xen boot shares the board's UART: Xen hands the serial input to one
+domain at a time (CTRL-a three times moves it on: ``*** Serial input to DOM1``, then the
+next domain, then Xen itself) and prints what the domUs write through their emulated PL011
+(``console=ttyAMA0``) one line at a time, each behind a prefix (``(XEN) DOM1: `` in Xen
+4.17, ``(d1) `` in later versions). dom0 writes
+through its hypervisor console (``hvc0``) with no prefix. The test ``/init``
+(:mod:`bootproof.harness.xen.initramfs`) runs a shell on the domain's console with
+``shell=1`` on its command line.
+
+:class:`DomainShells` moves the input to the domain asked for and types one line: the
+command between two computed marks (``echo B$((N+1))``: the typed text holds
+``$((N+1))``, only the shell's output holds its value), so the command's output and exit
+status are read back without mistaking the echo of the typed line for them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from bootproof.builder.errors import InputError
+from bootproof.harness.core.console import Console
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import BootFailure, BootTimeout
+from bootproof.harness.xen.parsers import SERIAL_INPUT_RE
+
+SWITCH_KEYS = "\x01\x01\x01"
+#: Xen's name of a domain's serial input (``DOM0``...), and of its own.
+XEN_INPUT = "Xen"
+CHUNK = 8
+#: Seconds (scaled) of silence from a domU before Enter is pressed again.
+KICK_AFTER = 0.5
+#: Numbers in the marks start here: long enough not to be mistaken for other output.
+NONCE_BASE = 7000
+PAUSE = 0.03
+#: Xen's prefix on a domU's lines: ``(XEN) `` alone while the domU has the input.
+_DOMU_PREFIX = r"^(?:\(XEN\) )?(?:\(d{domid}\) |DOM{domid}: )?"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """One command run in a domain's shell: its output (lines without Xen's prefix) and
+    exit status."""
+
+    domain: str
+    command: str
+    output: str
+    status: int
+
+
+def input_name(domid: int) -> str:
+    """What Xen's ``*** Serial input to`` line calls domain ``domid``."""
+    return f"DOM{domid}"
+
+
+def command_line(command: str, nonce: int) -> str:
+    """The line typed for ``command``: marks before and after, the exit status in the
+    second. Raises InputError for a command that would break the line."""
+    if not command.strip() or any(c in command for c in "\n\r\x01\x03\x04"):
+        raise InputError("a shell command must be one non-empty line", field="command",
+                         value=command)
+    return f"echo B$(({nonce}+1));{command};echo E$?_$(({nonce}+1))"
+
+
+def marks(nonce: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """What the shell prints for :func:`command_line`: the first mark, and the second one
+    with the exit status (group 1)."""
+    return (re.compile(rf"\bB{nonce + 1}\b"), re.compile(rf"\bE(\d+)_{nonce + 1}\b"))
+
+
+def output_between(log: str, nonce: int) -> str:
+    """The text between the last first mark of ``nonce`` in ``log`` and the second mark
+    (carriage returns removed; the first mark's line end dropped)."""
+    first, second = marks(nonce)
+    begin = [m.end() for m in first.finditer(log)]
+    if not begin:
+        return ""
+    tail = log[begin[-1]:]
+    end = second.search(tail)
+    text = tail[:end.start()] if end else tail
+    return text.replace("\r", "").removeprefix("\n")
+
+
+def type_paced(console: Console, text: str) -> None:
+    """Type ``text`` :data:`CHUNK` characters at a time, :data:`PAUSE` seconds apart.
+
+    For dom0's console, not echo-checked (a shell's line editing redraws long lines):
+    paced instead, as Xen keeps only 128 typed characters for dom0 until it reads them.
+    """
+    for start in range(0, len(text), CHUNK):
+        if start:
+            time.sleep(PAUSE)
+        console.send(text[start:start + CHUNK])
+
+
+def strip_prefix(text: str, domid: int) -> str:
+    """The output of domain ``domid`` without Xen's per-line prefix (domUs), carriage
+    returns and the last line ending."""
+    lines = text.replace("\r", "").split("\n")
+    if domid != 0:
+        prefix = re.compile(_DOMU_PREFIX.format(domid=domid))
+        lines = [prefix.sub("", line, count=1) for line in lines]
+    return "\n".join(lines).removesuffix("\n")
+
+
+class DomainShells:
+    """The shells of a running Xen system's domains, reached through ``console``.
+
+    ``domids`` maps a domain's label (``dom0``, ``domU0``...) to its domain id; ``current``
+    is the domain (Xen's name, e.g. ``DOM0``) that has the serial input now.
+    """
+
+    def __init__(self, console: Console, domids: Mapping[str, int], *,
+                 current: str = "DOM0") -> None:
+        self.console = console
+        self.domids = MappingProxyType(dict(domids))
+        self.current = current
+        self._nonce = NONCE_BASE
+
+    def domid(self, domain: str) -> int:
+        """The id of the domain labelled ``domain``; InputError for an unknown label."""
+        try:
+            return self.domids[domain]
+        except KeyError:
+            known = ", ".join(self.domids) or "none"
+            raise InputError(f"no such domain (known: {known})", field="domain",
+                             value=domain) from None
+
+    def switch_to(self, name: str, deadline: Deadline) -> None:
+        """Move the serial input to ``name`` (``DOM<id>`` or ``Xen``). Raises BootTimeout
+        when Xen does not answer or never offers that domain."""
+        for _ in range(len(self.domids) + 3):
+            if self.current == name:
+                return
+            self.console.send(SWITCH_KEYS)
+            m = self.console.expect(SERIAL_INPUT_RE, deadline.child(10),
+                                    name="Xen serial input switch")
+            self.current = m.group(1)
+        if self.current != name:
+            raise BootTimeout(f"Xen never gave the serial input to {name}",
+                              waiting_for=f"Serial input to {name}",
+                              log_path=self.console.log_path, log_tail=self.console.tail())
+
+    def run(self, domain: str, command: str, deadline: Deadline) -> CommandResult:
+        """Run ``command`` in the shell of ``domain`` and return its output and status.
+
+        Raises BootTimeout when the result does not come before ``deadline`` (no shell on
+        that console, or a command that does not end), InputError for an unknown domain or
+        a command that is not one line.
+        """
+        domid = self.domid(domain)
+        self._nonce += 1
+        line = command_line(command, self._nonce)
+        self.switch_to(input_name(domid), deadline)
+        if domid == 0:
+            type_paced(self.console, line + "\r")
+        else:
+            # Xen's vpl011 keeps 32 typed characters until the domU reads them: half of
+            # that at a time, each echoed before the next. The first key typed after the
+            # switch comes back on a line of its own (Xen flushes the guest's unfinished
+            # line with it): a space, which the shell ignores.
+            self.console.send_line(" ", deadline=deadline.child(20), eol="")
+            self.console.send_line(line, chunk=16, deadline=deadline.child(60), eol="\r")
+        first, second = marks(self._nonce)
+        try:
+            # the console matches one line at a time: the output lies between two matches
+            self._expect(first, domid, deadline, f"start of {command!r} in {domain}")
+            m = self._expect(second, domid, deadline, f"end of {command!r} in {domain}")
+        except BootTimeout as exc:
+            raise BootTimeout(f"{exc.message} (does {domain} run a shell on its console?)",
+                              waiting_for=exc.waiting_for, seconds=exc.seconds,
+                              log_path=exc.log_path, log_tail=exc.log_tail) from exc
+        self.console.log_text()  # flushes the log file
+        # read as bytes: text mode would turn the "\r\r\n" line ends into two lines
+        log = self.console.log_path.read_bytes().decode("utf-8", errors="replace")
+        output = strip_prefix(output_between(log.replace("\r", ""), self._nonce), domid)
+        return CommandResult(domain, command, output, int(m.group(1)))
+
+    def _expect(self, pattern: re.Pattern[str], domid: int, deadline: Deadline,
+                name: str) -> re.Match[str]:
+        """Wait for ``pattern``. For a domU, press Enter again each :data:`KICK_AFTER`
+        seconds of silence: under emulation a domU's output sometimes stalls until the next
+        key arrives (seen in cold boots and after resumes; the key's interrupt gets Xen and
+        the guest going again); the extra Enter is an empty command line."""
+        if domid == 0:
+            return self.console.expect(pattern, deadline, name=name)
+        while True:
+            try:
+                return self.console.expect(pattern, deadline.child(KICK_AFTER), name=name)
+            except BootTimeout:
+                if deadline.expired:
+                    raise
+                self.console.send("\r")
+
+    def check(self, domain: str, command: str, deadline: Deadline) -> str:
+        """Run ``command`` in ``domain``; its output, or BootFailure if it exits non-zero."""
+        res = self.run(domain, command, deadline)
+        if res.status != 0:
+            raise BootFailure(f"{command!r} in {domain} exited {res.status}: {res.output}",
+                              log_path=self.console.log_path, log_tail=self.console.tail())
+        return res.output

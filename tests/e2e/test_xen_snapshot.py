@@ -1,0 +1,50 @@
+"""Boot once, test many: the bundled Xen example booted once per session (``xen_booted``),
+and five tests resumed from that one snapshot, each running commands in dom0 and a domU.
+
+Each test first checks that the file the tests write is absent in both domains, then
+writes it: had a test started from the state a previous test left (rather than from the
+snapshot), the file would be there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import require_tool
+
+from bootproof.harness.boot_fixtures import BootproofAssets, XenSnapshots
+from bootproof.harness.xen.scenarios import example_config
+from bootproof.harness.xen.snapshot import XenSnapshot
+
+pytestmark = pytest.mark.e2e
+
+WRITTEN = "/tmp/written-by-a-test"
+#: vCPUs of each domain in examples/xen/config: dom0_max_vcpus=1 in XEN_CMD; domU0 takes
+#: the default, 1.
+CPUS = {"dom0": 1, "domU0": 1}
+
+
+@pytest.fixture(scope="module")
+def example(bootproof_assets: BootproofAssets, xen_booted: XenSnapshots,
+            tmp_path_factory: pytest.TempPathFactory) -> XenSnapshot:
+    require_tool("qemu-system-aarch64", "mkimage")
+    guests = bootproof_assets.xen_guests(tmp_path_factory.mktemp("snapshot-guests"))
+    return xen_booted(example_config(guests), guests.directory)
+
+
+@pytest.mark.parametrize("n", range(5))
+def test_each_test_starts_from_the_snapshot(example: XenSnapshot, boot_log_dir: Path,
+                                            n: int) -> None:
+    domu = "domU0"  # domU1's second vCPU stalls after a resume: see the README
+    with example.resume(boot_log_dir) as xen:
+        for domain in ("dom0", domu):
+            before = xen.run(domain, f"ls {WRITTEN}")
+            assert before.status != 0, f"{domain}: an earlier test's file is there"
+            assert "No such file" in before.output
+            assert xen.run(domain, f"echo test{n} > {WRITTEN}").status == 0
+            back = xen.run(domain, f"cat {WRITTEN}; grep -c ^processor /proc/cpuinfo")
+            assert back.status == 0
+            assert back.output.split() == [f"test{n}", str(CPUS[domain])]
+        failing = xen.run(domu, "false")
+        assert failing.status == 1

@@ -1,0 +1,161 @@
+"""Snapshots without QEMU: the snapshot record, the changed-input check, the shell line
+protocol over Xen's console, and the ``--snapshot``/``--from-snapshot`` argument checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from bootproof.builder.errors import InputError
+from bootproof.harness.core.inputfiles import InputFile, sha256_of
+from bootproof.harness.core.machinestate import exec_uri, incoming_options
+from bootproof.harness.xen.shells import (
+    command_line,
+    marks,
+    output_between,
+    strip_prefix,
+)
+from bootproof.harness.xen.snapshot import MANIFEST, STATE_FILE, XenSnapshot
+
+
+def _snapshot(tmp_path: Path) -> tuple[XenSnapshot, Path]:
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(b"kernel bytes")
+    snapdir = tmp_path / "snap"
+    snapdir.mkdir()
+    (snapdir / STATE_FILE).write_bytes(b"QEVM state")
+    snap = XenSnapshot(directory=snapdir, argv=("qemu-system-aarch64", "-machine", "virt"),
+                       inputs=(InputFile.of("dom0-kernel", kernel),),
+                       domids=MappingProxyType({"dom0": 0, "domU0": 1}), serial_input="DOM0",
+                       qemu_version="7.2.22", state_bytes=10, save_seconds=0.5)
+    snap.write()
+    return snap, kernel
+
+
+def test_record_round_trips(tmp_path: Path) -> None:
+    snap, kernel = _snapshot(tmp_path)
+    back = XenSnapshot.read(snap.directory)
+    assert back.argv == ("qemu-system-aarch64", "-machine", "virt")
+    assert dict(back.domids) == {"dom0": 0, "domU0": 1}
+    assert back.inputs[0].path == kernel.absolute()
+    assert back.inputs[0].sha256 == sha256_of(kernel)
+    back.check_inputs()  # nothing changed
+
+
+def test_changed_input_refuses_to_resume(tmp_path: Path) -> None:
+    snap, kernel = _snapshot(tmp_path)
+    kernel.write_bytes(b"another kernel")
+    with pytest.raises(InputError) as err:
+        XenSnapshot.read(snap.directory).check_inputs()
+    assert err.value.field == "inputs"
+    assert err.value.value == str(kernel.absolute())
+    assert err.value.path == str(snap.directory / MANIFEST)
+
+
+def test_removed_input_is_named(tmp_path: Path) -> None:
+    snap, kernel = _snapshot(tmp_path)
+    kernel.unlink()
+    assert "missing" in XenSnapshot.read(snap.directory).changed_inputs()[0]
+
+
+def test_missing_state_file_and_foreign_record(tmp_path: Path) -> None:
+    snap, _ = _snapshot(tmp_path)
+    (snap.directory / STATE_FILE).unlink()
+    with pytest.raises(InputError, match="machine state is missing"):
+        XenSnapshot.read(snap.directory)
+    (snap.directory / MANIFEST).write_text(json.dumps({"format": "something/9"}))
+    with pytest.raises(InputError) as err:
+        XenSnapshot.read(snap.directory)
+    assert err.value.field == "format" and err.value.value == "something/9"
+    with pytest.raises(InputError, match="no snapshot here"):
+        XenSnapshot.read(tmp_path / "nowhere")
+
+
+def test_incomplete_record(tmp_path: Path) -> None:
+    snap, _ = _snapshot(tmp_path)
+    data = json.loads((snap.directory / MANIFEST).read_text())
+    del data["domids"]
+    (snap.directory / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(InputError, match="incomplete"):
+        XenSnapshot.read(snap.directory)
+
+
+def test_exec_uri_quotes_the_path_for_the_shell(tmp_path: Path) -> None:
+    odd = tmp_path / "a dir; rm -rf x" / "state '1'"
+    odd.parent.mkdir()
+    uri = exec_uri("cat >", odd)
+    assert uri.startswith("exec:cat > ")
+    # what /bin/sh makes of it: the exact path, one word
+    subprocess.run(["sh", "-c", uri.removeprefix("exec:")], input=b"x", check=True)
+    assert odd.read_bytes() == b"x"
+    opts = incoming_options(odd)
+    assert opts[0] == "-incoming"
+    out = subprocess.run(["sh", "-c", opts[1].removeprefix("exec:")], capture_output=True,
+                         check=True)
+    assert out.stdout == b"x"
+
+
+def test_typed_line_marks_are_not_in_the_echo() -> None:
+    line = command_line("ls /tmp", 7001)
+    first, second = marks(7001)
+    assert not first.search(line) and not second.search(line)
+    # what a shell prints for it: the typed line is run by sh itself
+    out = subprocess.run(["sh", "-c", line.replace("ls /tmp", "echo hi; false")],
+                         capture_output=True, text=True, check=True).stdout
+    assert first.search(out)
+    m = second.search(out)
+    assert m is not None and m.group(1) == "1"
+    assert output_between(out, 7001) == "hi\n"
+
+
+@pytest.mark.parametrize("command", ["", "   ", "a\nb", "x\x01"])
+def test_bad_commands(command: str) -> None:
+    with pytest.raises(InputError):
+        command_line(command, 1)
+
+
+def test_domu_output_loses_xens_prefixes() -> None:
+    # as Xen 4.17 prints a domU's lines: "(XEN) " alone while it has the input, else
+    # "(XEN) DOM1: "; the first mark's line is the one before the output
+    log = ("(XEN) / # echo B$((7001+1));uname -m;echo E$?_$((7001+1))\n(XEN) B7002\n"
+           "(XEN) aarch64\n(XEN) DOM1: late line\n(XEN) E0_7002\n")
+    text = strip_prefix(output_between(log, 7001), 1)
+    assert text == "aarch64\nlate line"
+    # dom0 lines have no prefix and keep what looks like one
+    assert strip_prefix("(XEN) x\n", 0) == "(XEN) x"
+
+
+def test_last_first_mark_wins() -> None:
+    log = "B7002\nold\nE0_7002\nB7002\nnew\nE0_7002\n"
+    assert output_between(log, 7001) == "new\n"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bootproof.harness.cli", "xen", "boot", *args],
+                          capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def test_cli_refuses_bad_snapshot_arguments(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    cfg = tmp_path / "cfg"
+    cfg.write_text("")
+    run = _cli("-c", str(cfg), "-d", "d", "--run", "dom0:true", cwd=tmp_path)
+    assert run.returncode == 2 and "--run needs --from-snapshot" in run.stderr
+    run = _cli("-c", str(cfg), "-d", "d", "--from-snapshot", "nowhere", cwd=tmp_path)
+    assert run.returncode == 2 and "no snapshot here" in run.stderr
+    run = _cli("-c", str(cfg), "-d", "d", "--from-snapshot", "s", "--run", "nocolon",
+               cwd=tmp_path)
+    assert run.returncode == 2 and "DOMAIN:COMMAND" in run.stderr
+    snap, _ = _snapshot(tmp_path)
+    run = _cli("-c", str(cfg), "-d", "d", "--from-snapshot", str(snap.directory), cwd=tmp_path)
+    assert run.returncode == 2 and "not saved from this config" in run.stderr
+    run = _cli("-c", str(cfg), "-d", "d", "--from-snapshot", str(snap.directory), "--run",
+               "domU7:true", cwd=tmp_path)
+    assert run.returncode == 2 and re.search(r"domU7.*no such domain|no such domain.*domU7",
+                                             run.stderr)
