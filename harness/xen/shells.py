@@ -39,6 +39,7 @@ KICK_AFTER = 0.5
 NONCE_BASE = 7000
 PAUSE = 0.03
 #: Xen's prefix on a domU's lines: ``(XEN) `` alone while the domU has the input.
+_XEN_BREAK = re.compile(r"\n(?:\(XEN\) )?")
 _DOMU_PREFIX = r"^(?:\(XEN\) )?(?:\(d{domid}\) |DOM{domid}: )?"
 
 
@@ -96,6 +97,34 @@ def type_paced(console: Console, text: str) -> None:
         if start:
             time.sleep(PAUSE)
         console.send(text[start:start + CHUNK])
+
+
+def unbroken(echo: str) -> str:
+    """A domU's echo without the line breaks and ``(XEN) `` prefixes Xen puts into it."""
+    return _XEN_BREAK.sub("", echo.replace("\r", ""))
+
+
+def type_echoed(console: Console, text: str, deadline: Deadline) -> None:
+    """Type ``text`` into a domU, 16 characters at a time, each piece echoed before the
+    next: Xen's vpl011 keeps only 32 typed characters until the domU reads them. The echo
+    comes back through Xen, which may break it into lines with its ``(XEN) `` prefix (the
+    first key after an input switch always does), so it is compared without those."""
+    seen = ""
+    typed = ""
+    for start in range(0, len(text), 16):
+        piece = text[start:start + 16]
+        console.send(piece)
+        typed += piece
+        while typed not in unbroken(seen):
+            if deadline.expired:
+                raise BootTimeout(f"no echo of {piece!r} from the domU",
+                                  waiting_for=f"echo of {piece!r}",
+                                  log_path=console.log_path, log_tail=console.tail())
+            got = console.read_now(0.05)
+            if got is None:
+                raise BootTimeout("QEMU exited while typing", waiting_for="echo",
+                                  log_path=console.log_path, log_tail=console.tail())
+            seen += got
 
 
 def strip_prefix(text: str, domid: int) -> str:
@@ -160,12 +189,8 @@ class DomainShells:
         if domid == 0:
             type_paced(self.console, line + "\r")
         else:
-            # Xen's vpl011 keeps 32 typed characters until the domU reads them: half of
-            # that at a time, each echoed before the next. The first key typed after the
-            # switch comes back on a line of its own (Xen flushes the guest's unfinished
-            # line with it): a space, which the shell ignores.
-            self.console.send_line(" ", deadline=deadline.child(20), eol="")
-            self.console.send_line(line, chunk=16, deadline=deadline.child(60), eol="\r")
+            type_echoed(self.console, " " + line, deadline.child(60))
+            self.console.send("\r")
         first, second = marks(self._nonce)
         try:
             # the console matches one line at a time: the output lies between two matches

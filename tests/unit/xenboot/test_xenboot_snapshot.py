@@ -20,6 +20,7 @@ from bootproof.harness.xen.shells import (
     marks,
     output_between,
     strip_prefix,
+    unbroken,
 )
 from bootproof.harness.xen.snapshot import MANIFEST, STATE_FILE, XenSnapshot
 
@@ -159,3 +160,10 @@ def test_cli_refuses_bad_snapshot_arguments(tmp_path: Path) -> None:
                "domU7:true", cwd=tmp_path)
     assert run.returncode == 2 and re.search(r"domU7.*no such domain|no such domain.*domU7",
                                              run.stderr)
+
+
+def test_a_domus_echo_is_compared_without_xens_line_breaks() -> None:
+    # seen in a boot: Xen broke the echo of "...E$?_$((7003+1))" after "700"
+    echo = "/ # \x1b[6n \r\n(XEN) echo B$((7003+1));ls /x;echo E$?_$((700\r\n(XEN) 3+1))"
+    assert " echo B$((7003+1));ls /x;echo E$?_$((7003+1))" in unbroken(echo)
+    assert "E$?_$((7004" not in unbroken(echo)
