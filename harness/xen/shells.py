@@ -38,8 +38,9 @@ KICK_AFTER = 0.5
 #: Numbers in the marks start here: long enough not to be mistaken for other output.
 NONCE_BASE = 7000
 PAUSE = 0.03
-#: Xen's prefix on a domU's lines: ``(XEN) `` alone while the domU has the input.
-_XEN_BREAK = re.compile(r"\n(?:\(XEN\) )?")
+#: Xen's prefix on a domU's lines: ``(XEN) `` alone while the domU has the input; in an echo it
+#: may also come in the middle of a line (busybox redrawing the line it edits).
+_XEN_BREAK = re.compile(r"\n(?:\(XEN\) )?|\(XEN\) ")
 _DOMU_PREFIX = r"^(?:\(XEN\) )?(?:\(d{domid}\) |DOM{domid}: )?"
 
 
