@@ -45,8 +45,8 @@ def run_pty_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
     assert child.exitstatus == 0, f"{block.where}: exit {child.exitstatus}\n{child.before}"
 
 
-def _read_line(proc: subprocess.Popen[bytes], pattern: str, seconds: float) -> tuple[str, str]:
-    """Read ``proc``'s output until a whole line matches ``pattern``: (the line, all read)."""
+def read_line(proc: subprocess.Popen[bytes], pattern: str, seconds: float) -> str:
+    """Read ``proc``'s output (unbuffered) until a whole line matches ``pattern``."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     end = time.monotonic() + seconds
@@ -58,7 +58,7 @@ def _read_line(proc: subprocess.Popen[bytes], pattern: str, seconds: float) -> t
         text += chunk.decode(errors="replace")
         for line in text.splitlines(keepends=True):
             if line.endswith("\n") and re.search(pattern, line):
-                return line, text
+                return line
     raise AssertionError(f"never printed {pattern!r}; printed:\n{text[-4000:]}")
 
 
@@ -69,7 +69,7 @@ def run_gdb_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
     proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", block.text], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        line, _ = _read_line(proc, r"^  gdb-multiarch ", 120 * timeout_multiplier())
+        line = read_line(proc, r"^  gdb-multiarch ", 120 * timeout_multiplier())
         gdb = subprocess.run([*shlex.split(line), "-batch", "-ex",
                               'printf "reset pc 0x%x\\n", $pc', "-ex", "detach"],
                              cwd=cwd, env=env, capture_output=True, text=True,

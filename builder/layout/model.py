@@ -21,7 +21,7 @@ ships beside this module (``layout-v1.schema.json``, :func:`schema_text`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,6 +207,17 @@ class Layout:
                     raise FormatError(f"item name repeats in space {s.name!r}",
                                       field="items", value=i.name)
                 seen.add(i.name)
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """``names`` with a repeated one numbered from its second use (``NAME #2``...), as
+    item names must be unique in their space."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
 
 
 def schema_text() -> str:

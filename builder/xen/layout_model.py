@@ -27,11 +27,11 @@ None) and their size is the planner's placeholder (attr ``placeholder``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from bootproof.builder.layout import AddressRange
-from bootproof.builder.layout.model import AttrValue, Item, Layout, Space
+from bootproof.builder.layout.model import AttrValue, Item, Layout, Space, unique_names
 
 
 class ModuleLike(Protocol):
@@ -81,14 +81,6 @@ class XenLayoutLike(Protocol):
     def overlay_mode(self) -> str: ...
     def map_document(self) -> dict[str, Any]: ...
 
-def _unique(names: Iterable[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out: list[str] = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
-    return out
-
 
 def module_name(m: ModuleLike, overlay_index: int | None = None) -> str:
     """The item name of module ``m`` (see the module docstring)."""
@@ -119,7 +111,7 @@ def xen_model(lay: XenLayoutLike, *, outputs: Mapping[str, bytes] | None = None,
     for m in lay.modules:
         names.append(module_name(m, overlays if m.role == "overlay" else None))
         overlays += m.role == "overlay"
-    for name, m in zip(_unique(names), lay.modules, strict=True):
+    for name, m in zip(unique_names(names), lay.modules, strict=True):
         attrs: dict[str, AttrValue] = {}
         if m.dt_node:
             attrs["dt_node"] = m.dt_node
@@ -139,7 +131,7 @@ def xen_model(lay: XenLayoutLike, *, outputs: Mapping[str, bytes] | None = None,
         items.append(Item("fit", "fit", lay.fit_addr, room, a, source=fit,
                           sha256=_sha(outs, fit),
                           attrs={} if blob is None else {"bytes": len(blob)}))
-    labels = _unique(label for _, label in lay.reserved)
+    labels = unique_names(label for _, label in lay.reserved)
     items += [Item("reserved", label, r.start, r.size)
               for label, (r, _) in zip(labels, lay.reserved, strict=True)]
     space_attrs: dict[str, AttrValue] = {"overlay_mode": lay.overlay_mode, "calc": lay.calc}

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from bootproof.builder.layout import NamedRange
-from bootproof.builder.layout.model import AttrValue, Item, Layout, Space
+from bootproof.builder.layout.model import AttrValue, Item, Layout, Space, unique_names
 from bootproof.builder.xous.layout_parts import Kernel, Program, TagInfo
 from bootproof.builder.xous.swap_space import SwapSpace
 
@@ -69,15 +69,6 @@ class XousLayoutLike(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-def _unique(names: Iterable[str]) -> list[str]:
-    """``names`` with a repeated one numbered from its second use (``NAME #2``...)."""
-    seen: dict[str, int] = {}
-    out: list[str] = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
-    return out
-
 
 def _digest(data: bytes | None, start: int, size: int) -> str | None:
     if data is None or start + size > len(data):
@@ -97,7 +88,7 @@ def _section_attrs(p: Program) -> dict[str, AttrValue]:
 def _program_items(programs: Iterable[Program], align: int | None,
                    data: bytes | None, first_pid: int) -> list[Item]:
     progs = list(programs)
-    names = _unique(p.name if p.name and p.name != "-" else f"pid {first_pid + n}"
+    names = unique_names(p.name if p.name and p.name != "-" else f"pid {first_pid + n}"
                     for n, p in enumerate(progs))
     return [Item("program", name, p.load_offset, p.payload_size,
                  align if p.kind == "IniE" or align == 4 else None,
@@ -115,7 +106,7 @@ def xous_model(lay: XousLayoutLike, *, data: bytes | None = None, source: str | 
     ``flash_size``: the bytes the args.bin may take (its space's size instead of the file
     size). The old document stays whole under ``detail``."""
     align = 4 if lay.layout == "legacy" else PAGE
-    tag_names = _unique(f"tag {t.tag}" for t in lay.tags)
+    tag_names = unique_names(f"tag {t.tag}" for t in lay.tags)
     items = [Item("tag", name, t.offset, 8 + 4 * t.size_words, 4,
                   sha256=_digest(data, t.offset, 8 + 4 * t.size_words),
                   attrs={"crc16": t.crc16})
@@ -142,7 +133,7 @@ def xous_model(lay: XousLayoutLike, *, data: bytes | None = None, source: str | 
     spaces = [Space("args.bin", "byte", 0, size, tuple(items), file_attrs)]
 
     regions = [("ram", lay.ram), *(("region", r) for r in lay.regions)]
-    mem_names = _unique(r.name for _, r in regions)
+    mem_names = unique_names(r.name for _, r in regions)
     spaces.append(Space("memory", "byte", 0, None, tuple(
         Item(kind, name, r.start, r.size)
         for name, (kind, r) in zip(mem_names, regions, strict=True))))

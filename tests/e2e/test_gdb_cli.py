@@ -5,17 +5,15 @@ passes every stage."""
 
 from __future__ import annotations
 
-import os
 import re
-import select
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from docboots import read_line
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
@@ -44,22 +42,6 @@ def _symbol(elf: Path, name: str) -> int:
         return int(found[0]["st_value"])
 
 
-def _read_line(proc: subprocess.Popen[bytes], pattern: str, seconds: float) -> str:
-    """Read ``proc``'s output (unbuffered) until a whole line matches ``pattern``."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    end = time.monotonic() + seconds
-    text = ""
-    while time.monotonic() < end and select.select([fd], [], [], end - time.monotonic())[0]:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        text += chunk.decode(errors="replace")
-        for line in text.splitlines(keepends=True):
-            if line.endswith("\n") and re.search(pattern, line):
-                return line
-    raise AssertionError(f"never printed {pattern!r}; printed: {text}")
-
 
 def _rest(proc: subprocess.Popen[bytes], seconds: float) -> str:
     out, _ = proc.communicate(timeout=seconds)
@@ -74,7 +56,7 @@ def test_gdb_reads_the_reset_pc_and_runs_to_the_kernel_hand_off(tmp_path: Path) 
                              "--log-dir", str(logs)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
-        line = _read_line(proc, r"^  gdb-multiarch ", 60 * timeout_multiplier())
+        line = read_line(proc, r"^  gdb-multiarch ", 60 * timeout_multiplier())
         # paused at reset: the guest has printed nothing
         assert (logs / "xous-boot.serial.log").read_text() == ""
         argv = shlex.split(line)
@@ -109,7 +91,7 @@ def test_gdb_attaches_to_a_xen_boot_at_reset(tmp_path: Path) -> None:
                              str(guests.directory), "--gdb=0", "--log-dir", str(tmp_path / "l")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        argv = shlex.split(_read_line(proc, r"^  gdb-multiarch ", 60 * timeout_multiplier()))
+        argv = shlex.split(read_line(proc, r"^  gdb-multiarch ", 60 * timeout_multiplier()))
         assert "set architecture aarch64" in argv  # Debian's Xen has no xen-syms
         gdb = subprocess.run([*argv, "-batch", "-ex", "printf \"reset pc 0x%x\\n\", $pc",
                               "-ex", "detach"], capture_output=True, text=True,
