@@ -1,4 +1,4 @@
-"""Output files that appear whole or not at all.
+"""Output files that appear whole or not at all, and the input readers beside them.
 
 Every file bootproof writes goes through :func:`atomic_write` or :class:`OutputSet`: the
 bytes go to a temporary file in the destination directory, which is renamed over the
@@ -14,9 +14,9 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from bootproof.builder.errors import InputError
+from bootproof.builder.errors import FormatError, InputError
 
 
 def _temp_beside(path: Path) -> tuple[int, Path]:
@@ -66,6 +66,23 @@ def read_input(path: str | Path) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror})", path=path) from exc
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON document in the file ``path``. Raises InputError ("cannot read WHAT") when
+    the file cannot be read, FormatError naming the file (and the line) when it is not UTF-8
+    JSON."""
+    import json  # only JSON readers need it: 1.6 ms of a plain create-image otherwise
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}", path=path) from exc
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                          path=path) from exc
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:

@@ -13,14 +13,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from bootproof.builder.disk.image import DiskLayout, PartitionLayout
-from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.errors import FormatError
+from bootproof.builder.fileio import read_json
 from bootproof.builder.layout.model import FORMAT, VERSION, Layout
 from bootproof.builder.xen.plan import Module, XenLayout
 from bootproof.builder.xous.layout import JSON_FORMAT, XousLayout
@@ -30,16 +30,7 @@ def read_layout(path: str | Path) -> Layout:
     """The layout in the JSON file ``path`` (see the module docstring). Raises InputError
     when it cannot be read, FormatError naming the file when it is not one of them."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the layout file: {exc.strerror}", path=p) from exc
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"not JSON: {exc.msg}", path=p, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
-                          path=p) from exc
-    return layout_from_data(data, path=str(p))
+    return layout_from_data(read_json(p, "the layout file"), path=str(p))
 
 
 def layout_from_data(data: object, *, path: str | None = None) -> Layout:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootproof.builder.errors import FormatError, InputError
+from bootproof.builder.errors import FormatError
+from bootproof.builder.fileio import read_json
 from bootproof.builder.layout import NamedRange
 from bootproof.builder.layout.model import Layout, target_detail
 from bootproof.builder.report import hexa, size_text, table
@@ -162,17 +163,7 @@ class XousLayout:
         Raises InputError when the file cannot be read, FormatError (naming the file) when
         it is not UTF-8 JSON or not a layout.
         """
-        import json  # only map readers need it: 1.6 ms of a plain create-image otherwise
-
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise InputError(f"cannot read the layout map: {exc.strerror}", path=path) from exc
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"not JSON: {exc.msg}", path=path, line=exc.lineno) from exc
-        except UnicodeDecodeError as exc:
-            raise FormatError(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
-                              path=path) from exc
+        data = read_json(path, "the layout map")
         try:
             return cls.from_json(data, path=str(path))
         except FormatError as exc:
