@@ -8,34 +8,14 @@ import json
 from pathlib import Path
 
 import jsonschema
+from xen_testlib import RUN04_CONFIG as CONFIG
+from xen_testlib import RUN04_SIZES as SIZES
 
 from bootproof.builder.layout import AddressRange
 from bootproof.builder.layout.model import Layout, schema_text
 from bootproof.builder.xen.config import load_config
-from bootproof.builder.xen.plan import FileInfo, plan
+from bootproof.builder.xen.plan import plan
 
-CONFIG = """\
-MEMORY_START=0x40000000
-MEMORY_END=0x50000000
-DEVICE_TREE=virt.dtb
-XEN=xen
-DOM0_KERNEL=Image
-DOM0_RAMDISK=dom0-rootfs.cpio.gz
-NUM_DOMUS=1
-DOMU_KERNEL[0]=Image
-DOMU_RAMDISK[0]=initrd
-DOMU_MEM[0]=256
-LOAD_CMD=tftpb
-UBOOT_SOURCE=boot.source
-UBOOT_SCRIPT=boot.scr
-"""
-SIZES = {
-    "Image": FileInfo(0x583039),
-    "dom0-rootfs.cpio.gz": FileInfo(0x301595),
-    "initrd": FileInfo(0x100512),
-    "xen": FileInfo(0x108A08),
-    "virt.dtb": FileInfo(0xE32, 0, 0xE32),
-}
 MIB2 = 0x200000
 
 

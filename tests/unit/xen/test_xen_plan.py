@@ -6,36 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from xen_testlib import RUN04_CONFIG as CI_CONFIG
+from xen_testlib import RUN04_SIZES as SIZES
 
 from bootproof.builder.errors import LayoutError, OverflowError_, OverlapError
 from bootproof.builder.layout import AddressRange
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.plan import FileInfo, plan
-
-CI_CONFIG = """\
-MEMORY_START=0x40000000
-MEMORY_END=0x50000000
-DEVICE_TREE=virt.dtb
-XEN=xen
-DOM0_KERNEL=Image
-DOM0_RAMDISK=dom0-rootfs.cpio.gz
-XEN_CMD="console=dtuart dom0_mem=512M console_timestamps=boot"
-NUM_DOMUS=1
-DOMU_KERNEL[0]=Image
-DOMU_RAMDISK[0]=initrd
-DOMU_MEM[0]=256
-LOAD_CMD=tftpb
-UBOOT_SOURCE=boot.source
-UBOOT_SCRIPT=boot.scr
-"""
-# Sizes of the spec's run 04 (no arm64 header sizing: image_size 0).
-SIZES = {
-    "Image": FileInfo(0x583039),
-    "dom0-rootfs.cpio.gz": FileInfo(0x301595),
-    "initrd": FileInfo(0x100512),
-    "xen": FileInfo(0x108A08),
-    "virt.dtb": FileInfo(0xE32, 0, 0xE32),
-}
 
 
 def load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from test_xen_plan import CI_CONFIG as PLAN_CI_CONFIG
 from xen_testlib import (
     DATA,
     DOM0,
@@ -33,6 +32,7 @@ from xen_testlib import (
     make_image,
     work,
 )
+from xen_testlib import RUN04_CONFIG as PLAN_CI_CONFIG
 
 from bootproof.builder.errors import ConfigError, InputError
 from bootproof.builder.formats.fdt import DeviceTree

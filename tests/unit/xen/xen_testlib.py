@@ -20,9 +20,36 @@ from conftest import require_tool
 from bootproof.builder.xen.config import load_config
 from bootproof.builder.xen.config.overrides import with_overrides
 from bootproof.builder.xen.generator import generate
+from bootproof.builder.xen.plan import FileInfo
 from bootproof.builder.xen.steps import GenerateOptions, GenerateResult
 
 DATA = Path(__file__).parent / "data"
+
+#: The config of the spec's worked example (Xen CI's dom0less smoke test, run 04).
+RUN04_CONFIG = """\
+MEMORY_START=0x40000000
+MEMORY_END=0x50000000
+DEVICE_TREE=virt.dtb
+XEN=xen
+DOM0_KERNEL=Image
+DOM0_RAMDISK=dom0-rootfs.cpio.gz
+XEN_CMD="console=dtuart dom0_mem=512M console_timestamps=boot"
+NUM_DOMUS=1
+DOMU_KERNEL[0]=Image
+DOMU_RAMDISK[0]=initrd
+DOMU_MEM[0]=256
+LOAD_CMD=tftpb
+UBOOT_SOURCE=boot.source
+UBOOT_SCRIPT=boot.scr
+"""
+#: Its files' sizes in run 04 (no arm64 header sizing: image_size 0).
+RUN04_SIZES = {
+    "Image": FileInfo(0x583039),
+    "dom0-rootfs.cpio.gz": FileInfo(0x301595),
+    "initrd": FileInfo(0x100512),
+    "xen": FileInfo(0x108A08),
+    "virt.dtb": FileInfo(0xE32, 0, 0xE32),
+}
 
 
 @pytest.fixture(scope="session")
