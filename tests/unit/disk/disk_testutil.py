@@ -289,3 +289,28 @@ def minimal_config(d: Path, rootfs: str) -> Path:
                    f"DOM0_KERNEL=Image\nDOM0_ROOTFS={rootfs}\nNUM_DOMUS=0\n"
                    "UBOOT_SOURCE=boot.source\nUBOOT_SCRIPT=boot.scr\n")
     return cfg
+
+
+#: A dom0-only ImageBuilder config over a 1 GiB virt board (``write_small_inputs``).
+SMALL_CONFIG = """\
+MEMORY_START=0x40000000
+MEMORY_END=0x80000000
+DEVICE_TREE=virt.dtb
+XEN=xen
+DOM0_KERNEL=Image
+NUM_DOMUS=0
+LOAD_CMD=tftpb
+UBOOT_SOURCE=boot.source
+UBOOT_SCRIPT=boot.scr
+"""
+
+
+def write_small_inputs(d: Path, *, image: bytes, xen: bytes) -> None:
+    """:data:`SMALL_CONFIG` as ``d/config``, its board DTB (1 GiB at 0x40000000), and the
+    given ``Image`` and ``xen`` bytes."""
+    write_dts(d, "virt", "/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n"
+              "memory@40000000 { device_type = \"memory\"; reg = <0 0x40000000 0 0x40000000>; };"
+              "\nchosen { }; };\n")
+    (d / "Image").write_bytes(image)
+    (d / "xen").write_bytes(xen)
+    (d / "config").write_text(SMALL_CONFIG)

@@ -12,19 +12,7 @@ from pathlib import Path
 import pytest
 from cli_paths import run_cli
 from conftest import require_tool
-from disk_testutil import write_dts
-
-CONFIG = """\
-MEMORY_START=0x40000000
-MEMORY_END=0x80000000
-DEVICE_TREE=virt.dtb
-XEN=xen
-DOM0_KERNEL=Image
-NUM_DOMUS=0
-LOAD_CMD=tftpb
-UBOOT_SOURCE=boot.source
-UBOOT_SCRIPT=boot.scr
-"""
+from disk_testutil import SMALL_CONFIG, write_small_inputs
 
 
 @pytest.fixture
@@ -32,13 +20,8 @@ def inputs(tmp_path: Path) -> Path:
     require_tool("dtc")
     d = tmp_path / "in"
     d.mkdir()
-    write_dts(d, "virt", "/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n"
-              "memory@40000000 { device_type = \"memory\"; reg = <0 0x40000000 0 0x40000000>; };"
-              "\nchosen { }; };\n")
-    (d / "Image").write_bytes(b"\0" * 4096)
-    (d / "xen").write_bytes(b"\0" * 4096)
-    (d / "config").write_text(CONFIG)
-    (d / "bad.config").write_text(CONFIG + "DOM0_RAMDISK=missing.cpio.gz\n")
+    write_small_inputs(d, image=b"\0" * 4096, xen=b"\0" * 4096)
+    (d / "bad.config").write_text(SMALL_CONFIG + "DOM0_RAMDISK=missing.cpio.gz\n")
     return d
 
 

@@ -9,23 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from disk_testutil import sfdisk_json, write_dts
+from disk_testutil import sfdisk_json, write_small_inputs
 
 from bootproof.builder.disk.cli import main
 from bootproof.harness.cli import main as bootproof_main
 
 SVG = "{http://www.w3.org/2000/svg}"
-CONFIG = """\
-MEMORY_START=0x40000000
-MEMORY_END=0x80000000
-DEVICE_TREE=virt.dtb
-XEN=xen
-DOM0_KERNEL=Image
-NUM_DOMUS=0
-LOAD_CMD=tftpb
-UBOOT_SOURCE=boot.source
-UBOOT_SCRIPT=boot.scr
-"""
 
 
 @pytest.fixture
@@ -33,14 +22,9 @@ def inputs(tmp_path: Path) -> Path:
     require_tool("dtc", "mkfs.vfat", "mcopy")
     d = tmp_path / "in"
     d.mkdir()
-    write_dts(d, "virt", "/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n"
-              "memory@40000000 { device_type = \"memory\"; reg = <0 0x40000000 0 0x40000000>; };"
-              "\nchosen { }; };\n")
-    (d / "Image").write_bytes(b"\1" * 5000)
-    (d / "xen").write_bytes(b"\2" * 3000)
+    write_small_inputs(d, image=b"\1" * 5000, xen=b"\2" * 3000)
     (d / "boot.scr").write_bytes(bytes(80))
     (d / "boot.source").write_text("booti\n")
-    (d / "config").write_text(CONFIG)
     return d
 
 
