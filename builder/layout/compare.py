@@ -140,8 +140,9 @@ def compare(old: Layout, new: Layout, *, partial: bool = False) -> LayoutDiff:
         a, b = old.space(name), new.space(name)
         if b is None and partial:
             continue
-        unit = (b or a).unit if (b or a) is not None else "byte"  # type: ignore[union-attr]
-        spaces.append(SpaceChange(name, unit, a, b))
+        either = b or a
+        assert either is not None  # every name comes from one of the two layouts
+        spaces.append(SpaceChange(name, either.unit, a, b))
         a_items = {i.name: i for i in a.items} if a is not None else {}
         b_items = {i.name: i for i in b.items} if b is not None else {}
         for item_name, item in a_items.items():
