@@ -4,9 +4,11 @@ and bad input. Expected numbers are worked out by hand in each test from the lay
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 from bootproof.builder.layout.model import Item, Layout, Space
 from bootproof.harness.cli import main
@@ -264,3 +266,36 @@ def test_kind_told_by_content_not_name(pair: tuple[Path, Path], tmp_path: Path,
     assert main(["diff", str(config), str(old)]) == 2  # read as a config: planning fails
     err = capsys.readouterr().err
     assert str(config) in err and "UBOOT_SOURCE" in err
+
+
+def test_configs_and_directories_relative_to_another_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Typed from a directory that holds neither the config's files nor the config's own
+    directory: ``--old-dir ../a --new-dir ../b`` are relative to the working directory, and
+    planning writes nothing into either."""
+    require_tool("dtc")
+    for side, kernel in (("a", 3_000_000), ("b", 3_200_000)):
+        d = tmp_path / side
+        d.mkdir()
+        subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(d / "virt.dtb"), "-"],
+                       input=b"/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n"
+                       b"memory@40000000 { device_type = \"memory\"; reg = <0 0x40000000 0 "
+                       b"0x40000000>; };\nchosen { }; };\n", check=True, capture_output=True)
+        (d / "Image").write_bytes(bytes(kernel))
+        (d / "xen").write_bytes(bytes(4096))
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "config").write_text(
+        "MEMORY_START=0x40000000\nMEMORY_END=0x80000000\nDEVICE_TREE=virt.dtb\nXEN=xen\n"
+        "DOM0_KERNEL=Image\nNUM_DOMUS=0\nLOAD_CMD=tftpb\nUBOOT_SOURCE=boot.source\n"
+        "UBOOT_SCRIPT=boot.scr\n")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert main(["diff", "../configs/config", "../configs/config", "--old-dir", "../a",
+                 "--new-dir", "../b", "--format", "json"]) == 0
+    (change,) = json.loads(capsys.readouterr().out)["changes"]
+    assert (change["name"], change["what"], change["delta"]) == (
+        "dom0-kernel", "resized", 3_200_000 - 3_000_000)
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.name != "cwd"}
+    assert after == before
