@@ -195,8 +195,8 @@ class DomainShells:
         first, second = marks(self._nonce)
         try:
             # the console matches one line at a time: the output lies between two matches
-            self._expect(first, domid, deadline, f"start of {command!r} in {domain}")
-            m = self._expect(second, domid, deadline, f"end of {command!r} in {domain}")
+            self._expect(first, deadline, f"start of {command!r} in {domain}")
+            m = self._expect(second, deadline, f"end of {command!r} in {domain}")
         except BootTimeout as exc:
             raise BootTimeout(f"{exc.message} (does {domain} run a shell on its console?)",
                               waiting_for=exc.waiting_for, seconds=exc.seconds,
@@ -207,14 +207,13 @@ class DomainShells:
         output = strip_prefix(output_between(log.replace("\r", ""), self._nonce), domid)
         return CommandResult(domain, command, output, int(m.group(1)))
 
-    def _expect(self, pattern: re.Pattern[str], domid: int, deadline: Deadline,
+    def _expect(self, pattern: re.Pattern[str], deadline: Deadline,
                 name: str) -> re.Match[str]:
-        """Wait for ``pattern``. For a domU, press Enter again each :data:`KICK_AFTER`
-        seconds of silence: under emulation a domU's output sometimes stalls until the next
-        key arrives (seen in cold boots and after resumes; the key's interrupt gets Xen and
-        the guest going again); the extra Enter is an empty command line."""
-        if domid == 0:
-            return self.console.expect(pattern, deadline, name=name)
+        """Wait for ``pattern``, pressing Enter again each :data:`KICK_AFTER` seconds of
+        silence: under emulation a domain's output sometimes stalls until the next key
+        arrives (domUs in cold boots and after resumes, dom0 after a resume; the key's
+        interrupt gets Xen and the guest going again); the extra Enter is an empty command
+        line."""
         while True:
             try:
                 return self.console.expect(pattern, deadline.child(KICK_AFTER), name=name)

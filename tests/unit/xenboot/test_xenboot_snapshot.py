@@ -13,9 +13,12 @@ from types import MappingProxyType
 import pytest
 
 from bootproof.builder.errors import InputError
+from bootproof.harness.core.deadline import Deadline
+from bootproof.harness.core.errors import BootTimeout
 from bootproof.harness.core.inputfiles import InputFile, sha256_of
 from bootproof.harness.core.machinestate import exec_uri, incoming_options
 from bootproof.harness.xen.shells import (
+    DomainShells,
     command_line,
     marks,
     output_between,
@@ -174,3 +177,32 @@ def test_a_domus_echo_is_compared_without_xens_prefix_inside_a_line() -> None:
     # the middle of the redrawn line, with no line break before it
     echo = ("(XEN)  echo B$((7005+1/ #  echo B$((7005+1));ec(XEN) ho test2 > ")
     assert " echo B$((7005+1));echo test2 > " in unbroken(echo)
+
+
+class _StalledConsole:
+    """A console whose guest answers only once a key (Enter) arrives after the command:
+    the stall seen after resumes, in dom0 too (CI: README's snapshot block)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+
+    def expect(self, pattern: re.Pattern[str], deadline: Deadline, *,
+               name: str = "") -> re.Match[str]:
+        if self.sent[-1:] != ["\r"] or len(self.sent) < 2:
+            raise BootTimeout(f"timed out waiting for {name}", waiting_for=name,
+                              seconds=deadline.seconds)
+        m = pattern.search("B7001")
+        assert m is not None
+        return m
+
+
+def test_a_stalled_domain_gets_an_enter_until_it_answers() -> None:
+    console = _StalledConsole()
+    console.sent.append("typed command")
+    shells = DomainShells(console, {"dom0": 0, "domU0": 1})  # type: ignore[arg-type]
+    m = shells._expect(re.compile(r"B(7001)"), Deadline(5), "start of a command in dom0")
+    assert m.group(1) == "7001"
+    assert console.sent[1:] == ["\r"]  # one Enter, then the answer
