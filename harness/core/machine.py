@@ -27,6 +27,9 @@ Parent-death signal: QEMU is started through util-linux ``setpriv --pdeathsig KI
 execs QEMU, so the PID is QEMU's), or with a ``prctl`` in a pre-exec hook when ``setpriv``
 is missing. If the harness process dies without running its clean-up (SIGKILL, os._exit),
 the kernel kills QEMU too.
+
+Saved state: ``incoming=FILE`` loads a :mod:`~bootproof.harness.core.machinestate` file from a
+descriptor the harness opens (``-incoming fd:N``): twice as fast as ``exec:cat FILE``'s pipe.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class QemuMachine:
         qmp: bool = True,
         bad_patterns: BadPatterns | None = None,
         record: RunRecord | None = None,
+        incoming: Path | None = None,
     ) -> None:
         if not argv:
             raise ValueError("QemuMachine needs a command line")
@@ -89,6 +93,7 @@ class QemuMachine:
         self.name = name
         self._use_qmp = qmp
         self._bad_patterns = bad_patterns
+        self._incoming = incoming  # a state file to load (module docstring)
         self.log_path = self.log_dir / f"{name}.serial.log"
         self.stderr_path = self.log_dir / f"{name}.stderr.log"
         self.cmdline_path = self.log_dir / f"{name}.cmdline"
@@ -130,6 +135,7 @@ class QemuMachine:
             raise HarnessError(f"machine {self.name!r} was already launched")
         binary = find_tool(self._argv[0])
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        state_fd = self._open_incoming()
         out_r, out_w = os.pipe()  # QEMU's stdout: the guest's serial output
         in_r, in_w = os.pipe()  # QEMU's stdin: what we type
         ours: socket.socket | None = None
@@ -143,11 +149,12 @@ class QemuMachine:
             argv += ["-chardev", f"socket,id=bpqmp,fd={theirs.fileno()}",
                      "-mon", "chardev=bpqmp,mode=control"]
             pass_fds = (theirs.fileno(),)
+        if state_fd is not None:
+            argv += ["-incoming", f"fd:{state_fd}"]
+            pass_fds += (state_fd,)
         self.full_argv = argv
-        # Unlink logs of an earlier boot instead of truncating them: ext4 flushes a truncated
-        # file on close (auto_da_alloc), which costs milliseconds per file.
-        for old in (self.cmdline_path, self.stderr_path, self.log_path):
-            old.unlink(missing_ok=True)
+        for old in (self.cmdline_path, self.stderr_path, self.log_path):  # unlink, not truncate:
+            old.unlink(missing_ok=True)  # ext4 flushes a truncated file on close
         self.cmdline_path.write_text(shlex.join(argv) + "\n")
         self._stderr_file = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in shutdown
         setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
@@ -165,7 +172,7 @@ class QemuMachine:
                     pass_fds=pass_fds, start_new_session=True, preexec_fn=die_with_parent,
                 )
         except OSError as exc:
-            for fd in (out_r, out_w, in_r, in_w):
+            for fd in (out_r, out_w, in_r, in_w, *([] if state_fd is None else [state_fd])):
                 os.close(fd)
             for s in (ours, theirs):
                 if s is not None:
@@ -175,9 +182,11 @@ class QemuMachine:
                                       argv=argv) from exc
         os.close(out_w)
         os.close(in_r)
+        if state_fd is not None:
+            os.close(state_fd)
         if theirs is not None:
             theirs.close()
-        self.record.launched(argv, self._proc.pid)
+        self.record.launched(argv, self._proc.pid, incoming=self._incoming)
         self._console = Console.attach(out_r, self.log_path, write_fd=in_w,
                                        bad_patterns=self._bad_patterns,
                                        exit_status=self._exit_status_soon)
@@ -189,6 +198,13 @@ class QemuMachine:
                 self.shutdown()
                 raise
             self._qmp_sock = ours
+
+    def _open_incoming(self) -> int | None:
+        try:
+            return None if self._incoming is None else os.open(self._incoming, os.O_RDONLY)
+        except OSError as exc:
+            raise InfrastructureError(f"cannot read the machine state {self._incoming}: "
+                                      f"{exc.strerror}", program=self._argv[0]) from exc
 
     def _await_greeting(self, sock: socket.socket) -> None:
         """Wait until QEMU's QMP greeting is there to read: start-up is over then. The

@@ -1,13 +1,19 @@
 """A running QEMU's whole state to a file, and a new QEMU started from that file.
 
 QEMU 7.2 (Debian 12) has no ``file:`` migration URI, so the state goes through its
-migration stream with an ``exec:`` URI: :func:`save_state` pauses the guest (``stop``, so
-no page is sent twice), lifts the migration bandwidth limit (32 MiB/s by default), runs
-``migrate`` with ``exec:cat > FILE`` and polls ``query-migrate`` until it completes; the
-file appears under its final name only then. :func:`incoming_options` gives the options a
-new QEMU needs to read it back (``-incoming exec:cat FILE``), and :func:`await_resumed`
-waits until that QEMU has loaded it (status ``inmigrate`` until then; ``paused`` after,
-as the guest was when saved) and lets the guest run again (``cont``).
+migration stream with an ``exec:`` URI: :func:`save_state` lifts the migration bandwidth
+limit (32 MiB/s by default), runs ``migrate`` with ``exec:cat > FILE`` and polls
+``query-migrate`` until it completes; the file appears under its final name only then.
+The guest runs on while its memory is sent (QEMU sends again what it writes meanwhile, and
+pauses it for the last pages): a state saved from a running guest makes the QEMU that
+loads it start the guest by itself, so a ``repro.sh`` of a resumed boot, which has no QMP
+to say ``cont``, runs too. (Saved after ``stop``, the state would load paused.)
+
+A new QEMU reads it back when started with ``QemuMachine(..., incoming=FILE)``
+(``-incoming fd:N``, see :mod:`~bootproof.harness.core.machine`), and
+:func:`await_resumed` waits until that QEMU has loaded it (status ``inmigrate`` until
+then, ``running`` after; a state saved from a paused guest loads ``paused``, and gets a
+``cont``).
 
 The new QEMU must be started with the same machine and devices (the same command line
 apart from the harness's console and QMP channels); firmware and any file a device reads
@@ -56,8 +62,8 @@ def exec_uri(command: str, path: Path) -> str:
 
 
 def save_state(machine: QemuMachine, dest: Path, deadline: Deadline) -> SavedState:
-    """Pause the guest and write QEMU's whole state to ``dest`` (replaced only once the
-    state is complete). The guest stays paused afterwards.
+    """Write QEMU's whole state to ``dest`` (replaced only once the state is complete).
+    The guest is paused afterwards.
 
     Raises :class:`SaveFailed` with QEMU's reason when the migration fails (e.g. a device
     that cannot be migrated) or does not complete before ``deadline``.
@@ -66,7 +72,6 @@ def save_state(machine: QemuMachine, dest: Path, deadline: Deadline) -> SavedSta
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     partial.unlink(missing_ok=True)
-    machine.qmp_command("stop")
     machine.qmp_command("migrate-set-parameters", **{"max-bandwidth": UNLIMITED_BANDWIDTH})
     try:
         try:
@@ -94,13 +99,8 @@ def save_state(machine: QemuMachine, dest: Path, deadline: Deadline) -> SavedSta
     return SavedState(dest, dest.stat().st_size, time.monotonic() - start)
 
 
-def incoming_options(state: Path) -> list[str]:
-    """QEMU options that load ``state`` at start-up instead of booting."""
-    return ["-incoming", exec_uri("cat", state.resolve())]
-
-
 def await_resumed(machine: QemuMachine, deadline: Deadline) -> float:
-    """Wait until a QEMU started with :func:`incoming_options` has loaded its state and
+    """Wait until a QEMU started with ``incoming=FILE`` has loaded its state and
     runs the guest; returns the seconds waited.
 
     Raises :class:`ResumeFailed` with QEMU's output when it cannot load the state (QEMU
@@ -121,7 +121,7 @@ def await_resumed(machine: QemuMachine, deadline: Deadline) -> float:
                                program=machine.name, output=machine.stderr_text()) from exc
         if status == "running":
             return time.monotonic() - start
-        if status == "paused":  # loaded: the source was paused when it saved (see above)
+        if status == "paused":  # loaded, saved from a paused guest (see above)
             machine.qmp_command("cont")
             return time.monotonic() - start
         if status not in ("inmigrate", "prelaunch"):

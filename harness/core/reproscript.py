@@ -15,13 +15,18 @@ from bootproof.harness.core.inputfiles import InputFile
 #: (:data:`bootproof.harness.core.runrecord.ENV_NAMES` and ``ENV_PREFIXES``).
 _FOR_QEMU = ("QEMU_", "TMPDIR", "LANG", "LC_ALL", "TZ")
 
+#: The descriptor on which ``repro.sh`` opens a machine state that QEMU loads.
+INCOMING_FD = 3
+
 _CONSOLE_SIGNAL_RE = re.compile(r"^(stdio,id=bpcon(?:,.*)?),signal=off((?:,.*)?)$")
 
 
 def replay_argv(full_argv: Sequence[str]) -> list[str]:
     """The command line ``repro.sh`` runs: the harness's, minus the QMP channel (a
     socket descriptor the harness owned: ``-chardev socket,id=bpqmp,fd=N`` and its ``-mon``),
-    with the console's ``signal=off`` turned on (Ctrl-C stops QEMU)."""
+    with the console's ``signal=off`` turned on (Ctrl-C stops QEMU), and a machine state
+    loaded from the harness's descriptor (``-incoming fd:N``) read from the script's
+    descriptor :data:`INCOMING_FD` instead."""
     out: list[str] = []
     i = 0
     while i < len(full_argv):
@@ -31,6 +36,10 @@ def replay_argv(full_argv: Sequence[str]) -> list[str]:
             i += 2
             continue
         if arg == "-mon" and nxt.startswith("chardev=bpqmp,"):
+            i += 2
+            continue
+        if arg == "-incoming" and nxt.startswith("fd:"):
+            out += [arg, f"fd:{INCOMING_FD}"]
             i += 2
             continue
         if arg == "-chardev":
@@ -82,10 +91,12 @@ def repro_script(
     environment: Mapping[str, str],
     qemu_version: str | None,
     record_name: str,
+    incoming: Path | None = None,
 ) -> str:
     """The text of ``repro.sh`` (see the module docstring). ``argv`` is what QEMU runs
     (:func:`replay_argv`), ``typed`` what the harness wrote to the console, in order, each
-    typed once the console has shown what the harness saw before typing it."""
+    typed once the console has shown what the harness saw before typing it; ``incoming``
+    the machine state QEMU loads (opened on :data:`INCOMING_FD`)."""
     q = shlex.quote
     lines = [
         "#!/bin/sh",
@@ -135,6 +146,8 @@ def repro_script(
             "esac",
         ]
     qemu = _argv_lines(argv)
+    if incoming is not None:
+        qemu += f" {INCOMING_FD}<{q(str(incoming))}"
     if not typed:
         lines.append(f"exec {qemu}")
         return "\n".join(lines) + "\n"
@@ -161,6 +174,17 @@ def repro_script(
         "}",
         "{",
     ]
+    if incoming is not None:
+        lines += [
+            "    # keys that come before QEMU has loaded the state are lost: Enter (an empty",
+            "    # command line) until the console answers",
+            "    tries=0",
+            '    while [ ! -s "$log" ] && [ "$tries" -lt 300 ]; do',
+            "        printf '\\r'",
+            "        sleep 0.2",
+            "        tries=$((tries + 1))",
+            "    done",
+        ]
     for t in typed:
         if t.after:
             lines.append(f"    wait_for {t.seen} {q(t.after)}")

@@ -6,12 +6,13 @@ like the log, since several machines may share a log directory):
 * ``<name>.repro.sh``: a POSIX shell script that re-runs the boot with no Python. It goes to
   the directory the harness ran in, checks that the input files still have the recorded
   SHA-256 (``BOOTPROOF_REPRO_NOCHECK=1`` skips that), sets the environment that matters to
-  QEMU and runs QEMU's exact argument list, with two changes: the QMP socket (a descriptor
-  only the harness had) is left out, and the console's ``signal=off`` becomes ``signal=on``
-  so that Ctrl-C stops QEMU. What the harness typed on the console (U-Boot's command line...)
-  is piped in first, then the script's own standard input follows (``--no-type`` runs QEMU
-  on the terminal instead, typing nothing). Its comments name the bootproof command that
-  made it, the files it needs and what was typed.
+  QEMU and runs QEMU's exact argument list, with these changes: the QMP socket (a
+  descriptor only the harness had) is left out, the console's ``signal=off`` becomes
+  ``signal=on`` so that Ctrl-C stops QEMU, and a machine state QEMU loads from a descriptor
+  (``-incoming fd:N``) is opened by the script as descriptor 3. What the harness typed on
+  the console (U-Boot's command line...) is piped in first, then the script's own standard
+  input follows (``--no-type`` runs QEMU on the terminal instead, typing nothing). Its
+  comments name the bootproof command that made it, the files it needs and what was typed.
 * ``<name>.run.json``: the run record (format :data:`FORMAT`): the command, the inputs with
   their SHA-256, the versions of QEMU, bootproof and, where the flow knows them, U-Boot, Xen
   and Linux, each stage with its time stamp, the verdict and the failure class.
@@ -134,6 +135,7 @@ class RunRecord:
         self.stages: list[dict[str, object]] = []
         self.extra: dict[str, object] = {}
         self.argv: list[str] = []
+        self.incoming: Path | None = None
         self.typed: list[TypedInput] = []
         self.pid: int | None = None
         self.exit_status: int | None = None
@@ -159,16 +161,25 @@ class RunRecord:
                 return
         self.inputs.append(InputFile.of(role, full))
 
+    def add_input_file(self, known: InputFile) -> None:
+        """Record a file described (hashed) elsewhere; the script is written again when
+        QEMU is already running, so that its check covers the file."""
+        self.inputs.append(known)
+        if self.argv:
+            self.write_script()
+
     def add_stage(self, stage: Stage) -> None:
         """Record a stage that just passed (time-stamped now)."""
         self.stages.append({"name": stage.name, "seconds": round(stage.seconds, 3),
                             "time": _now(), "detail": stage.detail})
 
-    def launched(self, full_argv: Sequence[str], pid: int) -> None:
-        """QEMU started with ``full_argv``: note it, hash the files it names, write the
-        script and the record (verdict ``running``), so that a harness killed mid-boot still
-        leaves both."""
+    def launched(self, full_argv: Sequence[str], pid: int, *,
+                 incoming: Path | None = None) -> None:
+        """QEMU started with ``full_argv`` (loading the machine state ``incoming``, if given,
+        from ``-incoming fd:N``): note it, hash the files it names, write the script and the
+        record (verdict ``running``), so that a harness killed mid-boot still leaves both."""
         self.argv = list(full_argv)
+        self.incoming = None if incoming is None else Path(incoming).absolute()
         self.pid = pid
         self.started = _now()
         known = {f.path for f in self.inputs}
@@ -196,7 +207,8 @@ class RunRecord:
         if not self.argv:
             return
         text = repro_script(
-            replay_argv(self.argv), cwd=self.cwd, inputs=self.inputs, typed=self.typed,
+            replay_argv(self.argv), cwd=self.cwd, incoming=self.incoming,
+            inputs=self.inputs, typed=self.typed,
             command=self.command, environment=self.environment,
             qemu_version=self.versions.get("qemu"), record_name=self.record_path.name)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +231,8 @@ class RunRecord:
             "versions": dict(self.versions),
             "inputs": [f.to_json() for f in self.inputs],
             "environment": dict(self.environment),
-            "qemu": {"argv": self.argv, "pid": self.pid, "exit_status": self.exit_status},
+            "qemu": {"argv": self.argv, "pid": self.pid, "exit_status": self.exit_status,
+                     "incoming": None if self.incoming is None else str(self.incoming)},
             "typed": [{"text": t.text, "after": t.after, "seen": t.seen} for t in self.typed],
             "stages": self.stages,
             "files": {"serial_log": f"{self.name}.serial.log",

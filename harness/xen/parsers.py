@@ -46,7 +46,9 @@ SCRIPT_RUNNING_RE = re.compile(r"## Executing script at [0-9a-fA-F]+")
 XEN_BANNER_RE = re.compile(r"\(XEN\) Xen version (\S+) ")
 # U-Boot's last words before jumping to the kernel ("quiet" hides Linux's banner)
 KERNEL_STARTED_RE = re.compile(r"Starting kernel \.\.\.")
-SERIAL_INPUT_RE = re.compile(r"\*\*\* Serial input to (\S+)")
+#: Xen's line when the serial input moves on; the name alone (a domain's output may follow
+#: it on the same line)
+SERIAL_INPUT_RE = re.compile(r"\*\*\* Serial input to (DOM\d+|Xen)")
 
 # -- report lines ------------------------------------------------------------------------------
 LOADING_DOMU_RE = re.compile(r"\(XEN\) \*\*\* LOADING DOMU cpus=(\d+) memory=([0-9a-fA-F]+)KB")

@@ -32,12 +32,20 @@ from bootproof.harness.xen.parsers import SERIAL_INPUT_RE
 SWITCH_KEYS = "\x01\x01\x01"
 #: Xen's name of a domain's serial input (``DOM0``...), and of its own.
 XEN_INPUT = "Xen"
-CHUNK = 8
-#: Seconds (scaled) of silence from a domU before Enter is pressed again.
+#: Characters typed into dom0 at once: three quarters of the 128 Xen keeps for dom0 until
+#: dom0 reads them (the rest leaves room for an Enter pressed meanwhile).
+CHUNK = 96
+#: Seconds (scaled) of silence from a domain before Enter is pressed again.
 KICK_AFTER = 0.5
+#: Seconds (scaled) the start of a command may take before the first such Enter: it is
+#: printed at once by a shell that runs (a shell builtin); one that stalls gets going.
+FIRST_KICK_AFTER = 0.1
+#: Seconds (scaled) :meth:`DomainShells.wake` waits for an answer before Enter again.
+WAKE_EVERY = 0.1
 #: Numbers in the marks start here: long enough not to be mistaken for other output.
 NONCE_BASE = 7000
-PAUSE = 0.03
+#: Seconds between two :data:`CHUNK` of one line typed into dom0.
+PAUSE = 0.05
 #: Xen's prefix on a domU's lines: ``(XEN) `` alone while the domU has the input; in an echo it
 #: may also come in the middle of a line (busybox redrawing the line it edits).
 _XEN_BREAK = re.compile(r"\n(?:\(XEN\) )?|\(XEN\) ")
@@ -92,7 +100,8 @@ def type_paced(console: Console, text: str) -> None:
     """Type ``text`` :data:`CHUNK` characters at a time, :data:`PAUSE` seconds apart.
 
     For dom0's console, not echo-checked (a shell's line editing redraws long lines):
-    paced instead, as Xen keeps only 128 typed characters for dom0 until it reads them.
+    paced instead, as Xen keeps only 128 typed characters for dom0 until it reads them
+    (more are dropped). A command line of up to :data:`CHUNK` characters goes at once.
     """
     for start in range(0, len(text), CHUNK):
         if start:
@@ -176,6 +185,22 @@ class DomainShells:
                               waiting_for=f"Serial input to {name}",
                               log_path=self.console.log_path, log_tail=self.console.tail())
 
+    def wake(self, deadline: Deadline) -> None:
+        """Press Enter (an empty command line) until the domain that has the serial input
+        answers. After a resume, Xen passes typed keys on only from the second interrupt
+        on (QEMU 7.2 does not migrate the EL2 timer Xen runs on; see the README), so the
+        first command would otherwise stall until :meth:`_expect` presses Enter again.
+        Raises BootTimeout when nothing answers before ``deadline``."""
+        while True:
+            self.console.send("\r")
+            got = self.console.read_now(deadline.child(WAKE_EVERY).remaining())
+            if got:
+                return
+            if got is None or deadline.expired:
+                raise BootTimeout(f"{self.current} does not answer Enter",
+                                  waiting_for="an answer to Enter", seconds=deadline.seconds,
+                                  log_path=self.console.log_path, log_tail=self.console.tail())
+
     def run(self, domain: str, command: str, deadline: Deadline) -> CommandResult:
         """Run ``command`` in the shell of ``domain`` and return its output and status.
 
@@ -195,7 +220,8 @@ class DomainShells:
         first, second = marks(self._nonce)
         try:
             # the console matches one line at a time: the output lies between two matches
-            self._expect(first, deadline, f"start of {command!r} in {domain}")
+            self._expect(first, deadline, f"start of {command!r} in {domain}",
+                         kick_after=FIRST_KICK_AFTER)
             m = self._expect(second, deadline, f"end of {command!r} in {domain}")
         except BootTimeout as exc:
             raise BootTimeout(f"{exc.message} (does {domain} run a shell on its console?)",
@@ -207,20 +233,23 @@ class DomainShells:
         output = strip_prefix(output_between(log.replace("\r", ""), self._nonce), domid)
         return CommandResult(domain, command, output, int(m.group(1)))
 
-    def _expect(self, pattern: re.Pattern[str], deadline: Deadline,
-                name: str) -> re.Match[str]:
-        """Wait for ``pattern``, pressing Enter again each :data:`KICK_AFTER` seconds of
-        silence: under emulation a domain's output sometimes stalls until the next key
-        arrives (domUs in cold boots and after resumes, dom0 after a resume; the key's
-        interrupt gets Xen and the guest going again); the extra Enter is an empty command
-        line."""
+    def _expect(self, pattern: re.Pattern[str], deadline: Deadline, name: str, *,
+                kick_after: float = KICK_AFTER) -> re.Match[str]:
+        """Wait for ``pattern``, pressing Enter after ``kick_after`` seconds without it,
+        then each :data:`KICK_AFTER` seconds: under emulation a domain's output sometimes
+        stalls until the next key arrives (domUs in cold boots and after resumes; dom0
+        after a resume, where a command typed after a pause always waits for one more
+        interrupt); the key's interrupt gets Xen and the guest going again. The extra
+        Enter is an empty command line."""
+        wait = kick_after
         while True:
             try:
-                return self.console.expect(pattern, deadline.child(KICK_AFTER), name=name)
+                return self.console.expect(pattern, deadline.child(wait), name=name)
             except BootTimeout:
                 if deadline.expired:
                     raise
                 self.console.send("\r")
+                wait = KICK_AFTER
 
     def check(self, domain: str, command: str, deadline: Deadline) -> str:
         """Run ``command`` in ``domain``; its output, or BootFailure if it exits non-zero."""

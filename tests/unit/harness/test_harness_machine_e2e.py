@@ -31,6 +31,7 @@ from bootproof.harness.core.errors import (
     check_layout,
 )
 from bootproof.harness.core.machine import QemuMachine
+from bootproof.harness.core.machinestate import save_state
 from bootproof.harness.core.processes import pid_alive
 from bootproof.harness.pytest_plugin import MachineFactory
 
@@ -274,3 +275,40 @@ def test_factory_fixture_boot_and_layout_check(guest_dir: Path,
         "ram_size: expected 0x4000000 (67108864), guest reported 0x8000000 (134217728)"]
     assert machine.wait(30) == 0
     assert machine.log_path.parent == qemu_machine_factory.log_dir
+
+
+def test_saved_state_resumes_running_from_a_descriptor(guest_dir: Path, tmp_path: Path) -> None:
+    """A state saved from a running guest starts running when loaded: no QMP ``cont``
+    needed, so a repro script (which has no QMP) runs it too. QEMU reads it from the
+    descriptor the harness opened (``-incoming fd:N``)."""
+    state = tmp_path / "saved" / "echo.state"
+    with _machine("echo", guest_dir, tmp_path / "a", name="first") as m:
+        m.console.expect("^=> ", Deadline(30))
+        m.console.send_line("before")
+        m.console.expect("^=> ", Deadline(30))
+        save_state(m, state, Deadline(60))
+        argv = m.full_argv[:m.full_argv.index("-nographic")]
+    resumed = QemuMachine(argv, log_dir=tmp_path / "b", name="resumed", incoming=state)
+    with resumed:
+        assert "-incoming" in resumed.full_argv
+        fd = resumed.full_argv[resumed.full_argv.index("-incoming") + 1]
+        assert fd.startswith("fd:")
+        deadline = Deadline(30)
+        status = "inmigrate"
+        while status == "inmigrate" and not deadline.expired:
+            status = resumed.qmp_command("query-status")["status"]
+        assert status == "running"
+        resumed.console.send_line("after")  # waits for the echo: the guest runs
+        resumed.console.expect("^=> ", Deadline(30))
+        log = resumed.console.log_text()
+        assert "after" in log and "before" not in log  # nothing of the first one's output
+    record = json.loads((tmp_path / "b" / "resumed.run.json").read_text())
+    assert record["qemu"]["incoming"] == str(state)
+
+
+def test_a_missing_state_file_is_named_before_qemu_starts(tmp_path: Path) -> None:
+    m = QemuMachine([QEMU, "-machine", "virt"], log_dir=tmp_path,
+                    incoming=tmp_path / "gone.state")
+    with pytest.raises(InfrastructureError, match=r"gone\.state"):
+        m.launch()
+    assert m.exitcode is None  # never started

@@ -54,6 +54,12 @@ def test_replay_argv_drops_qmp_and_lets_ctrl_c_stop_qemu() -> None:
                    "-chardev", "stdio,id=bpcon,signal=on", "-serial", "chardev:bpcon"]
 
 
+def test_replay_argv_reads_a_loaded_state_from_descriptor_3() -> None:
+    out = replay_argv(["qemu", "-machine", "virt", *HARNESS_TAIL, "-incoming", "fd:12"])
+    assert out[-2:] == ["-incoming", "fd:3"]
+    assert "fd:12" not in out
+
+
 @pytest.mark.parametrize("text", ["plain", "\x01\x01\x01", "100% \\n 'quoted' \"d\"", "é ✓\n",
                                   "-dash first", ""])
 def test_printf_format_prints_the_exact_bytes(text: str) -> None:
@@ -77,8 +83,8 @@ def _fake_uboot(path: Path) -> Path:
 
 
 def _script(tmp_path: Path, argv: list[str], inputs: list[InputFile],
-            typed: list[TypedInput]) -> Path:
-    text = repro_script(argv, cwd=tmp_path, inputs=inputs, typed=typed,
+            typed: list[TypedInput], incoming: Path | None = None) -> Path:
+    text = repro_script(argv, cwd=tmp_path, inputs=inputs, typed=typed, incoming=incoming,
                         command="bootproof xen boot -c config -d dir",
                         environment={"TMPDIR": str(tmp_path), "BOOTPROOF_TIMEOUT_MULTIPLIER": "3"},
                         qemu_version=None, record_name="x.run.json")
@@ -115,6 +121,30 @@ def test_script_refuses_changed_inputs(tmp_path: Path) -> None:
     r = subprocess.run(["sh", str(script)], input="\n", capture_output=True, text=True,
                        timeout=60, check=False, env={**os.environ, "BOOTPROOF_REPRO_NOCHECK": "1"})
     assert r.returncode == 7  # the fake ran: nothing typed, so the key is the newline
+
+
+def test_script_of_a_resumed_boot_gives_qemu_the_state(tmp_path: Path) -> None:
+    # the stand-in loads the state from the descriptor its command line names, says so,
+    # then prints the first non-empty line typed (after the script's Enters)
+    fake = tmp_path / "fake-qemu"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'fd=${2#fd:}\n'
+        'printf "loaded [%s] from %s\\n" "$(eval "cat <&$fd")" "$2"\n'
+        "line=$(tr '\\r' '\\n' | grep -m 1 .)\n"
+        "printf 'line=[%s]\\n' \"$line\"\n"
+        "exit 7\n")
+    fake.chmod(0o755)
+    state = tmp_path / "saved state"
+    state.write_bytes(b"RAM and devices")
+    argv = replay_argv([str(fake), "-incoming", "fd:11"])
+    script = _script(tmp_path, argv, [InputFile.of("machine state", state)],
+                     [TypedInput("ls\r", "", 0)], incoming=state)
+    r = subprocess.run(["sh", str(script)], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=60, check=False)
+    assert r.returncode == 7, r.stderr
+    assert "loaded [RAM and devices] from fd:3" in r.stdout
+    assert "line=[ls" in r.stdout
 
 
 def test_failure_kinds() -> None:
