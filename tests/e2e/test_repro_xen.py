@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from procread import read_until
 
 from bootproof.harness.xen.flow import run_boot
 from bootproof.harness.xen.generated import generate
@@ -27,23 +26,6 @@ pytestmark = pytest.mark.e2e
 def guests(tmp_path_factory: pytest.TempPathFactory) -> GuestSet:
     require_tool("qemu-system-aarch64", "mkimage", "dpkg-deb", "apt-get")
     return prepare_guest_set(tmp_path_factory.mktemp("repro-guests"), progress=None)
-
-
-def _read_until(proc: subprocess.Popen[bytes], pattern: re.Pattern[bytes],
-                seconds: float) -> bytes:
-    """Read ``proc``'s stdout until ``pattern`` matches or ``seconds`` pass."""
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    out = b""
-    end = time.monotonic() + seconds
-    while not pattern.search(out) and time.monotonic() < end:
-        if sel.select(timeout=1.0):
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            out += chunk
-    return out
 
 
 def test_repro_script_boots_xen_again(guests: GuestSet, tmp_path: Path) -> None:
@@ -68,7 +50,7 @@ def test_repro_script_boots_xen_again(guests: GuestSet, tmp_path: Path) -> None:
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        out = _read_until(proc, re.compile(rb"=== TESTMARKER REPRODOMU UP [^\n]*==="),
+        out = read_until(proc, re.compile(rb"=== TESTMARKER REPRODOMU UP [^\n]*==="),
                           180 * multiplier)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the script's own process group: sh, QEMU, tee

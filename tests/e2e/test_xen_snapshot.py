@@ -8,10 +8,15 @@ snapshot), the file would be there.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from procread import read_until
 
 from bootproof.harness.boot_fixtures import BootproofAssets, XenSnapshots
 from bootproof.harness.xen.scenarios import example_config
@@ -48,3 +53,24 @@ def test_each_test_starts_from_the_snapshot(example: XenSnapshot, boot_log_dir: 
             assert back.output.split() == [f"test{n}", str(CPUS[domain])]
         failing = xen.run(domu, "false")
         assert failing.status == 1
+
+
+def test_a_resumed_boots_repro_script_runs_it_again(example: XenSnapshot,
+                                                    boot_log_dir: Path) -> None:
+    """The repro.sh of a resume loads the same state without QMP (the state was saved
+    from a running guest, so it runs by itself once loaded) and types the same command:
+    the shell's answer, computed in dom0, comes back."""
+    with example.resume(boot_log_dir, name="resumed") as xen:
+        assert xen.run("dom0", "echo repro-$((6*7))").output == "repro-42"
+    script = boot_log_dir / "resumed.repro.sh"
+    assert f"3<{example.state_path}" in script.read_text()
+    multiplier = float(os.environ.get("BOOTPROOF_TIMEOUT_MULTIPLIER", "1"))
+    proc = subprocess.Popen(["sh", str(script)], cwd="/", stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        out = read_until(proc, re.compile(rb"\nrepro-42\r?\r?\n"), 60 * multiplier)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the script's own process group: sh, QEMU, tee
+        proc.wait(timeout=60)
+    assert re.search(rb"\nrepro-42\r?\r?\n", out), out[-2000:]
