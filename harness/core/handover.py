@@ -114,10 +114,16 @@ class Handover:
             return
         self.say(f"--- console of QEMU (pid {machine.pid}) is yours; {ESCAPE_NAME} leaves "
                  "and stops QEMU ---")
-        context = machine.console.tail(_CONTEXT_LINES)
+        context = log_context(machine.console.log_text(), _CONTEXT_LINES)
         why = interact(machine.console, in_fd=self.in_fd, out_fd=self.out_fd,
                        escape=self.escape, context=context)
         self.say(f"\r\n--- {why}; stopping QEMU (pid {machine.pid}) ---")
+
+
+def log_context(log: str, lines: int) -> str:
+    """The last ``lines`` lines of ``log`` as they are: a last line still being written (a
+    prompt) stays open, so that what the guest prints next continues it."""
+    return "".join(log.splitlines(keepends=True)[-lines:])
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -131,7 +137,8 @@ def interact(console: Console, *, in_fd: int, out_fd: int, escape: str = ESCAPE,
     ``escape`` key, the end of the input or QEMU's exit; return which, as words.
 
     A terminal on ``in_fd`` is put in raw mode and restored afterwards; output to a terminal
-    gets ``\\r\\n`` line ends. ``context`` (e.g. the log's last lines) is shown first. What the
+    gets ``\\r\\n`` line ends. ``context`` (e.g. the log's last lines, see
+    :func:`log_context`) is shown first, as it is. What the
     person types is not kept in the run record's typed input.
     """
     out_tty = os.isatty(out_fd)
@@ -147,7 +154,7 @@ def interact(console: Console, *, in_fd: int, out_fd: int, escape: str = ESCAPE,
     try:
         if saved is not None:
             tty.setraw(in_fd)
-        show(context + ("\n" if context and not context.endswith("\n") else ""))
+        show(context)
         sel.register(console.fileno(), selectors.EVENT_READ, "guest")
         sel.register(in_fd, selectors.EVENT_READ, "person")
         while True:

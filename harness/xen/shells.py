@@ -50,6 +50,7 @@ PAUSE = 0.05
 #: may also come in the middle of a line (busybox redrawing the line it edits).
 _XEN_BREAK = re.compile(r"\n(?:\(XEN\) )?|\(XEN\) ")
 _DOMU_PREFIX = r"^(?:\(XEN\) )?(?:\(d{domid}\) |DOM{domid}: )?"
+_OTHER_DOMU = r"(?:\(XEN\) )?(?:DOM(?!{domid}:)\d+: |\(d(?!{domid}\))\d+\) )[^\n]*\n"
 
 
 @dataclass(frozen=True)
@@ -109,23 +110,37 @@ def type_paced(console: Console, text: str) -> None:
         console.send(text[start:start + CHUNK])
 
 
-def unbroken(echo: str) -> str:
-    """A domU's echo without the line breaks and ``(XEN) `` prefixes Xen puts into it."""
-    return _XEN_BREAK.sub("", echo.replace("\r", ""))
+def unbroken(echo: str, domid: int | None = None) -> str:
+    """A domU's echo without the line breaks and ``(XEN) `` prefixes Xen puts into it, and
+    (given the domain's id) without the lines of other domains that came in the middle of
+    it (``DOM2: ...`` / ``(d2) ...``, up to the line end)."""
+    text = echo.replace("\r", "")
+    if domid is not None:
+        text = without_others(text, domid)
+    return _XEN_BREAK.sub("", text)
 
 
-def type_echoed(console: Console, text: str, deadline: Deadline) -> None:
+def without_others(text: str, domid: int) -> str:
+    """``text`` (a domU's output) without the lines of other domUs that came into it, also in
+    the middle of one of its lines: Xen prints every domU's lines on the one console."""
+    return re.sub(_OTHER_DOMU.format(domid=domid), "", text)
+
+
+def type_echoed(console: Console, text: str, deadline: Deadline,
+                domid: int | None = None) -> None:
     """Type ``text`` into a domU, 16 characters at a time, each piece echoed before the
     next: Xen's vpl011 keeps only 32 typed characters until the domU reads them. The echo
     comes back through Xen, which may break it into lines with its ``(XEN) `` prefix (the
-    first key after an input switch always does), so it is compared without those."""
+    first key after an input switch always does), and other domUs' lines may come in the
+    middle (given ``domid``, :func:`without_others` drops them), so it is compared without
+    those."""
     seen = ""
     typed = ""
     for start in range(0, len(text), 16):
         piece = text[start:start + 16]
         console.send(piece)
         typed += piece
-        while typed not in unbroken(seen):
+        while typed not in unbroken(seen, domid):
             if deadline.expired:
                 raise BootTimeout(f"no echo of {piece!r} from the domU",
                                   waiting_for=f"echo of {piece!r}",
@@ -138,11 +153,12 @@ def type_echoed(console: Console, text: str, deadline: Deadline) -> None:
 
 
 def strip_prefix(text: str, domid: int) -> str:
-    """The output of domain ``domid`` without Xen's per-line prefix (domUs), carriage
-    returns and the last line ending."""
+    """The output of domain ``domid`` without Xen's per-line prefix and other domUs' lines
+    (domUs), carriage returns and the last line ending."""
     lines = text.replace("\r", "").split("\n")
     if domid != 0:
         prefix = re.compile(_DOMU_PREFIX.format(domid=domid))
+        lines = without_others("\n".join(lines), domid).split("\n")
         lines = [prefix.sub("", line, count=1) for line in lines]
     return "\n".join(lines).removesuffix("\n")
 
@@ -215,7 +231,7 @@ class DomainShells:
         if domid == 0:
             type_paced(self.console, line + "\r")
         else:
-            type_echoed(self.console, " " + line, deadline.child(60))
+            type_echoed(self.console, " " + line, deadline.child(60), domid)
             self.console.send("\r")
         first, second = marks(self._nonce)
         try:

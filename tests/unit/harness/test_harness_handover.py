@@ -15,7 +15,7 @@ import pytest
 from conftest import require_tool
 from harness_testlib import CC, QEMU, TEST_BOARD, build_guest, guest_dir
 
-from bootproof.harness.core.handover import ESCAPE, gdb_command
+from bootproof.harness.core.handover import ESCAPE, gdb_command, log_context
 from bootproof.harness.core.processes import pid_alive
 
 __all__ = ["guest_dir"]
@@ -101,3 +101,15 @@ def test_gdb_command_line() -> None:
     bare = gdb_command(1234, [], "aarch64")
     assert bare == ["gdb-multiarch", "-q", "-ex", "set confirm off", "-ex",
                     "set architecture aarch64", "-ex", "target remote 127.0.0.1:1234"]
+
+
+@pytest.mark.parametrize(("log", "lines", "shown"), [
+    # seen in CI: the tail was taken when only "=" of U-Boot's "=> " prompt had come; a
+    # line end added after it split the prompt the person then saw ("=" and "> ")
+    ("GUEST BOOT\necho ready\n=", 2, "echo ready\n="),
+    ("a\nb\nc\n", 2, "b\nc\n"),  # a complete last line keeps its end
+    ("prompt> ", 10, "prompt> "),
+    ("", 10, ""),
+])
+def test_console_context_is_the_logs_tail_as_it_is(log: str, lines: int, shown: str) -> None:
+    assert log_context(log, lines) == shown
