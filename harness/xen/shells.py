@@ -203,9 +203,9 @@ class DomainShells:
 
     def wake(self, deadline: Deadline) -> None:
         """Press Enter (an empty command line) until the domain that has the serial input
-        answers. After a resume, Xen passes typed keys on only from the second interrupt
-        on (QEMU 7.2 does not migrate the EL2 timer Xen runs on; see the README), so the
-        first command would otherwise stall until :meth:`_expect` presses Enter again.
+        answers. After a resume from some snapshots, a domain takes a typed line only when
+        the next key arrives (QEMU 7.2 does not re-arm the EL2 timer Xen runs on; see the
+        README), so the first command would stall until :meth:`_expect` presses Enter.
         Raises BootTimeout when nothing answers before ``deadline``."""
         while True:
             self.console.send("\r")
@@ -253,10 +253,10 @@ class DomainShells:
                 kick_after: float = KICK_AFTER) -> re.Match[str]:
         """Wait for ``pattern``, pressing Enter after ``kick_after`` seconds without it,
         then each :data:`KICK_AFTER` seconds: under emulation a domain's output sometimes
-        stalls until the next key arrives (domUs in cold boots and after resumes; dom0
-        after a resume, where a command typed after a pause always waits for one more
-        interrupt); the key's interrupt gets Xen and the guest going again. The extra
-        Enter is an empty command line."""
+        stalls until the next key arrives (domUs in cold boots; any domain after a resume
+        from some snapshots, where a line typed after a pause waits for one more key); the
+        key's interrupt gets Xen and the guest going again. The extra Enter is an empty
+        command line."""
         wait = kick_after
         while True:
             try:
