@@ -19,8 +19,15 @@ from conftest import require_tool
 from procread import read_until
 
 from bootproof.harness.boot_fixtures import BootproofAssets, XenSnapshots
-from bootproof.harness.xen.scenarios import example_config
-from bootproof.harness.xen.snapshot import XenSnapshot
+from bootproof.harness.xen.flow import run_boot
+from bootproof.harness.xen.generated import generate
+from bootproof.harness.xen.scenarios import (
+    DomUSpec,
+    example_config,
+    scenario_config,
+    write_scenario,
+)
+from bootproof.harness.xen.snapshot import XenSnapshot, snapshot_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +81,19 @@ def test_a_resumed_boots_repro_script_runs_it_again(example: XenSnapshot,
         os.killpg(proc.pid, signal.SIGTERM)  # the script's own process group: sh, QEMU, tee
         proc.wait(timeout=60)
     assert re.search(rb"\nrepro-42\r?\r?\n", out), out[-2000:]
+
+
+def test_a_snapshot_without_dom0_resumes(bootproof_assets: BootproofAssets,
+                                         tmp_path: Path) -> None:
+    """True dom0less: no dom0 shell to wake after the resume, and none is waited for."""
+    require_tool("qemu-system-aarch64", "mkimage")
+    guests = bootproof_assets.xen_guests(tmp_path / "guests")
+    cfg = write_scenario(guests, "nodom0", scenario_config(
+        guests, dom0_marker=None, domus=[DomUSpec("SNAPDOMU", mem_mb=128)]))
+    gen = generate(cfg, guests.directory)
+    run_boot(gen, log_dir=tmp_path / "boot", at_end=snapshot_steps(gen, tmp_path / "snap"))
+    snap = XenSnapshot.read(tmp_path / "snap")
+    assert "dom0" not in snap.domids and "domU0" in snap.domids
+    with snap.resume(tmp_path / "resume", timeout=20) as xen:
+        assert [s.name for s in xen.stages] == ["resumed"]
+        assert xen.machine.is_running()
