@@ -155,12 +155,12 @@ def type_echoed(console: Console, text: str, deadline: Deadline,
 def strip_prefix(text: str, domid: int) -> str:
     """The output of domain ``domid`` without Xen's per-line prefix and other domUs' lines
     (domUs), carriage returns and the last line ending."""
-    lines = text.replace("\r", "").split("\n")
+    text = text.replace("\r", "")
     if domid != 0:
         prefix = re.compile(_DOMU_PREFIX.format(domid=domid))
-        lines = without_others("\n".join(lines), domid).split("\n")
-        lines = [prefix.sub("", line, count=1) for line in lines]
-    return "\n".join(lines).removesuffix("\n")
+        lines = without_others(text, domid).split("\n")
+        text = "\n".join(prefix.sub("", line, count=1) for line in lines)
+    return text.removesuffix("\n")
 
 
 class DomainShells:
