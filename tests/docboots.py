@@ -3,16 +3,13 @@ tests/docblocks.py): as a person would, in a pseudo-terminal or with gdb-multiar
 
 from __future__ import annotations
 
-import os
-import re
-import select
 import shlex
 import subprocess
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pexpect
+from procread import read_line
 
 from bootproof.harness.core.deadline import timeout_multiplier
 from bootproof.harness.core.handover import ESCAPE
@@ -43,23 +40,6 @@ def run_pty_block(block: Block, cwd: Path, env: dict[str, str]) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0, f"{block.where}: exit {child.exitstatus}\n{child.before}"
-
-
-def read_line(proc: subprocess.Popen[bytes], pattern: str, seconds: float) -> str:
-    """Read ``proc``'s output (unbuffered) until a whole line matches ``pattern``."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    end = time.monotonic() + seconds
-    text = ""
-    while time.monotonic() < end and select.select([fd], [], [], end - time.monotonic())[0]:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        text += chunk.decode(errors="replace")
-        for line in text.splitlines(keepends=True):
-            if line.endswith("\n") and re.search(pattern, line):
-                return line
-    raise AssertionError(f"never printed {pattern!r}; printed:\n{text[-4000:]}")
 
 
 def run_gdb_block(block: Block, cwd: Path, env: dict[str, str]) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from docboots import read_line
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
+from procread import read_line
 
 from bootproof.harness.core.deadline import timeout_multiplier
 from bootproof.harness.xen.guests import prepare_guest_set
